@@ -1,0 +1,21 @@
+# The two set-up commands of the README. Both work on a fresh machine: they create
+# .venv, install the CPU-friendly torch pair and the project, then run.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.offside-installed
+
+.PHONY: demo test
+
+$(STAMP): setup.cfg pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+demo: $(STAMP)
+	HF_HUB_OFFLINE=1 $(VENV)/bin/offside-data synth --out runs/demo/data
+	HF_HUB_OFFLINE=1 $(VENV)/bin/offside-data validate runs/demo/data
+	HF_HUB_OFFLINE=1 $(VENV)/bin/offside-data tiny-model --data runs/demo/data --out runs/demo/tiny-model

@@ -1,0 +1,240 @@
+"""Read an OFFSIDE data root (the real release layout, or OFFSIDE-mini) into OffsideItems.
+
+Layout (all paths relative to the root):
+  {split}_set.json                 chat records {"messages": [user Q, assistant A], "images": PATH}
+  text_{split}_set.json            the same QAs rewritten text-only (name instead of image),
+                                   identity questions dropped; "images" still names the source image
+  classification_{split}_set.json  {"Question", "Options": {"A".."D"}, "Correct_Answer", "images"}
+  offside_meta.json                optional sidecar: per image player / image_id / visual_rumor and
+                                   per-QA info labels (OFFSIDE-mini writes it; the real release is
+                                   inferred: player from the identity answer, info from keywords)
+A combined file (e.g. train_data.json) may be given instead; its split then comes from id % 5.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterable
+
+from .schema import LETTERS, SPLITS, DataError, OffsideItem, split_of_image_id, validate_item
+
+META_FILE = "offside_meta.json"
+IMAGE_TAG = "<image>"
+_PRIVATE = re.compile(r"club|transfer|fee|market|worth|troph|title|sign|join|represent|associated|loan|contract", re.I)
+_IDENTITY = re.compile(r"\b(who|identify|identity|name)\b", re.I)
+_NAME_IN_ANSWER = re.compile(r"(?:player in the image is|player's name is|player is named|this is)\s+(.+?)\.?$", re.I)
+
+
+def chat_file(split: str, modality: str = "mm") -> str:
+    return f"{split}_set.json" if modality == "mm" else f"text_{split}_set.json"
+
+
+def classification_file(split: str) -> str:
+    return f"classification_{split}_set.json"
+
+
+def image_id_from_path(path: str) -> int:
+    match = re.search(r"(\d+)", Path(path).stem)
+    if not match:
+        raise ValueError(f"image name {path!r} carries no numeric id")
+    return int(match.group(1))
+
+
+def infer_info(question: str) -> str:
+    return "private" if _PRIVATE.search(question) else "shared"
+
+
+def _read_json_list(path: Path) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(str(path), None, None, f"invalid JSON ({exc})") from None
+    if not isinstance(data, list):
+        raise DataError(str(path), None, None, "top level must be a JSON list of records")
+    return data
+
+
+def _parse_chat(record: Any, source: str, index: int) -> tuple[str, str, str]:
+    """Return (image, question, answer) of one chat record."""
+    if not isinstance(record, dict):
+        raise DataError(source, index, None, "record must be an object")
+    messages = record.get("messages")
+    if not isinstance(messages, list) or len(messages) != 2:
+        raise DataError(source, index, "messages", "must be a list of exactly [user, assistant]")
+    for pos, (msg, role) in enumerate(zip(messages, ("user", "assistant"))):
+        if not isinstance(msg, dict) or msg.get("role") != role:
+            raise DataError(source, index, f"messages[{pos}].role", f"must be '{role}'")
+        if not isinstance(msg.get("content"), str) or not msg["content"].strip():
+            raise DataError(source, index, f"messages[{pos}].content", "must be a non-empty string")
+    image = record.get("images")
+    if isinstance(image, list):
+        image = image[0] if len(image) == 1 else None
+    if not isinstance(image, str) or not image:
+        raise DataError(source, index, "images", "must be one image path")
+    question = messages[0]["content"].replace(IMAGE_TAG, " ").strip()
+    question = re.sub(r"\s+", " ", question).replace(" .", ".")
+    return _norm_image(image), question, messages[1]["content"].strip()
+
+
+def _parse_mc(record: Any, source: str, index: int) -> tuple[str, str, dict[str, str], str]:
+    if not isinstance(record, dict):
+        raise DataError(source, index, None, "record must be an object")
+    for key in ("Question", "Options", "Correct_Answer", "images"):
+        if key not in record:
+            raise DataError(source, index, key, "missing")
+    options = record["Options"]
+    if not isinstance(options, dict) or sorted(options) != list(LETTERS):
+        raise DataError(source, index, "Options", "must map exactly A-D to option texts")
+    if record["Correct_Answer"] not in LETTERS:
+        raise DataError(source, index, "Correct_Answer", f"must be one of A-D, got {record['Correct_Answer']!r}")
+    image = record["images"][0] if isinstance(record["images"], list) else record["images"]
+    question = re.sub(r"\s+", " ", str(record["Question"]).replace(IMAGE_TAG, " ")).strip()
+    return _norm_image(image), question, {k: str(options[k]) for k in LETTERS}, record["Correct_Answer"]
+
+
+def _norm_image(path: str) -> str:
+    return path[2:] if path.startswith("./") else path
+
+
+def load_items(root: str | Path) -> list[OffsideItem]:
+    """Load and validate every item of a data root; errors name file, record and field."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(str(root), None, None, "data root is not a directory")
+    meta = _load_meta(root)
+    sources = [(root / chat_file(s), s) for s in SPLITS if (root / chat_file(s)).exists()]
+    if not sources and (root / "train_data.json").exists():
+        sources = [(root / "train_data.json", None)]
+    if not sources:
+        raise DataError(str(root), None, None, f"no {chat_file('forget')} / train_data.json found")
+
+    raw: list[tuple[str, int, str, str, str, str | None]] = []  # (source, index, image, q, a, split)
+    for path, split in sources:
+        for index, record in enumerate(_read_json_list(path)):
+            image, question, answer = _parse_chat(record, str(path), index)
+            raw.append((str(path), index, image, question, answer, split))
+
+    players = _players_by_image(raw, meta)
+    text_q = _text_questions(root)
+    mcq = _mc_options(root)
+
+    items, per_image = [], defaultdict(int)
+    for source, index, image, question, answer, split in raw:
+        image_meta = meta.get("images", {}).get(image, {})
+        try:
+            image_id = int(image_meta.get("image_id", image_id_from_path(image)))
+        except ValueError as exc:
+            raise DataError(source, index, "images", str(exc)) from None
+        split = split or split_of_image_id(image_id)
+        qa_index = per_image[(split, image)]
+        per_image[(split, image)] += 1
+        infos = image_meta.get("info")
+        info = infos[qa_index] if infos and qa_index < len(infos) else infer_info(question)
+        if image not in players:
+            raise DataError(source, index, "images", f"no player known for image {image!r} (no identity QA, no meta)")
+        options, correct = mcq.get((split, image, question)) or mcq.get((split, image, answer)) or (None, None)
+        item = OffsideItem(
+            id=f"{split}/{Path(image).stem}/{qa_index:02d}",
+            player=players[image],
+            image=image,
+            image_id=image_id,
+            split=split,
+            info=info,
+            question=question,
+            answer=answer,
+            text_question=text_q.get((image, answer)),
+            options=options,
+            correct=correct,
+            visual_rumor=bool(image_meta.get("visual_rumor", False)),
+        )
+        validate_item(item, source, index)
+        items.append(item)
+    return items
+
+
+def _load_meta(root: Path) -> dict[str, Any]:
+    path = root / META_FILE
+    if not path.exists():
+        return {}
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(str(path), None, None, f"invalid JSON ({exc})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("images", {}), dict):
+        raise DataError(str(path), None, "images", "must be an object keyed by image path")
+    return meta
+
+
+def _players_by_image(raw: Iterable[tuple], meta: dict[str, Any]) -> dict[str, str]:
+    players = {img: m["player"] for img, m in meta.get("images", {}).items() if "player" in m}
+    for _source, _index, image, question, answer, _split in raw:
+        if image in players or not _IDENTITY.search(question):
+            continue
+        match = _NAME_IN_ANSWER.search(answer)
+        if match:
+            players[image] = match.group(1).strip()
+    return players
+
+
+def _text_questions(root: Path) -> dict[tuple[str, str], str]:
+    out = {}
+    for split in SPLITS:
+        path = root / chat_file(split, "text")
+        if path.exists():
+            for index, record in enumerate(_read_json_list(path)):
+                image, question, answer = _parse_chat(record, str(path), index)
+                out[(image, answer)] = question
+    return out
+
+
+def _mc_options(root: Path) -> dict[tuple[str, str, str], tuple[dict[str, str], str]]:
+    """Index MC records by (split, image, question) and by (split, image, correct text)."""
+    out = {}
+    for split in SPLITS:
+        path = root / classification_file(split)
+        if path.exists():
+            for index, record in enumerate(_read_json_list(path)):
+                image, question, options, correct = _parse_mc(record, str(path), index)
+                out[(split, image, question)] = (options, correct)
+                out.setdefault((split, image, options[correct]), (options, correct))
+    return out
+
+
+def data_fingerprint(root: str | Path) -> str:
+    """sha256 over every JSON file of the root (names + bytes): the data identity in results/lineage."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(root).glob("*.json")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def resolve_data_root(spec: str | Path) -> Path:
+    """A local folder, or a hub dataset id downloaded with huggingface_hub (needs network)."""
+    path = Path(spec).expanduser()
+    if path.exists():
+        return path
+    if re.fullmatch(r"[\w.-]+/[\w.-]+", str(spec)):
+        from huggingface_hub import snapshot_download
+
+        try:
+            return Path(snapshot_download(repo_id=str(spec), repo_type="dataset"))
+        except Exception as exc:  # offline or unknown id: say which
+            raise DataError(str(spec), None, None, f"not a local folder and hub download failed ({exc.__class__.__name__})") from None
+    raise DataError(str(spec), None, None, "data root does not exist")
+
+
+def to_hf_dataset(items: list[OffsideItem]):
+    """The items as a `datasets.Dataset` (options serialised as JSON text for a stable schema)."""
+    import datasets
+
+    rows = []
+    for item in items:
+        row = item.to_dict()
+        row["options"] = json.dumps(row["options"]) if row["options"] else None
+        row.pop("extra")
+        rows.append(row)
+    return datasets.Dataset.from_list(rows)

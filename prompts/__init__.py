@@ -1,0 +1,1 @@
+"""Built-in Jinja2 prompt templates (installed as package data)."""

@@ -1,0 +1,1 @@
+"""Built-in task YAMLs (installed as package data)."""

@@ -1,0 +1,36 @@
+"""Shared offline fixtures: one OFFSIDE-mini and one tiny Qwen2.5-VL per test session."""
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _offside_cache(tmp_path_factory):
+    """Keep fixture builds out of the user's cache unless OFFSIDE_CACHE is set explicitly."""
+    if "OFFSIDE_CACHE" not in os.environ:
+        os.environ["OFFSIDE_CACHE"] = str(tmp_path_factory.mktemp("offside-cache"))
+    yield
+
+
+@pytest.fixture(scope="session")
+def mini_root(_offside_cache):
+    from offside_eval.fixtures import ensure_mini
+
+    return ensure_mini()
+
+
+@pytest.fixture(scope="session")
+def mini_items(mini_root):
+    from offside_eval.data import load_items
+
+    return load_items(mini_root)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(_offside_cache):
+    from offside_eval.fixtures import ensure_tiny_model
+
+    return ensure_tiny_model()
