@@ -1,0 +1,382 @@
+"""Paper-style report of a pipeline run: tables 2-4, the unimodal comparison, plots, analyses.
+
+Input is a list of `Entry` records (one per evaluated checkpoint); the pipeline builds them
+from results.json / samples files. Everything here is a pure function of those records, so
+the report can be rebuilt any time with `offside report RUN_DIR`.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+# metric key -> (column label, higher is better on a set we want to keep)
+METRICS = {"acc": "Class. Acc.", "gen_score": "Gen. Score", "fact_score": "Fact. Score"}
+ROLE_LABELS = {"forget": "Forget Set", "test": "Test Set", "retain": "Retain Set", "relearn": "Relearn Set",
+               "forget_private": "Private Info", "forget_shared": "Shared Info"}
+FORGET_ROLES = {"forget", "forget_private"}  # lower is better there: the rumor should be gone
+
+
+@dataclass
+class Entry:
+    method: str  # "vanilla" or a method name
+    setting: str  # complete | selective | unimodal
+    phase: str  # vanilla | unlearned | relearned
+    metrics: dict[str, dict[str, float]]  # role -> metric -> value; role "mmbench" -> {"acc": ...}
+    samples: dict[str, list[dict]] = field(default_factory=dict)  # role -> [{"id", "visual_rumor", metric...}]
+    error: str | None = None  # a failed stage is reported, not dropped
+
+
+@dataclass
+class Table:
+    title: str
+    groups: list[tuple[str, list[tuple[str, bool]]]]  # (group label, [(metric key, higher_is_better)])
+    rows: list[tuple[str, list[float | None]]]
+
+    def columns(self) -> list[tuple[str, str, bool]]:
+        return [(g, m, hib) for g, cols in self.groups for m, hib in cols]
+
+    def best(self) -> list[set[int]]:
+        """Rows holding the best non-vanilla value per column (ties all count)."""
+        out = []
+        for j, (_g, _m, hib) in enumerate(self.columns()):
+            cands = {i: v[j] for i, (name, v) in enumerate(self.rows)
+                     if not name.lower().startswith("vanilla") and v[j] is not None and not math.isnan(v[j])}
+            top = (max if hib else min)(cands.values()) if cands else None
+            out.append({i for i, v in cands.items() if v == top})
+        return out
+
+
+def _fmt(metric: str, value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "–"
+    if metric in ("acc", "mmbench"):
+        return f"{100 * value:.1f}%"
+    return f"{value:.2f}" if metric == "fact_score" else f"{value:.3f}"
+
+
+def _value(entry: Entry, role: str, metric: str) -> float | None:
+    return entry.metrics.get(role, {}).get(metric)
+
+
+def _role_groups(roles: Iterable[str], metrics: list[str], with_mmbench: bool):
+    groups = [(ROLE_LABELS[r], [(f"{r}:{m}", r not in FORGET_ROLES) for m in metrics]) for r in roles]
+    if with_mmbench:
+        groups.append(("MM-Bench", [("mmbench:acc", True)]))
+    return groups
+
+
+def _rows(entries: list[Entry], groups) -> list[tuple[str, list[float | None]]]:
+    keys = [m for _g, cols in groups for m, _h in cols]
+    return [(e.method if e.method != "vanilla" else "Vanilla",
+             [_value(e, *k.split(":")) for k in keys]) for e in entries]
+
+
+def _present_metrics(entries: list[Entry]) -> list[str]:
+    found = {m for e in entries for role in e.metrics.values() for m in role}
+    return [m for m in METRICS if m in found]
+
+
+def build_tables(entries: list[Entry]) -> list[Table]:
+    """The paper's Table 2 (complete), 3 (selective), 4 (relearning) and the Figure 3 comparison."""
+    metrics = _present_metrics(entries)
+    mmbench = any("mmbench" in e.metrics for e in entries)
+    ok = [e for e in entries if not e.error]
+    vanilla = [e for e in ok if e.phase == "vanilla"][:1]
+    tables = []
+    specs = [
+        ("Table 2: complete unlearning", "complete", "unlearned", ["forget", "test", "retain"]),
+        ("Table 3: selective unlearning", "selective", "unlearned", ["forget_private", "test", "forget_shared"]),
+        ("Table 4: corrective relearning", "complete", "relearned", ["forget", "test", "retain", "relearn"]),
+    ]
+    for title, setting, phase, roles in specs:
+        chosen = [e for e in ok if e.setting == setting and e.phase == phase and e.method != "vanilla"]
+        if not chosen:
+            continue
+        groups = _role_groups(roles, metrics, mmbench)
+        rows = _rows(vanilla + chosen, groups)
+        if phase == "relearned":  # the paper's control: vanilla relearned without unlearning
+            control = [e for e in ok if e.method == "vanilla" and e.phase == "relearned"][:1]
+            rows = [("Vanilla (relearned only)", vals) for _n, vals in _rows(control, groups)] + rows[1:]
+        tables.append(Table(title, groups, rows))
+    uni = [e for e in ok if e.setting == "unimodal" and e.phase == "unlearned"]
+    if uni:
+        mm = {e.method: e for e in ok if e.setting == "complete" and e.phase == "unlearned"}
+        groups = [(f"{ROLE_LABELS[r]} ({mod} unlearning)", [(f"{r}:{m}", r != "forget") for m in metrics])
+                  for r in ("retain", "test", "forget") for mod in ("mm", "text")]
+        rows = []
+        for e in vanilla + uni:
+            partner = e if e.method == "vanilla" else mm.get(e.method)
+            values = []
+            for r in ("retain", "test", "forget"):
+                for mod in ("mm", "text"):
+                    src = partner if mod == "mm" else e
+                    values.extend(_value(src, r, m) if src else None for m in metrics)
+            rows.append(("Vanilla" if e.method == "vanilla" else e.method, values))
+        tables.append(Table("Figure 3: multimodal vs unimodal (text-only) unlearning", groups, rows))
+    return tables
+
+
+def to_markdown(table: Table) -> str:
+    best = table.best()
+    header = ["Method"] + [f"{g} {METRICS.get(m.split(':')[1], 'Acc.')} {'↑' if h else '↓'}"
+                           for g, m, h in table.columns()]
+    lines = [f"### {table.title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for i, (name, values) in enumerate(table.rows):
+        cells = []
+        for j, ((_g, key, _h), v) in enumerate(zip(table.columns(), values)):
+            text = _fmt(key.split(":")[1] if not key.startswith("mmbench") else "mmbench", v)
+            cells.append(f"**{text}**" if i in best[j] else text)
+        lines.append("| " + " | ".join([name] + cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(table: Table) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["method"] + [f"{g}/{k}/{'higher' if h else 'lower'}_is_better" for g, k, h in table.columns()])
+    for name, values in table.rows:
+        writer.writerow([name] + ["" if v is None else f"{v:.6g}" for v in values])
+    return buf.getvalue()
+
+
+def to_latex(table: Table) -> str:
+    best = table.best()
+    cols = table.columns()
+    out = [f"% {table.title}", "\\begin{tabular}{l" + "c" * len(cols) + "}", "\\toprule"]
+    out.append("Method & " + " & ".join(
+        f"\\multicolumn{{{len(c)}}}{{c}}{{{g}}}" for g, c in table.groups) + " \\\\")
+    arrows = {True: "$\\uparrow$", False: "$\\downarrow$"}
+    out.append(" & " + " & ".join(
+        f"{METRICS.get(k.split(':')[1], 'Acc.')} ({arrows[h]})" for _g, k, h in cols) + " \\\\")
+    out.append("\\midrule")
+    for i, (name, values) in enumerate(table.rows):
+        cells = []
+        for j, ((_g, key, _h), v) in enumerate(zip(cols, values)):
+            text = _fmt(key.split(":")[1] if not key.startswith("mmbench") else "mmbench", v).replace("%", "\\%")
+            cells.append(f"\\textbf{{{text}}}" if i in best[j] else text)
+        out.append(" & ".join([name.replace("_", "\\_")] + cells) + " \\\\")
+    out += ["\\bottomrule", "\\end{tabular}"]
+    return "\n".join(out) + "\n"
+
+
+# ----------------------------------------------------------------------------- analyses
+
+def _lookup(entries: list[Entry], method: str, setting: str, phase: str) -> Entry | None:
+    return next((e for e in entries if e.method == method and e.setting == setting and e.phase == phase
+                 and not e.error), None)
+
+
+def prompt_attack_gap(entries: list[Entry], setting: str = "complete") -> dict[str, float]:
+    """Share of vanilla's forget-set classification accuracy kept minus share of its generation score kept.
+
+    Positive: the model still picks the rumor among options while no longer generating it.
+    """
+    vanilla = next((e for e in entries if e.phase == "vanilla" and not e.error), None)
+    if vanilla is None:
+        return {}
+    va, vg = _value(vanilla, "forget", "acc"), _value(vanilla, "forget", "gen_score")
+    out = {}
+    for e in entries:
+        if e.setting == setting and e.phase == "unlearned" and not e.error:
+            a, g = _value(e, "forget", "acc"), _value(e, "forget", "gen_score")
+            if None not in (va, vg, a, g) and va > 0 and vg > 0:
+                out[e.method] = a / va - g / vg
+    return out
+
+
+def visual_rumor_breakdown(entries: list[Entry], metric: str = "gen_score") -> dict[str, dict[str, float]]:
+    """Mean forget-set `metric` on items whose rumor is visible in the image vs not, per checkpoint."""
+    out = {}
+    for e in entries:
+        rows = e.samples.get("forget", [])
+        split = {"visual": [r[metric] for r in rows if r.get("visual_rumor") and r.get(metric) is not None],
+                 "non_visual": [r[metric] for r in rows if not r.get("visual_rumor") and r.get(metric) is not None]}
+        if rows:
+            out[f"{e.method}/{e.setting}/{e.phase}"] = {k: (sum(v) / len(v) if v else float("nan"))
+                                                        for k, v in split.items()}
+    return out
+
+
+def forgotten_ids(known: list[dict], after: list[dict], metric: str, threshold: float) -> set[str]:
+    """Items the reference model knew (score >= threshold) that the other model no longer does."""
+    before = {r["id"]: r.get(metric) for r in known}
+    return {r["id"] for r in after
+            if before.get(r["id"]) is not None and r.get(metric) is not None
+            and before[r["id"]] >= threshold > r[metric]}
+
+
+def forgotten_overlap(entries: list[Entry], metric: str = "gen_score", threshold: float = 0.5,
+                      setting: str = "complete") -> dict[str, float]:
+    """Share of forget items a method forgot that plain relearning of vanilla also 'forgets'.
+
+    High overlap means the method's forgetting looks like catastrophic forgetting.
+    """
+    vanilla = next((e for e in entries if e.phase == "vanilla" and not e.error), None)
+    control = _lookup(entries, "vanilla", setting, "relearned") or next(
+        (e for e in entries if e.method == "vanilla" and e.phase == "relearned" and not e.error), None)
+    if vanilla is None or control is None:
+        return {}
+    base = vanilla.samples.get("forget", [])
+    ctrl = forgotten_ids(base, control.samples.get("forget", []), metric, threshold)
+    out = {}
+    for e in entries:
+        if e.setting == setting and e.phase == "unlearned" and not e.error and e.samples.get("forget"):
+            mine = forgotten_ids(base, e.samples["forget"], metric, threshold)
+            out[e.method] = len(mine & ctrl) / len(mine) if mine else float("nan")
+    return out
+
+
+def bounce_back(entries: list[Entry], metric: str = "gen_score", setting: str = "complete") -> dict[str, dict]:
+    """Forget-set `metric` after unlearning vs after relearning, and the share of the drop recovered."""
+    vanilla = next((e for e in entries if e.phase == "vanilla" and not e.error), None)
+    v = _value(vanilla, "forget", metric) if vanilla else None
+    out = {}
+    for e in entries:
+        if e.setting != setting or e.phase != "unlearned" or e.error:
+            continue
+        relearned = _lookup(entries, e.method, setting, "relearned")
+        u = _value(e, "forget", metric)
+        r = _value(relearned, "forget", metric) if relearned else None
+        if u is None or r is None:
+            continue
+        drop = (v - u) if v is not None else None
+        out[e.method] = {"vanilla": v, "unlearned": u, "relearned": r,
+                         "recovered_share": (r - u) / drop if drop else float("nan")}
+    return out
+
+
+# ----------------------------------------------------------------------------- plots
+
+def plot_all(entries: list[Entry], out_dir: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    ok = [e for e in entries if not e.error]
+
+    unlearned = [e for e in ok if e.phase in ("vanilla", "unlearned") and e.setting == "complete"]
+    if unlearned:
+        fig, ax = plt.subplots(figsize=(5, 4))
+        for e in unlearned:
+            x, y = _value(e, "forget", "gen_score"), _value(e, "retain", "gen_score")
+            if x is not None and y is not None:
+                ax.scatter(x, y, s=40)
+                ax.annotate(e.method, (x, y), textcoords="offset points", xytext=(4, 4))
+        ax.set_xlabel("forget-set generation score (lower = more forgotten)")
+        ax.set_ylabel("retain-set generation score (utility)")
+        ax.set_title("Forget efficacy vs utility")
+        written.append(_save(fig, out_dir / "tradeoff.png"))
+
+    bb = bounce_back(entries)
+    if bb:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        names = list(bb)
+        for k, (phase, color) in enumerate((("unlearned", "tab:red"), ("relearned", "tab:green"))):
+            ax.bar([i + 0.4 * k for i in range(len(names))], [bb[n][phase] for n in names], 0.4,
+                   label=f"after {phase[:-2]}ing", color=color)
+        if bb[names[0]]["vanilla"] is not None:
+            ax.axhline(bb[names[0]]["vanilla"], color="k", ls="--", lw=1, label="vanilla")
+        ax.set_xticks([i + 0.2 for i in range(len(names))], names)
+        ax.set_ylabel("forget-set generation score")
+        ax.set_title("Bounce-back after relearning")
+        ax.legend()
+        written.append(_save(fig, out_dir / "bounce_back.png"))
+
+    uni = {e.method: e for e in ok if e.setting == "unimodal" and e.phase == "unlearned"}
+    mm = {e.method: e for e in ok if e.setting == "complete" and e.phase == "unlearned" and e.method in uni}
+    if uni and mm:
+        fig, axes = plt.subplots(1, 3, figsize=(10, 3.5), sharey=True)
+        names = sorted(mm)
+        for ax, role in zip(axes, ("retain", "test", "forget")):
+            for k, (src, label) in enumerate(((mm, "multimodal"), (uni, "text-only"))):
+                ax.bar([i + 0.4 * k for i in range(len(names))],
+                       [_value(src[n], role, "gen_score") or 0 for n in names], 0.4, label=label)
+            ax.set_xticks([i + 0.2 for i in range(len(names))], names)
+            ax.set_title(ROLE_LABELS[role])
+        axes[0].set_ylabel("generation score")
+        axes[0].legend()
+        fig.suptitle("Multimodal vs unimodal unlearning")
+        written.append(_save(fig, out_dir / "unimodal.png"))
+    return written
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+# ----------------------------------------------------------------------------- writing
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def write_report(entries: list[Entry], out_dir: str | Path, title: str = "OFFSIDE run") -> Path:
+    """Write report.md, tables/*.csv|.tex and plots/*.png under out_dir; returns report.md."""
+    out_dir = Path(out_dir)
+    (out_dir / "tables").mkdir(parents=True, exist_ok=True)
+    tables = build_tables(entries)
+    md = [f"# {title}", ""]
+    for i, table in enumerate(tables, 1):
+        stem = f"table{i}_" + table.title.split(":")[0].lower().replace(" ", "")
+        _atomic_write(out_dir / "tables" / f"{stem}.csv", to_csv(table))
+        _atomic_write(out_dir / "tables" / f"{stem}.tex", to_latex(table))
+        md.append(to_markdown(table))
+    md.append("Arrows give the better direction; **bold** marks the best unlearning method per column.\n")
+    md.append("## Analyses\n")
+    md.append(_analysis_md(entries))
+    failed = [e for e in entries if e.error]
+    if failed:
+        md.append("## Failed stages\n")
+        md.extend(f"- {e.method} / {e.setting} / {e.phase}: {e.error}" for e in failed)
+        md.append("")
+    plots = plot_all(entries, out_dir / "plots")
+    if plots:
+        md.append("## Plots\n")
+        md.extend(f"![{p.stem}](plots/{p.name})" for p in plots)
+        md.append("")
+    path = out_dir / "report.md"
+    _atomic_write(path, "\n".join(md))
+    return path
+
+
+def _analysis_md(entries: list[Entry]) -> str:
+    lines = []
+    gap = prompt_attack_gap(entries)
+    if gap:
+        lines += ["**Prompt-attack gap** (share of vanilla forget-set classification accuracy kept minus share "
+                  "of its generation score kept; > 0 = the rumor is still recognised among options):", ""]
+        lines += [f"- {m}: {v:+.3f}" for m, v in gap.items()] + [""]
+    vis = visual_rumor_breakdown(entries)
+    if vis:
+        lines += ["**Visual-rumor breakdown** (forget-set generation score, rumor visible in the image vs not):",
+                  "", "| checkpoint | visual | not visual |", "|---|---|---|"]
+        lines += [f"| {k} | {v['visual']:.3f} | {v['non_visual']:.3f} |" for k, v in vis.items()] + [""]
+    overlap = forgotten_overlap(entries)
+    if overlap:
+        lines += ["**Forgotten-ID overlap** (share of forget items a method forgot that relearning the vanilla "
+                  "model alone also loses — catastrophic-forgetting evidence):", ""]
+        lines += [f"- {m}: {v:.0%}" if not math.isnan(v) else f"- {m}: – (nothing forgotten)"
+                  for m, v in overlap.items()] + [""]
+    bb = bounce_back(entries)
+    if bb:
+        lines += ["**Bounce-back** (forget-set generation score: vanilla → unlearned → relearned):", ""]
+        lines += [f"- {m}: {d['vanilla']:.3f} → {d['unlearned']:.3f} → {d['relearned']:.3f} "
+                  f"(recovered {d['recovered_share']:.0%} of the drop)" for m, d in bb.items()
+                  if d["vanilla"] is not None] + [""]
+    return "\n".join(lines) + "\n"

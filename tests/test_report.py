@@ -1,0 +1,88 @@
+import math
+
+import pytest
+
+from offside_run.report import (Entry, bounce_back, build_tables, forgotten_overlap, prompt_attack_gap, to_csv,
+                                to_latex, to_markdown, visual_rumor_breakdown, write_report)
+
+
+def _samples(scores, visual=()):
+    return [{"id": f"f{i}", "visual_rumor": i in visual, "gen_score": s} for i, s in enumerate(scores)]
+
+
+def _m(forget, test, retain, acc=0.5, relearn=None):
+    out = {"forget": {"acc": acc, "gen_score": forget}, "test": {"acc": 0.5, "gen_score": test},
+           "retain": {"acc": 0.6, "gen_score": retain}}
+    if relearn is not None:
+        out["relearn"] = {"acc": 0.5, "gen_score": relearn}
+    return out
+
+
+@pytest.fixture
+def entries():
+    return [
+        Entry("vanilla", "complete", "vanilla", _m(0.9, 0.7, 0.9, acc=0.8), {"forget": _samples([0.9, 0.9, 0.9, 0.9], {0})}),
+        Entry("ga", "complete", "unlearned", _m(0.3, 0.5, 0.6, acc=0.6), {"forget": _samples([0.1, 0.2, 0.9, 0.9], {0})}),
+        Entry("npo", "complete", "unlearned", _m(0.4, 0.6, 0.7, acc=0.4), {"forget": _samples([0.1, 0.9, 0.1, 0.1], {0})}),
+        Entry("vanilla", "complete", "relearned", _m(0.8, 0.7, 0.8, relearn=0.9), {"forget": _samples([0.2, 0.9, 0.9, 0.1])}),
+        Entry("ga", "complete", "relearned", _m(0.6, 0.6, 0.7, relearn=0.9)),
+        Entry("npo", "complete", "relearned", _m(0.4, 0.6, 0.7, relearn=0.9)),
+        Entry("ga", "unimodal", "unlearned", _m(0.8, 0.6, 0.7)),
+        Entry("kl", "complete", "unlearned", {}, error="RuntimeError: boom"),
+    ]
+
+
+def test_prompt_attack_gap_hand_values(entries):
+    gap = prompt_attack_gap(entries)
+    assert gap["ga"] == pytest.approx(0.6 / 0.8 - 0.3 / 0.9)
+    assert gap["npo"] == pytest.approx(0.4 / 0.8 - 0.4 / 0.9)
+    assert "kl" not in gap
+
+
+def test_forgotten_overlap_hand_values(entries):
+    # control (vanilla relearned) forgot f0 and f3; ga forgot f0, f1; npo forgot f0, f2, f3
+    overlap = forgotten_overlap(entries)
+    assert overlap["ga"] == pytest.approx(1 / 2)
+    assert overlap["npo"] == pytest.approx(2 / 3)
+
+
+def test_visual_rumor_breakdown(entries):
+    vis = visual_rumor_breakdown(entries)
+    assert vis["ga/complete/unlearned"] == {"visual": pytest.approx(0.1), "non_visual": pytest.approx((0.2 + 0.9 + 0.9) / 3)}
+
+
+def test_bounce_back(entries):
+    bb = bounce_back(entries)
+    assert bb["ga"]["recovered_share"] == pytest.approx((0.6 - 0.3) / (0.9 - 0.3))
+    assert bb["npo"]["recovered_share"] == pytest.approx(0.0)
+
+
+def test_tables_layout_and_best(entries):
+    tables = {t.title.split(":")[0]: t for t in build_tables(entries)}
+    assert set(tables) == {"Table 2", "Table 4", "Figure 3"}
+    t2 = tables["Table 2"]
+    assert [name for name, _ in t2.rows] == ["Vanilla", "ga", "npo"]  # failed kl is not a row
+    cols = t2.columns()
+    forget_gen = cols.index(("Forget Set", "forget:gen_score", False))
+    retain_gen = cols.index(("Retain Set", "retain:gen_score", True))
+    best = t2.best()
+    assert best[forget_gen] == {1}  # ga has the lowest forget score (vanilla excluded)
+    assert best[retain_gen] == {2}  # npo keeps the most retain
+    md = to_markdown(t2)
+    assert "Forget Set Gen. Score ↓" in md and "Retain Set Class. Acc. ↑" in md and "**0.300**" in md
+    assert "forget:gen_score/lower_is_better" in to_csv(t2)
+    assert "\\textbf{0.300}" in to_latex(t2)
+    t4 = tables["Table 4"]
+    assert [n for n, _ in t4.rows] == ["Vanilla (relearned only)", "ga", "npo"] and any("Relearn Set" == g for g, _ in t4.groups)
+
+
+def test_write_report(entries, tmp_path):
+    path = write_report(entries, tmp_path)
+    text = path.read_text()
+    for needle in ("Table 2", "Table 4", "Figure 3", "Prompt-attack gap", "Forgotten-ID overlap", "Bounce-back",
+                   "Visual-rumor breakdown", "kl / complete / unlearned: RuntimeError: boom"):
+        assert needle in text
+    for png in ("tradeoff.png", "bounce_back.png", "unimodal.png"):
+        assert (tmp_path / "plots" / png).stat().st_size > 1000
+    assert len(list((tmp_path / "tables").glob("*.csv"))) == 3
+    assert not math.isnan(forgotten_overlap(entries)["ga"])
