@@ -309,6 +309,26 @@ class HFChatClient(ChatClient):
         return tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
 
 
+_FENCE = re.compile(r"^\s*```(?:json|JSON)?\s*(.*?)\s*```\s*$", re.S)
+
+
+def parse_json_reply(text: str | None) -> dict[str, Any]:
+    """The JSON object of a reply (a surrounding markdown fence is tolerated); ValueError otherwise."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("empty reply")
+    body = text.strip()
+    fenced = _FENCE.match(body)
+    if fenced:  # many models wrap JSON in a markdown fence even when told not to
+        body = fenced.group(1)
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"reply is not JSON ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise ValueError("reply is not a JSON object")
+    return data
+
+
 # -- construction from "k=v,k=v" strings (CLI --judge_args) -------------------------------------
 _INT = {"concurrency", "max_retries", "max_tokens"}
 _FLOAT = {"timeout", "backoff", "max_backoff", "temperature"}

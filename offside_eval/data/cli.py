@@ -1,4 +1,5 @@
-"""`offside-data`: build OFFSIDE-mini, build the tiny model, validate a data root."""
+"""`offside-data`: build OFFSIDE-mini, build the tiny model, validate a data root, and build
+MC / text-only files with an LLM (make-mcq, make-text)."""
 from __future__ import annotations
 
 import argparse
@@ -25,6 +26,49 @@ def _validate(root: str) -> int:
     return 0
 
 
+def _add_llm_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("root", help="data root with {split}_set.json chat files")
+    p.add_argument("--out", required=True, help="folder for the written files")
+    p.add_argument("--splits", help="comma-separated splits (default: all present)")
+    p.add_argument("--limit", type=int, help="only the first N QAs (a trial run)")
+    p.add_argument("--attempts", type=int, default=3, help="rounds of asking again after a rejected reply")
+    p.add_argument("--overwrite", action="store_true")
+    g = p.add_argument_group("LLM (any OpenAI-compatible server; key from the environment)")
+    g.add_argument("--model", default="gpt-4o")
+    g.add_argument("--base_url", help="e.g. http://127.0.0.1:8000/v1 (default: OPENAI_BASE_URL or OpenAI)")
+    g.add_argument("--api_key_env", default="OPENAI_API_KEY", help="environment variable holding the key")
+    g.add_argument("--concurrency", type=int, default=8)
+    g.add_argument("--max_retries", type=int, default=5)
+    g.add_argument("--timeout", type=float, default=60.0)
+    g.add_argument("--cache_dir", help="reply cache (default: $OFFSIDE_CACHE/llm-cache)")
+    g.add_argument("--no_progress", action="store_true")
+
+
+def _construct(args) -> int:
+    from ..llm_client import OpenAIChatClient
+    from .construct import make_mcq, make_text
+
+    if args.attempts < 1:
+        raise ValueError(f"--attempts must be >= 1, got {args.attempts}")
+    client = OpenAIChatClient(model=args.model, base_url=args.base_url, api_key_env=args.api_key_env,
+                              concurrency=args.concurrency, max_retries=args.max_retries, timeout=args.timeout,
+                              cache_dir=args.cache_dir)
+    build = make_mcq if args.command == "make-mcq" else make_text
+    report = build(args.root, args.out, client, splits=args.splits.split(",") if args.splits else None,
+                   limit=args.limit, attempts=args.attempts, overwrite=args.overwrite, progress=not args.no_progress)
+    stats = client.stats
+    print(f"{args.command} -> {args.out}: {report.line()} "
+          f"(requests {stats.requests}, cached replies {stats.cache_hits}, retries {stats.retries})")
+    for item_id, why in report.failed[:10]:
+        print(f"  failed {item_id}: {why}", file=sys.stderr)
+    if report.failed:
+        more = f" (first 10 shown)" if len(report.failed) > 10 else ""
+        print(f"offside-data: {len(report.failed)} QAs failed every attempt and were left out{more}; "
+              "rerun (cached replies are reused) or raise --attempts", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="offside-data", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -40,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("validate", help="check a data root and print counts per split/info/modality")
     p.add_argument("root")
+    p = sub.add_parser("make-mcq", help="LLM distractors -> classification_{split}_set.json (paper appendix G)")
+    _add_llm_args(p)
+    p = sub.add_parser("make-text", help="LLM text-only rewrites -> text_{split}_set.json (paper appendix G)")
+    _add_llm_args(p)
     args = parser.parse_args(argv)
     try:
         if args.command == "synth":
@@ -52,9 +100,11 @@ def main(argv: list[str] | None = None) -> int:
 
             cfg = TinyConfig(hidden_size=args.hidden_size, num_layers=args.num_layers, seed=args.seed)
             print(f"tiny Qwen2.5-VL written to {build_tiny_model(args.out, args.data, cfg)}")
+        elif args.command in ("make-mcq", "make-text"):
+            return _construct(args)
         else:
             return _validate(args.root)
-    except (DataError, ValueError, FileNotFoundError) as exc:
+    except (DataError, ValueError, FileNotFoundError, FileExistsError) as exc:
         print(f"offside-data: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -10,13 +10,11 @@ bias every table toward "forgotten").
 """
 from __future__ import annotations
 
-import json
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from ..llm_client import ChatClient
+from ..llm_client import ChatClient, parse_json_reply
 from .prompts import render
 
 SCORE_MIN, SCORE_MAX = 0, 10
@@ -60,23 +58,12 @@ class JudgeReport:
         return summarize(self.scores)
 
 
-_FENCE = re.compile(r"^\s*```(?:json|JSON)?\s*(.*?)\s*```\s*$", re.S)
-
-
 def parse_reply(text: str) -> tuple[int, str]:
     """Validate a judge reply; return (score, justification) or raise JudgeReplyError."""
-    if not isinstance(text, str) or not text.strip():
-        raise JudgeReplyError("empty reply")
-    body = text.strip()
-    fenced = _FENCE.match(body)
-    if fenced:  # many models wrap JSON in a markdown fence even when told not to
-        body = fenced.group(1)
     try:
-        data = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise JudgeReplyError(f"reply is not JSON ({exc.msg})") from None
-    if not isinstance(data, dict):
-        raise JudgeReplyError("reply is not a JSON object")
+        data = parse_json_reply(text)
+    except ValueError as exc:
+        raise JudgeReplyError(str(exc)) from None
     if "factuality_score" not in data:
         raise JudgeReplyError("reply lacks 'factuality_score'")
     score = data["factuality_score"]
