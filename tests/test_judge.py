@@ -167,3 +167,16 @@ def test_client_from_args(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="not a number"):
         client_from_args("base_url=http://x/v1,concurrency=lots")
     assert isinstance(client_from_args("judge=hf,pretrained=/nowhere", cache_dir=tmp_path), HFChatClient)
+
+
+def test_hf_judge_plumbing(tiny_model_dir, tmp_path):
+    """The offline backend runs a local checkpoint through the same cache; a random tiny model's
+    replies are not valid verdicts, so they come out missing -- never 0."""
+    client = client_from_args(f"judge=hf,pretrained={tiny_model_dir},max_tokens=6", cache_dir=tmp_path)
+    report = judge(client, samples(["GOOD", "MEH"]), progress=False)
+    assert client.stats.requests == 2
+    assert report.scores == [None, None] and all(v.error.startswith("invalid reply") for v in report.verdicts)
+    assert report.summary()["fact_score_missing"] == 2
+    again = client_from_args(f"judge=hf,pretrained={tiny_model_dir},max_tokens=6", cache_dir=tmp_path)
+    judge(again, samples(["GOOD", "MEH"]), progress=False)
+    assert again.stats.requests == 0 and again.stats.cache_hits == 2

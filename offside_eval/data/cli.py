@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("validate", help="check a data root and print counts per split/info/modality")
     p.add_argument("root")
+    p = sub.add_parser("mmbench-fixture", help="write a small synthetic MMBench-format TSV (tests, docs)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("make-mcq", help="LLM distractors -> classification_{split}_set.json (paper appendix G)")
     _add_llm_args(p)
     p = sub.add_parser("make-text", help="LLM text-only rewrites -> text_{split}_set.json (paper appendix G)")
@@ -100,6 +103,11 @@ def main(argv: list[str] | None = None) -> int:
 
             cfg = TinyConfig(hidden_size=args.hidden_size, num_layers=args.num_layers, seed=args.seed)
             print(f"tiny Qwen2.5-VL written to {build_tiny_model(args.out, args.data, cfg)}")
+        elif args.command == "mmbench-fixture":
+            from ..mmbench import read_tsv, write_fixture
+
+            path = write_fixture(args.out, seed=args.seed)
+            print(f"MMBench-format fixture written to {path}: {len(read_tsv(path))} questions")
         elif args.command in ("make-mcq", "make-text"):
             return _construct(args)
         else:
