@@ -1,0 +1,56 @@
+"""`offside-eval`: command-line shell over `offside_eval.evaluate`."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="offside-eval", description="Evaluate an MLLM on OFFSIDE tasks (YAML).")
+    p.add_argument("--model", default="qwen2_5_vl", help="registered model: qwen2_5_vl, hf_vlm, openai_chat, ...")
+    p.add_argument("--model_args", default="", help="k=v,k=v (e.g. pretrained=PATH,adapter=DIR,dtype=float32)")
+    p.add_argument("--tasks", required=True, help="comma-separated task/group names, or 'list'")
+    p.add_argument("--batch_size", type=int, default=None)
+    p.add_argument("--device", default=None)
+    p.add_argument("--limit", type=float, default=None, help="first N docs per task (or a fraction < 1)")
+    p.add_argument("--output_path", default=None, help="folder for results.json and samples_<task>.jsonl")
+    p.add_argument("--log_samples", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--include_path", action="append", default=[], help="extra task folder (repeatable)")
+    p.add_argument("--data_root", default=None, help="OFFSIDE release folder or hub id ($OFFSIDE_DATA_ROOT)")
+    p.add_argument("--gen_kwargs", default=None, help="k=v,... overriding the tasks' generation_kwargs")
+    p.add_argument("--bootstrap_iters", type=int, default=100)
+    p.add_argument("--verbosity", default="INFO")
+    p.add_argument("--no_progress", action="store_true", help="no progress bars")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .data import DataError
+    from .evaluator import EvalError, evaluate, make_table
+    from .metrics import MetricError
+    from .models import ModelError
+    from .tasks_index import TaskError, TaskIndex
+
+    try:
+        if args.tasks.strip() == "list":
+            print(TaskIndex(args.include_path).table())
+            return 0
+        limit = args.limit
+        if limit is not None and limit >= 1:
+            limit = int(limit)
+        out = evaluate(args.model, args.model_args, args.tasks, batch_size=args.batch_size, device=args.device,
+                       limit=limit, output_path=args.output_path, log_samples=args.log_samples, seed=args.seed,
+                       include_path=args.include_path, data_root=args.data_root, gen_kwargs=args.gen_kwargs,
+                       bootstrap_iters=args.bootstrap_iters, verbosity=args.verbosity,
+                       progress=not args.no_progress)
+    except (TaskError, ModelError, DataError, EvalError, MetricError) as exc:
+        print(f"offside-eval: error: {exc}", file=sys.stderr)
+        return 2
+    print(make_table(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""`hf_vlm`: any Hugging Face image-text-to-text checkpoint (AutoModelForImageTextToText +
+AutoProcessor), prompted with the checkpoint's own chat template.
+
+Log-likelihoods go through `offside_eval.data.encode.encode_examples`, the encoder training
+uses, so a continuation is scored on exactly the tokens a training sample of it would be
+trained on: the answer and the end-of-turn token after the assistant prefix.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import types
+from typing import Any, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from ..data.encode import IGNORE_INDEX, Example, encode_examples
+from ..requests import GenerationRequest, LoglikelihoodRequest, prompt_length
+from .base import LMM, ModelError
+
+log = logging.getLogger("offside_eval")
+
+# Processors whose per-image outputs concatenate along dim 0 (so one image's preprocessing
+# can be cached and reused in any batch).
+_CACHEABLE_IMAGE_OUTPUTS = {"qwen2_vl", "qwen2_5_vl", "qwen3_vl", "llava"}
+_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
+           "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+
+
+def _resolve_dtype(dtype: Any, device: str) -> Any:
+    if dtype is None:
+        return torch.float32 if device == "cpu" else "auto"
+    if isinstance(dtype, torch.dtype) or dtype == "auto":
+        return dtype
+    if dtype not in _DTYPES:
+        raise ModelError(f"unknown dtype {dtype!r} (choose from auto, {', '.join(_DTYPES)})")
+    return _DTYPES[dtype]
+
+
+def install_image_cache(processor) -> None:
+    """Preprocess each distinct image object once per processor (keyed by identity, refs kept)."""
+    original = processor._process_images
+    cache: dict[tuple, tuple[Any, Any]] = {}
+
+    def cached(self, images, **kwargs):
+        flat = images if isinstance(images, (list, tuple)) else [images]
+        if any(isinstance(im, (list, tuple)) for im in flat):
+            return original(images, **kwargs)
+        key_kwargs = repr(sorted(kwargs.items()))
+        parts = []
+        for image in flat:
+            key = (id(image), key_kwargs)
+            if key not in cache:
+                processed, replacement = original([image], **kwargs)
+                cache[key] = (image, processed, replacement)  # the image ref keeps id() unique
+            parts.append(cache[key])
+        merged = {}
+        for name in parts[0][1].keys():
+            values = [p[1][name] for p in parts]
+            if all(isinstance(v, torch.Tensor) for v in values):
+                merged[name] = torch.cat(values, dim=0)
+            elif all(isinstance(v, list) for v in values):
+                merged[name] = [x for v in values for x in v]
+            else:
+                return original(images, **kwargs)
+        replacements = [r for p in parts for r in p[2]]
+        return type(parts[0][1])(merged), replacements
+
+    processor._process_images = types.MethodType(cached, processor)
+    processor._offside_image_cache = cache
+
+
+class HFVLM(LMM):
+    name = "hf_vlm"
+
+    def __init__(self, pretrained: str | None = None, adapter: str | None = None, dtype: Any = None,
+                 device: str | None = None, device_map: Any = None, attn_implementation: str | None = None,
+                 batch_size: int = 1, trust_remote_code: bool = False, max_new_tokens: int = 64,
+                 model: Any = None, processor: Any = None, cache_images: bool = True, **processor_kwargs):
+        if model is None and not pretrained:
+            raise ModelError(f"{self.name}: model_args must give pretrained=PATH_OR_HUB_ID")
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.batch_size = int(batch_size)
+        if self.batch_size < 1:
+            raise ModelError("batch_size must be >= 1")
+        self.max_new_tokens = int(max_new_tokens)
+        self.pretrained, self.adapter = pretrained, adapter
+        self.model = model if model is not None else self._load_model(pretrained, adapter, dtype, device_map,
+                                                                      attn_implementation, trust_remote_code)
+        if device_map is None and model is None:
+            self.model.to(self.device)
+        self.model.eval()
+        self.processor = processor if processor is not None else self._load_processor(
+            pretrained, adapter, trust_remote_code, processor_kwargs)
+        tok = self.tokenizer
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token
+        model_type = getattr(self.model.config, "model_type", "")
+        if cache_images and model_type in _CACHEABLE_IMAGE_OUTPUTS and hasattr(self.processor, "_process_images"):
+            install_image_cache(self.processor)
+        self.model_type = model_type
+
+    # ---- loading ------------------------------------------------------------------------
+    def _model_cls(self):
+        return None  # AutoModelForImageTextToText
+
+    def _load_model(self, pretrained, adapter, dtype, device_map, attn_implementation, trust_remote_code):
+        from ..lineage import load_model
+
+        kwargs = {"trust_remote_code": trust_remote_code} if trust_remote_code else {}
+        if attn_implementation:
+            kwargs["attn_implementation"] = attn_implementation
+        try:
+            model = load_model(pretrained, dtype=_resolve_dtype(dtype, self.device), device_map=device_map,
+                               model_cls=self._model_cls(), **kwargs)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{self.name}: cannot load pretrained={pretrained!r}: {str(exc).splitlines()[0]}") from exc
+        if adapter:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+        return model
+
+    def _load_processor(self, pretrained, adapter, trust_remote_code, processor_kwargs):
+        from pathlib import Path
+
+        from transformers import AutoProcessor
+
+        from ..lineage import processor_source
+
+        source = None
+        if adapter and any((Path(adapter) / n).exists() for n in ("processor_config.json", "tokenizer_config.json")):
+            source = adapter
+        source = source or (processor_source(pretrained) if Path(str(pretrained)).exists() else pretrained)
+        return AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code, **processor_kwargs)
+
+    @property
+    def tokenizer(self):
+        return getattr(self.processor, "tokenizer", self.processor)
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "pretrained": str(self.pretrained), "adapter": self.adapter,
+                "model_class": type(self.model).__name__, "dtype": str(next(self.model.parameters()).dtype),
+                "device": str(next(self.model.parameters()).device), "batch_size": self.batch_size}
+
+    def _to_device(self, batch: dict) -> dict:
+        device = next(self.model.parameters()).device
+        dtype = next(self.model.parameters()).dtype
+        out = {}
+        for k, v in batch.items():
+            if isinstance(v, torch.Tensor):
+                v = v.to(device)
+                if v.is_floating_point():
+                    v = v.to(dtype)
+            out[k] = v
+        return out
+
+    # ---- log-likelihood -------------------------------------------------------------------
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest], progress: bool = True) -> list[tuple[float, bool]]:
+        groups: dict[Any, list[int]] = {}
+        for i, req in enumerate(requests):
+            key = ("group", req.group) if req.group is not None else ("single", i)
+            groups.setdefault(key, []).append(i)
+        # Longest first: the first batch is the largest, so out-of-memory shows at once.
+        ordered = sorted(groups.values(), key=lambda idx: -(prompt_length(requests[idx[0]].messages,
+                                                                          requests[idx[0]].visuals)
+                                                             + max(len(requests[i].continuation) for i in idx)))
+        results: list[tuple[float, bool] | None] = [None] * len(requests)
+        bar = tqdm(total=len(requests), desc="loglikelihood", disable=not progress, leave=False)
+        for start in range(0, len(ordered), self.batch_size):  # batch_size counts contexts (MC items)
+            idx = [i for g in ordered[start:start + self.batch_size] for i in g]
+            for i, res in zip(idx, self._score([requests[i] for i in idx])):
+                results[i] = res
+            bar.update(len(idx))
+        bar.close()
+        return results  # type: ignore[return-value]
+
+    @torch.inference_mode()
+    def _score(self, reqs: Sequence[LoglikelihoodRequest]) -> list[tuple[float, bool]]:
+        examples = [Example(list(r.messages), r.continuation, list(r.visuals)) for r in reqs]
+        batch = encode_examples(self.processor, examples)
+        labels = batch.pop("labels")
+        width = labels.shape[1]
+        first = min(int((row != IGNORE_INDEX).nonzero()[0]) for row in labels)
+        keep = width - first + 1  # logits from the position predicting the earliest target token
+        logits = self.model(**self._to_device(batch), logits_to_keep=keep).logits.float().cpu()
+        logits = logits[:, -keep:-1]
+        targets = labels[:, width - keep + 1:]
+        mask = targets != IGNORE_INDEX
+        safe = targets.clamp(min=0)
+        logprobs = torch.log_softmax(logits, dim=-1).gather(-1, safe.unsqueeze(-1)).squeeze(-1)
+        sums = (logprobs * mask).sum(dim=1)
+        greedy = ((logits.argmax(dim=-1) == safe) | ~mask).all(dim=1)
+        return [(float(s), bool(g)) for s, g in zip(sums.tolist(), greedy.tolist())]
+
+    # ---- generation -----------------------------------------------------------------------
+    def generate_until(self, requests: Sequence[GenerationRequest], progress: bool = True) -> list[str]:
+        order = sorted(range(len(requests)), key=lambda i: (json.dumps(requests[i].gen_kwargs, sort_keys=True),
+                                                            -prompt_length(requests[i].messages, requests[i].visuals)))
+        results: list[str | None] = [None] * len(requests)
+        bar = tqdm(total=len(requests), desc="generate", disable=not progress, leave=False)
+        pos = 0
+        while pos < len(order):
+            kw = requests[order[pos]].gen_kwargs
+            chunk = [order[pos]]
+            while (len(chunk) < self.batch_size and pos + len(chunk) < len(order)
+                   and requests[order[pos + len(chunk)]].gen_kwargs == kw):
+                chunk.append(order[pos + len(chunk)])
+            for i, text in zip(chunk, self._generate([requests[i] for i in chunk], kw)):
+                results[i] = text
+            pos += len(chunk)
+            bar.update(len(chunk))
+        bar.close()
+        return results  # type: ignore[return-value]
+
+    @torch.inference_mode()
+    def _generate(self, reqs: Sequence[GenerationRequest], kw: dict[str, Any]) -> list[str]:
+        kw = dict(kw)
+        until = kw.pop("until", None) or []
+        until = [until] if isinstance(until, str) else list(until)
+        temperature = float(kw.pop("temperature", 0.0) or 0.0)
+        gen = {"max_new_tokens": int(kw.pop("max_new_tokens", self.max_new_tokens))}
+        if temperature > 0:
+            gen.update(do_sample=True, temperature=temperature, top_p=kw.pop("top_p", 1.0))
+        else:
+            kw.pop("top_p", None)
+            gen.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        kw.pop("do_sample", None)
+        gen.update(kw)  # num_beams, repetition_penalty, ...
+        tok = self.tokenizer
+        prompts = [self.processor.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False)
+                   for r in reqs]
+        images = [im for r in reqs for im in r.visuals]
+        inputs: dict[str, Any] = {"text": prompts, "return_tensors": "pt", "padding": True}
+        if images:
+            inputs["images"] = images
+        old_side = tok.padding_side
+        tok.padding_side = "left"
+        try:
+            batch = self.processor(**inputs)
+        finally:
+            tok.padding_side = old_side
+        out = self.model.generate(**self._to_device(dict(batch)), **gen, pad_token_id=tok.pad_token_id)
+        texts = tok.batch_decode(out[:, batch["input_ids"].shape[1]:].cpu(), skip_special_tokens=True)
+        cleaned = []
+        for text in texts:
+            for stop in until:
+                if stop and stop in text:
+                    text = text.split(stop, 1)[0]
+            cleaned.append(text.strip())
+        return cleaned

@@ -1,0 +1,317 @@
+"""A configured task: docs -> requests -> per-sample metrics -> aggregated metrics."""
+from __future__ import annotations
+
+import inspect
+import json
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+from .metrics import AGGREGATIONS, METRICS, MetricError, is_missing, stderr
+from .requests import GenerationRequest, LoglikelihoodRequest
+from .tasks_index import FunctionRef, TaskError
+
+OUTPUT_TYPES = ("multiple_choice", "generate_until", "loglikelihood")
+DEFAULT_METRICS = {
+    "multiple_choice": [{"metric": "acc"}, {"metric": "acc_norm"}],
+    "loglikelihood": [{"metric": "loglikelihood"}, {"metric": "acc"}],
+    "generate_until": [{"metric": "exact_match"}],
+}
+_BUILTIN_SCORED = {"multiple_choice": {"acc", "acc_norm"}, "loglikelihood": {"loglikelihood", "acc", "perplexity"}}
+_LOWER_IS_BETTER = {"perplexity"}
+
+
+def _perplexity(values):
+    return math.exp(-sum(values) / len(values))
+
+
+AGGREGATIONS.setdefault("perplexity", _perplexity)
+
+
+def _resolve(value: Any) -> Any:
+    return value.resolve() if isinstance(value, FunctionRef) else value
+
+
+def _call(fn: Callable, doc: dict, extra: Any) -> Any:
+    try:
+        n = len(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        n = 1
+    return fn(doc, extra) if n >= 2 else fn(doc)
+
+
+def _render(template: str, doc: dict) -> Any:
+    if template in doc:
+        return doc[template]
+    if "{{" in template or "{%" in template:
+        import jinja2
+
+        return jinja2.Template(template).render(**doc)
+    return template
+
+
+def json_safe(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    if isinstance(value, dict):
+        out = {str(k): json_safe(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v is not _SKIP}
+    if isinstance(value, (list, tuple)):
+        out = [json_safe(v) for v in value]
+        return [v for v in out if v is not _SKIP]
+    return _SKIP
+
+
+_SKIP = object()
+
+
+class Task:
+    def __init__(self, name: str, config: dict[str, Any], path: Path | None, data_root: Path | None,
+                 model_name: str = "", gen_kwargs: dict[str, Any] | None = None):
+        self.name, self.config, self.path = name, dict(config), path
+        self.base_dir = path.parent if path else Path.cwd()
+        self.data_root = data_root
+        self.output_type = config.get("output_type", "generate_until")
+        if self.output_type not in OUTPUT_TYPES:
+            raise TaskError(f"task {name}: output_type {self.output_type!r} not one of {', '.join(OUTPUT_TYPES)}")
+        self.modality = config.get("modality", "mm")
+        if self.modality not in ("mm", "text"):
+            raise TaskError(f"task {name}: modality must be mm or text, got {self.modality!r}")
+        size = config.get("image_size")
+        self.image_size = tuple(size) if size else None
+        self.prompt_kwargs = self._prompt_kwargs(config.get("lmms_eval_specific_kwargs") or {}, model_name)
+        self.gen_kwargs = dict(config.get("generation_kwargs") or {})
+        self.gen_kwargs.update(gen_kwargs or {})
+        self.metric_list = config.get("metric_list") or DEFAULT_METRICS[self.output_type]
+        self.process_results = _resolve(config.get("process_results"))
+        self._resized: dict[int, tuple[Any, Any]] = {}
+        for spec in self.metric_list:
+            metric = spec.get("metric")
+            if isinstance(metric, FunctionRef) or self.process_results is not None:
+                continue
+            if metric not in METRICS and metric not in _BUILTIN_SCORED.get(self.output_type, ()):
+                raise TaskError(f"task {name}: unknown metric {metric!r} (no process_results defines it)")
+            agg = spec.get("aggregation", METRICS.get(metric, {}).get("aggregation", "mean"))
+            if isinstance(agg, str) and agg not in AGGREGATIONS:
+                raise TaskError(f"task {name}: unknown aggregation {agg!r}")
+
+    @staticmethod
+    def _prompt_kwargs(spec: dict[str, Any], model_name: str) -> dict[str, Any]:
+        out = dict(spec.get("default") or {})
+        out.update(spec.get(model_name) or {})
+        return out
+
+    # ---- data ---------------------------------------------------------------------------
+    def docs(self) -> list[dict[str, Any]]:
+        path = self.config.get("dataset_path")
+        kwargs = dict(self.config.get("dataset_kwargs") or {})
+        if not path:
+            raise TaskError(f"task {self.name}: no dataset_path")
+        if path == "offside":
+            return self._offside_docs(kwargs)
+        return self._file_or_hub_docs(str(path), kwargs)
+
+    def _offside_docs(self, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
+        from .data import load_items, view
+
+        if self.data_root is None:
+            raise TaskError(f"task {self.name}: no OFFSIDE data root")
+        info = kwargs.pop("info", None)
+        need_options = kwargs.pop("require_options", self.output_type == "multiple_choice")
+        items = view(load_items(self.data_root), kwargs.pop("role", "forget"), kwargs.pop("setting", "complete"),
+                     kwargs.pop("modality", None))
+        if kwargs:
+            raise TaskError(f"task {self.name}: unknown dataset_kwargs for offside: {', '.join(kwargs)}")
+        docs = []
+        for item in items:
+            if (info and item.info != info) or (need_options and not item.options):
+                continue
+            doc = item.to_dict()
+            doc.pop("extra", None)
+            doc["_root"] = str(self.data_root)
+            docs.append(doc)
+        return docs
+
+    def _file_or_hub_docs(self, path: str, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
+        split = self.config.get("test_split", "test")
+        candidates = [self.base_dir / path] + ([self.data_root / path] if self.data_root else [])
+        local = next((c for c in candidates if c.exists()), None)
+        if local is not None:
+            if local.is_dir():
+                found = [local / f"{split}{ext}" for ext in (".jsonl", ".json", ".parquet")]
+                local = next((f for f in found if f.exists()), None)
+                if local is None:
+                    raise TaskError(f"task {self.name}: no {split}.jsonl/.json/.parquet in {path}")
+            return self._read_file(local, split)
+        try:
+            import datasets
+
+            ds = datasets.load_dataset(path, self.config.get("dataset_name"), split=split, **kwargs)
+        except Exception as exc:
+            raise TaskError(f"task {self.name}: dataset {path!r} is no local file and could not be loaded "
+                            f"from the hub ({exc.__class__.__name__}: {str(exc).splitlines()[0][:200]})") from None
+        return [dict(row) for row in ds]
+
+    def _read_file(self, path: Path, split: str) -> list[dict[str, Any]]:
+        if path.suffix == ".jsonl":
+            return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if path.suffix == ".json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(data, dict):
+                data = data.get(split)
+            if not isinstance(data, list):
+                raise TaskError(f"task {self.name}: {path} must hold a list of records (or {{{split!r}: [...]}})")
+            return data
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path).to_pylist()
+        raise TaskError(f"task {self.name}: unsupported dataset file {path} (json, jsonl, parquet)")
+
+    # ---- doc -> prompt pieces ---------------------------------------------------------------
+    def doc_id(self, doc: dict, index: int) -> Any:
+        return doc.get("id", index)
+
+    def visuals(self, doc: dict) -> list[Any]:
+        if self.modality == "text":
+            return []
+        spec = _resolve(self.config.get("doc_to_visual"))
+        if spec is None:
+            return []
+        visuals = _call(spec, doc, self.prompt_kwargs) if callable(spec) else doc.get(spec)
+        if visuals is None:
+            return []
+        visuals = list(visuals) if isinstance(visuals, (list, tuple)) else [visuals]
+        return [self._resize(v) for v in visuals]
+
+    def _resize(self, image: Any) -> Any:
+        if self.image_size is None or getattr(image, "size", None) == self.image_size:
+            return image
+        key = id(image)
+        if key not in self._resized:
+            from PIL import Image
+
+            self._resized[key] = (image, image.convert("RGB").resize(self.image_size, Image.Resampling.BICUBIC))
+        return self._resized[key][1]
+
+    def text(self, doc: dict) -> str:
+        spec = _resolve(self.config.get("doc_to_text"))
+        if spec is None:
+            raise TaskError(f"task {self.name}: no doc_to_text")
+        text = _call(spec, doc, self.prompt_kwargs) if callable(spec) else _render(str(spec), doc)
+        return str(text)
+
+    def target(self, doc: dict) -> Any:
+        spec = _resolve(self.config.get("doc_to_target"))
+        if spec is None:
+            return None
+        if callable(spec):
+            return _call(spec, doc, self.prompt_kwargs)
+        return spec if isinstance(spec, int) else _render(str(spec), doc)
+
+    def choices(self, doc: dict) -> list[str]:
+        spec = _resolve(self.config.get("doc_to_choice"))
+        if spec is None:
+            raise TaskError(f"task {self.name}: multiple_choice needs doc_to_choice")
+        choices = _call(spec, doc, self.prompt_kwargs) if callable(spec) else (
+            spec if isinstance(spec, list) else _render(str(spec), doc))
+        if not isinstance(choices, list) or not choices:
+            raise TaskError(f"task {self.name}: doc_to_choice must give a non-empty list, got {choices!r}")
+        return [str(c) for c in choices]
+
+    def gold_index(self, doc: dict, choices: list[str]) -> int:
+        target = self.target(doc)
+        if isinstance(target, int) and not isinstance(target, bool):
+            if not 0 <= target < len(choices):
+                raise TaskError(f"task {self.name}: target index {target} out of range")
+            return target
+        if isinstance(target, str) and target.isdigit():
+            return int(target)
+        if target in choices:
+            return choices.index(target)
+        raise TaskError(f"task {self.name}: target {target!r} is neither a choice index nor a choice")
+
+    def messages(self, doc: dict, n_visuals: int) -> list[dict]:
+        content = [{"type": "image"} for _ in range(n_visuals)] + [{"type": "text", "text": self.text(doc)}]
+        return [{"role": "user", "content": content}]
+
+    # ---- requests -------------------------------------------------------------------------
+    def requests(self, doc: dict, index: int) -> list[Any]:
+        visuals = self.visuals(doc)
+        messages = self.messages(doc, len(visuals))
+        doc_id = self.doc_id(doc, index)
+        if self.output_type == "generate_until":
+            return [GenerationRequest(messages, visuals, dict(self.gen_kwargs), self.name, doc_id)]
+        if self.output_type == "loglikelihood":
+            return [LoglikelihoodRequest(messages, visuals, str(self.target(doc)), (self.name, doc_id),
+                                         self.name, doc_id, 0)]
+        return [LoglikelihoodRequest(messages, visuals, choice, (self.name, doc_id), self.name, doc_id, k)
+                for k, choice in enumerate(self.choices(doc))]
+
+    # ---- scoring ------------------------------------------------------------------------
+    def score(self, doc: dict, results: list[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(per-sample metric values, extra fields for the samples file)."""
+        if self.output_type == "generate_until":
+            response = results[0]
+            target = self.target(doc)
+            extra = {"response": response, "target": json_safe(target)}
+            if self.process_results is not None:
+                return dict(self.process_results(doc, [response])), extra
+            values = {}
+            for spec in self.metric_list:
+                name = spec["metric"]
+                fn = _resolve(name) if isinstance(name, FunctionRef) else METRICS[name]["fn"]
+                values[self._metric_name(spec)] = fn(response, target, doc)
+            return values, extra
+        if self.output_type == "loglikelihood":
+            ll, greedy = results[0]
+            extra = {"target": json_safe(self.target(doc)), "loglikelihood": ll, "is_greedy": greedy}
+            if self.process_results is not None:
+                return dict(self.process_results(doc, results)), extra
+            return {"loglikelihood": ll, "perplexity": ll, "acc": float(greedy)}, extra
+        choices = self.choices(doc)
+        gold = self.gold_index(doc, choices)
+        lls = [r[0] for r in results]
+        extra = {"choices": choices, "target": gold, "loglikelihoods": lls,
+                 "is_greedy": [bool(r[1]) for r in results]}
+        if self.process_results is not None:
+            return dict(self.process_results(doc, results)), extra
+        pred = max(range(len(lls)), key=lambda k: lls[k])
+        norm = [ll / max(len(c), 1) for ll, c in zip(lls, choices)]
+        pred_norm = max(range(len(norm)), key=lambda k: norm[k])
+        extra.update(pred=pred, pred_norm=pred_norm)
+        return {"acc": float(pred == gold), "acc_norm": float(pred_norm == gold)}, extra
+
+    @staticmethod
+    def _metric_name(spec: dict) -> str:
+        metric = spec["metric"]
+        return metric.spec.rpartition(".")[2] if isinstance(metric, FunctionRef) else str(metric)
+
+    def aggregate(self, per_sample: list[dict[str, Any]], bootstrap_iters: int = 100) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for spec in self.metric_list:
+            name = self._metric_name(spec)
+            if any(name not in values for values in per_sample):
+                raise MetricError(f"task {self.name}: metric {name!r} missing from some samples' results")
+            values = [v[name] for v in per_sample]
+            agg = spec.get("aggregation") or METRICS.get(name, {}).get("aggregation") or (
+                "perplexity" if name == "perplexity" else "mean")
+            fn = _resolve(agg) if isinstance(agg, FunctionRef) else AGGREGATIONS[agg]
+            agg_key = agg if isinstance(agg, str) else fn
+            out[name] = fn(values)
+            out[f"{name}_stderr"] = stderr(agg_key, values, bootstrap_iters) if values else float("nan")
+            missing = sum(1 for v in values if is_missing(v))
+            if missing:
+                out[f"{name}_missing"] = missing
+        out["n"] = len(per_sample)
+        return out
+
+    def higher_is_better(self) -> dict[str, bool]:
+        out = {}
+        for spec in self.metric_list:
+            name = self._metric_name(spec)
+            default = METRICS.get(name, {}).get("higher_is_better", name not in _LOWER_IS_BETTER)
+            out[name] = bool(spec.get("higher_is_better", default))
+        return out

@@ -1,0 +1,186 @@
+"""Task index: YAML task/group files from the built-in `tasks/` folder and any `--include_path`.
+
+lmms-eval-compatible YAML: `include:` merges a template (a file without `.yaml` suffix is a
+template, never a task), `!function file.fn` names a Python hook relative to the YAML, a
+file with `group:` and `task: [...]` is a group, `tag:` adds a task to a named collection.
+A task in an include path overrides a built-in of the same name (with a warning).
+"""
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+log = logging.getLogger("offside_eval")
+
+
+class TaskError(ValueError):
+    """Bad task name or task file."""
+
+
+@dataclass(frozen=True)
+class FunctionRef:
+    """`!function utils.doc_to_text` -> (module file utils.py next to the YAML, attribute)."""
+    spec: str
+    base_dir: str
+
+    def resolve(self):
+        module, _, attr = self.spec.rpartition(".")
+        if not module:
+            raise TaskError(f"!function {self.spec!r}: expected file.function")
+        path = Path(self.base_dir) / (module.replace(".", "/") + ".py")
+        if not path.exists():
+            raise TaskError(f"!function {self.spec!r}: {path} not found")
+        mod = _load_module(str(path))
+        if not hasattr(mod, attr):
+            raise TaskError(f"!function {self.spec!r}: {path} has no {attr!r}")
+        return getattr(mod, attr)
+
+
+_MODULES: dict[str, Any] = {}
+
+
+def _load_module(path: str):
+    if path not in _MODULES:
+        name = "offside_task_hooks_" + str(abs(hash(path)))
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        _MODULES[path] = module
+    return _MODULES[path]
+
+
+def _loader_for(base_dir: Path):
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def function(loader, node):
+        return FunctionRef(loader.construct_scalar(node), str(base_dir))
+
+    Loader.add_constructor("!function", function)
+    return Loader
+
+
+def load_yaml(path: str | Path, _seen: tuple = ()) -> dict[str, Any]:
+    """Read one task/group YAML with its `include` chain merged (the including file wins)."""
+    path = Path(path).resolve()
+    if path in _seen:
+        raise TaskError(f"{path}: include loop")
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_loader_for(path.parent)) or {}
+    except yaml.YAMLError as exc:
+        raise TaskError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise TaskError(f"{path}: top level must be a mapping")
+    include = data.pop("include", None)
+    if include:
+        base = Path(include) if Path(include).is_absolute() else path.parent / include
+        if not base.exists():
+            raise TaskError(f"{path}: include {include!r} not found")
+        merged = load_yaml(base, _seen + (path,))
+        merged.update(data)
+        data = merged
+    return data
+
+
+@dataclass
+class Entry:
+    name: str
+    kind: str  # "task" | "group" | "tag"
+    path: Path | None
+    config: dict[str, Any] = field(default_factory=dict)
+    subtasks: list[str] = field(default_factory=list)
+    builtin: bool = True
+
+
+def builtin_dir() -> Path:
+    import offside_eval.tasks as pkg
+
+    return Path(pkg.__file__).parent
+
+
+class TaskIndex:
+    def __init__(self, include_paths: Iterable[str | Path] | None = None):
+        self.entries: dict[str, Entry] = {}
+        self._scan(builtin_dir(), builtin=True)
+        for extra in include_paths or []:
+            extra = Path(extra)
+            if not extra.is_dir():
+                raise TaskError(f"--include_path {extra}: not a directory")
+            self._scan(extra, builtin=False)
+        self._add_tags()
+
+    def _scan(self, root: Path, builtin: bool) -> None:
+        for path in sorted(root.rglob("*.yaml")):
+            if "__pycache__" in path.parts:
+                continue
+            config = load_yaml(path)
+            if "group" in config and isinstance(config.get("task"), list):
+                subtasks = [t if isinstance(t, str) else t.get("task") for t in config["task"]]
+                self._add(Entry(str(config["group"]), "group", path, config, subtasks, builtin))
+            elif isinstance(config.get("task"), str):
+                self._add(Entry(config["task"], "task", path, config, [], builtin))
+            else:
+                log.debug("skipping %s: neither a task nor a group", path)
+
+    def _add(self, entry: Entry) -> None:
+        old = self.entries.get(entry.name)
+        if old is not None:
+            if old.builtin and not entry.builtin:
+                log.warning("task %r from %s overrides the built-in one (%s)", entry.name, entry.path, old.path)
+            elif old.builtin == entry.builtin:
+                raise TaskError(f"task name {entry.name!r} defined twice: {old.path} and {entry.path}")
+            else:
+                return
+        self.entries[entry.name] = entry
+
+    def _add_tags(self) -> None:
+        tags: dict[str, list[str]] = {}
+        for entry in list(self.entries.values()):
+            tag = entry.config.get("tag") if entry.kind == "task" else None
+            for t in ([tag] if isinstance(tag, str) else tag or []):
+                tags.setdefault(t, []).append(entry.name)
+        for tag, names in tags.items():
+            if tag not in self.entries:
+                self.entries[tag] = Entry(tag, "tag", None, {}, sorted(names))
+
+    # ---- queries ------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        return sorted(self.entries)
+
+    def get(self, name: str) -> Entry:
+        if name not in self.entries:
+            close = difflib.get_close_matches(name, self.entries, n=5, cutoff=0.5)
+            hint = f"; did you mean: {', '.join(close)}?" if close else "; run `offside-eval --tasks list`"
+            raise TaskError(f"unknown task {name!r}{hint}")
+        return self.entries[name]
+
+    def expand(self, name: str, _stack: tuple = ()) -> list[str]:
+        """Leaf task names of a task, group or tag (in order, without duplicates)."""
+        if name in _stack:
+            raise TaskError(f"group {name!r} contains itself")
+        entry = self.get(name)
+        if entry.kind == "task":
+            return [name]
+        out: list[str] = []
+        for sub in entry.subtasks:
+            for leaf in self.expand(sub, _stack + (name,)):
+                if leaf not in out:
+                    out.append(leaf)
+        return out
+
+    def table(self) -> str:
+        rows = [("name", "kind", "output_type / members", "source")]
+        for name in self.names():
+            e = self.entries[name]
+            what = e.config.get("output_type", "?") if e.kind == "task" else ", ".join(e.subtasks[:3])
+            if e.kind != "task" and len(e.subtasks) > 3:
+                what += f", ... ({len(e.subtasks)} tasks)"
+            rows.append((name, e.kind, what, "built-in" if e.builtin else str(e.path)))
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        return "\n".join(f"{r[0]:<{widths[0]}}  {r[1]:<5}  {r[2]:<{widths[2]}}  {r[3]}" for r in rows)

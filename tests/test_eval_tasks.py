@@ -1,0 +1,67 @@
+import pytest
+
+from offside_eval.cli import main
+from offside_eval.tasks_index import TaskError, TaskIndex
+from offside_eval.task import Task
+
+
+def test_builtin_index_names_groups_and_output_types():
+    index = TaskIndex()
+    names = index.names()
+    assert all(n.startswith("offside_") for n in names)
+    for split in ("forget", "retain", "test", "relearn", "private", "shared"):
+        for mod in ("mm", "text"):
+            assert index.expand(f"offside_{split}_{mod}") == [f"offside_{split}_{mod}_{k}" for k in ("mc", "mcgen", "gen")]
+    assert index.get("offside_forget_mm_mc").config["output_type"] == "multiple_choice"
+    assert index.get("offside_forget_text_gen").config["modality"] == "text"
+    assert not any(n.startswith("_default") for n in names)  # templates are not tasks
+
+
+def test_unknown_task_suggests_closest(capsys):
+    with pytest.raises(TaskError, match="did you mean: offside_forget_mm"):
+        TaskIndex().get("offside_foget_mm")
+    assert main(["--tasks", "offside_forgt_mm_gen", "--model_args", "pretrained=none"]) == 2
+    assert "offside_forget_mm_gen" in capsys.readouterr().err
+
+
+def test_tasks_list_prints_names_groups_types(capsys):
+    assert main(["--tasks", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "offside_forget_mm " in out and "group" in out and "multiple_choice" in out and "generate_until" in out
+
+
+def test_include_path_override_and_function_hooks(tmp_path, caplog):
+    (tmp_path / "hooks.py").write_text("def text(doc):\n    return 'Q: ' + doc['q']\n")
+    (tmp_path / "data.jsonl").write_text('{"q": "one", "a": "1"}\n{"q": "two", "a": "2"}\n')
+    (tmp_path / "_tmpl").write_text("output_type: generate_until\ndataset_path: data.jsonl\n"
+                                    "doc_to_text: !function hooks.text\ndoc_to_target: a\n")
+    (tmp_path / "mine.yaml").write_text("include: _tmpl\ntask: offside_forget_mm_gen\n")
+    with caplog.at_level("WARNING", logger="offside_eval"):
+        index = TaskIndex([tmp_path])
+    assert "overrides the built-in" in caplog.text
+    entry = index.get("offside_forget_mm_gen")
+    assert not entry.builtin
+    task = Task(entry.name, entry.config, entry.path, None)
+    docs = task.docs()
+    assert [task.text(d) for d in docs] == ["Q: one", "Q: two"] and task.target(docs[1]) == "2"
+    assert task.visuals(docs[0]) == []
+
+
+def test_offside_docs_carry_join_fields(mini_root):
+    index = TaskIndex()
+    e = index.get("offside_private_mm_mc")
+    docs = Task(e.name, e.config, e.path, mini_root).docs()
+    assert docs and all(d["info"] == "private" and d["split"] == "forget" and d["options"] for d in docs)
+    assert {"id", "player", "visual_rumor", "image"} <= set(docs[0])
+    e = index.get("offside_forget_text_gen")
+    task = Task(e.name, e.config, e.path, mini_root)
+    docs = task.docs()
+    assert all(d["image"] is None for d in docs) and task.visuals(docs[0]) == []
+
+
+def test_bad_metric_is_an_error(tmp_path):
+    (tmp_path / "bad.yaml").write_text("task: offside_bad\ndataset_path: x.jsonl\noutput_type: generate_until\n"
+                                       "doc_to_text: q\nmetric_list:\n  - metric: no_such_metric\n")
+    e = TaskIndex([tmp_path]).get("offside_bad")
+    with pytest.raises(TaskError, match="unknown metric"):
+        Task(e.name, e.config, e.path, None)
