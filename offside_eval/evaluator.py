@@ -33,12 +33,26 @@ class EvalError(ValueError):
     pass
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to the current sys.stderr (not the one at creation time)."""
+
+    @property
+    def stream(self):
+        import sys
+
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
 def _setup_logging(verbosity: str | None) -> None:
     level = getattr(logging, str(verbosity or "INFO").upper(), None)
     if not isinstance(level, int):
         raise EvalError(f"unknown verbosity {verbosity!r} (DEBUG, INFO, WARNING, ERROR)")
     if not log.handlers:
-        handler = logging.StreamHandler()
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [offside_eval] %(message)s", "%H:%M:%S"))
         log.addHandler(handler)
         log.propagate = False

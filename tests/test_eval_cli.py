@@ -1,0 +1,69 @@
+"""The user's command end to end on the tiny model and OFFSIDE-mini, plus its error paths."""
+import json
+
+from offside_eval.cli import main
+
+
+def test_user_command_writes_results_and_samples(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main(["--model", "qwen2_5_vl", "--model_args", f"pretrained={tiny_model_dir}",
+               "--tasks", "offside_forget_mm", "--limit", "3", "--batch_size", "4", "--output_path", str(out),
+               "--log_samples", "--gen_kwargs", "max_new_tokens=4", "--no_progress", "--verbosity", "WARNING"])
+    assert rc == 0
+    printed = capsys.readouterr()
+    assert "offside_forget_mm_mc" in printed.out and "gen_score" in printed.out
+    assert "SYNTHETIC" in printed.err  # said loudly in the log ...
+    results = json.loads((out / "results.json").read_text())
+    assert results["data"]["synthetic"] is True and results["data"]["fingerprint"]  # ... and in results.json
+    assert set(results["results"]) == {"offside_forget_mm_mc", "offside_forget_mm_mcgen", "offside_forget_mm_gen"}
+    assert results["groups"]["offside_forget_mm"]["tasks"] == list(results["results"])
+    mc = results["results"]["offside_forget_mm_mc"]
+    assert {"acc", "acc_stderr", "acc_norm", "n"} <= set(mc) and mc["n"] == 3
+    assert results["config"]["model_args"] == {"pretrained": str(tiny_model_dir)}
+    assert {"torch", "transformers", "offside"} <= set(results["versions"])
+    assert results["higher_is_better"]["offside_forget_mm_mc"]["acc"] is True
+    rows = [json.loads(line) for line in (out / "samples_offside_forget_mm_mc.jsonl").read_text().splitlines()]
+    assert len(rows) == 3
+    for row in rows:
+        assert len(row["loglikelihoods"]) == 4 and row["target"] in range(4)
+        assert row["metrics"]["acc"] == float(max(range(4), key=row["loglikelihoods"].__getitem__) == row["target"])
+        assert {"player", "info", "visual_rumor"} <= set(row["doc"]) and row["doc_id"] == row["doc"]["id"]
+    gen = [json.loads(line) for line in (out / "samples_offside_forget_mm_gen.jsonl").read_text().splitlines()]
+    assert all(isinstance(r["response"], str) and r["target"] and "gen_score" in r["metrics"] for r in gen)
+
+
+def test_include_path_task_runs(tiny_model_dir, tmp_path, capsys):
+    tasks = tmp_path / "mytasks"
+    tasks.mkdir()
+    (tasks / "qa.jsonl").write_text('{"id": "q1", "question": "Who won?", "answer": "Nobody."}\n'
+                                    '{"id": "q2", "question": "Where?", "answer": "Here."}\n')
+    (tasks / "my_task.yaml").write_text(
+        "task: my_text_qa\ndataset_path: qa.jsonl\noutput_type: generate_until\nmodality: text\n"
+        "doc_to_text: '{{ question }} Answer briefly.'\ndoc_to_target: answer\n"
+        "generation_kwargs: {max_new_tokens: 3}\nmetric_list:\n  - metric: rougeL\n  - metric: exact_match\n")
+    out = tmp_path / "out"
+    rc = main(["--model_args", f"pretrained={tiny_model_dir}", "--tasks", "my_text_qa", "--include_path", str(tasks),
+               "--output_path", str(out), "--log_samples", "--no_progress", "--verbosity", "ERROR"])
+    assert rc == 0, capsys.readouterr().err
+    results = json.loads((out / "results.json").read_text())
+    assert results["results"]["my_text_qa"]["n"] == 2 and "rougeL" in results["results"]["my_text_qa"]
+    assert results["data"] is None  # no OFFSIDE data needed, none resolved
+    rows = [json.loads(line) for line in (out / "samples_my_text_qa.jsonl").read_text().splitlines()]
+    assert rows[0]["prompt"] == "Who won? Answer briefly." and rows[0]["doc_id"] == "q1"
+
+
+def test_bad_input_is_a_one_line_error(tiny_model_dir, tmp_path, capsys):
+    cases = [
+        (["--model_args", "pretrained", "--tasks", "offside_forget_mm_gen"], "bad model_args"),
+        (["--model_args", f"pretrained={tiny_model_dir},colour=red", "--tasks", "offside_forget_mm_gen"],
+         "unknown model_args colour"),
+        (["--model", "qwen25vl", "--model_args", "pretrained=x", "--tasks", "offside_forget_mm_gen"], "qwen2_5_vl"),
+        (["--model_args", f"pretrained={tiny_model_dir}", "--tasks", "offside_forget_mm_gen",
+          "--data_root", str(tmp_path / "missing")], "does not exist"),
+        (["--model", "openai_chat", "--model_args", "model=x,base_url=http://127.0.0.1:9", "--tasks",
+          "offside_forget_mm_mc"], "cannot compute log-likelihoods"),
+    ]
+    for argv, message in cases:
+        assert main(argv + ["--no_progress", "--verbosity", "ERROR"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err
