@@ -140,3 +140,27 @@ def test_openai_chat_generation_and_loglikelihood_error(mini_root):
         lm.loglikelihood([LoglikelihoodRequest([], [], "x")])
     with pytest.raises(ModelError, match="model=NAME"):
         load_model("openai_chat", "base_url=http://localhost:9")
+
+
+def test_checkpoint_folder_and_adapter_arg_load_the_same_weights(tiny_model_dir, tmp_path, mini_root, mini_items):
+    """A training checkpoint (LoRA + lineage) works as pretrained=, and as adapter= on top of its base."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageTextToText
+
+    from offside_eval.lineage import write_lineage
+
+    torch.manual_seed(3)
+    base = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)
+    peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                                                 init_lora_weights=False))
+    peft_model.save_pretrained(tmp_path / "ckpt")
+    write_lineage(tmp_path / "ckpt", {"parent": str(tiny_model_dir), "method": "test"})
+
+    reqs = _requests(view(mini_items, "forget")[:1], mini_root)
+    scores = []
+    for args in (f"pretrained={tiny_model_dir}", f"pretrained={tmp_path / 'ckpt'}",
+                 f"pretrained={tiny_model_dir},adapter={tmp_path / 'ckpt'}"):
+        lm = load_model("qwen2_5_vl", args, batch_size=4, device="cpu")
+        scores.append([ll for ll, _ in lm.loglikelihood(reqs, progress=False)])
+    assert scores[1] == pytest.approx(scores[2], abs=1e-4)
+    assert max(abs(a - b) for a, b in zip(scores[0], scores[1])) > 1e-3  # the adapter changed the model
