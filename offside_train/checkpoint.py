@@ -1,0 +1,130 @@
+"""Loading the model to train and writing checkpoint folders that `offside-eval` reads.
+
+A folder holds the LoRA adapter (or full weights), the processor, `offside_lineage.json`
+(parent, stage, method, hyperparameters, data identity, versions, git revision, final
+losses, steps) and `train_log.jsonl`. Adapters name their parent, so
+`offside_eval.lineage.load_model` rebuilds any stage from its folder alone.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+from transformers.trainer_utils import get_last_checkpoint
+
+from offside_eval.data import data_fingerprint
+from offside_eval.lineage import load_model, processor_source, write_lineage
+
+from .config import TrainConfig
+
+PACKAGES = ("offside", "torch", "transformers", "peft", "trl", "accelerate", "datasets")
+LOG_FILE = "train_log.jsonl"
+
+
+def load_processor(path: str):
+    from transformers import AutoProcessor
+
+    return AutoProcessor.from_pretrained(processor_source(path))
+
+
+def load_trainable(cfg: TrainConfig, model_path: str | None = None):
+    """The model at `model_path` (adapter chains merged), wrapped in a fresh LoRA adapter unless full FT."""
+    import torch
+
+    model = load_model(model_path or cfg.model, dtype=torch.bfloat16 if cfg.precision == "bf16" else torch.float32)
+    if cfg.finetune == "full":
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=cfg.lora_target, task_type="CAUSAL_LM")
+    return get_peft_model(model, lora)
+
+
+def resume_from(cfg: TrainConfig) -> str | None:
+    """The last `checkpoint-N` under --out when --resume is set (None: start from scratch)."""
+    if not cfg.resume or not Path(cfg.out).is_dir():
+        return None
+    return get_last_checkpoint(cfg.out)
+
+
+class LogFileCallback(TrainerCallback):
+    """Append every log entry (loss per term, lr, step) to OUT/train_log.jsonl as it happens."""
+
+    def __init__(self, out: str):
+        self.file = Path(out) / LOG_FILE
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            with self.file.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+
+
+def _versions() -> dict[str, str | None]:
+    found = {}
+    for name in PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def _git_revision() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if rev.returncode != 0:
+        return None
+    return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def final_losses(log_history: list[dict[str, Any]]) -> dict[str, float]:
+    """The last logged value of every loss-like entry (loss, per-term losses, train_loss)."""
+    out: dict[str, float] = {}
+    for entry in log_history:
+        for key, value in entry.items():
+            if ("loss" in key or key.startswith(("forget_", "retain_"))) and isinstance(value, (int, float)):
+                out[key] = float(value)
+    return out
+
+
+def _parent(path: str) -> str:
+    return str(Path(path).resolve()) if Path(path).exists() else path
+
+
+def save_checkpoint(trainer, processor, cfg: TrainConfig, stage: str, items: dict[str, int],
+                    extra: dict[str, Any] | None = None) -> Path:
+    """Write weights/adapter, processor and lineage to --out (and OUT/merged with --merge)."""
+    out = Path(cfg.out)
+    trainer.save_model(str(out))
+    if not trainer.is_world_process_zero():
+        return out
+    processor.save_pretrained(str(out))
+    state = trainer.state
+    record = {
+        "stage": stage, "parent": _parent(cfg.model), "method": stage if stage in ("sft", "relearn") else None,
+        "setting": cfg.setting, "modality": cfg.modality, "finetune": cfg.finetune,
+        "hyperparameters": dataclasses.asdict(cfg),
+        "data": {"root": str(Path(cfg.data).resolve()), "fingerprint": data_fingerprint(cfg.data), "items": items},
+        "versions": _versions(), "git_revision": _git_revision(),
+        "final_losses": final_losses(state.log_history), "steps": state.global_step, "epochs": state.epoch,
+        **(extra or {}),
+    }
+    write_lineage(out, record)
+    if cfg.merge:
+        merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+        merged.save_pretrained(str(out / "merged"))
+        processor.save_pretrained(str(out / "merged"))
+        write_lineage(out / "merged", {**record, "merged_from": str(out.resolve()), "finetune": "merged"})
+    return out

@@ -1,0 +1,19 @@
+"""Gradient ascent: minimise -NLL(forget), i.e. push the forget answers' likelihood down."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .base import UnlearnConfig, UnlearnTrainer, register
+
+
+@dataclass
+class GAConfig(UnlearnConfig):
+    method: str = "ga"
+
+
+@register("ga")
+class GATrainer(UnlearnTrainer):
+    config_class = GAConfig
+
+    def forget_loss(self, model, inputs):
+        return {"forget_neg_nll": -self.nll(model, inputs)}

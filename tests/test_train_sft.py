@@ -1,0 +1,49 @@
+import json
+
+import torch
+
+from offside_eval.data import load_items, view
+from offside_eval.lineage import load_model, read_lineage, resolve_checkpoint
+from offside_train.checkpoint import load_processor
+from offside_train.cli import main
+from offside_train.config import SFTRunConfig
+from offside_train.data import ItemCollator
+from offside_train.sft import run_sft
+
+
+def _nll(path, items, root):
+    model, processor = load_model(path).eval(), load_processor(str(path))
+    with torch.no_grad():
+        return model(**ItemCollator(processor, root, 128, 256)(items)).loss.item()
+
+
+def test_vanilla_then_relearn_raises_relearn_likelihood(tiny_model_dir, mini_root, tmp_path):
+    vanilla = run_sft(SFTRunConfig(model=str(tiny_model_dir), data=str(mini_root), out=str(tmp_path / "vanilla"),
+                                   finetune="full", learning_rate=1e-3, max_steps=4, batch_size=4, progress=False))
+    relearn_items = view(load_items(mini_root), "relearn")[:6]
+    before = _nll(vanilla, relearn_items, mini_root)
+    relearned = run_sft(SFTRunConfig(model=str(vanilla), data=str(mini_root), out=str(tmp_path / "relearn"),
+                                     role="relearn", finetune="full", learning_rate=1e-3, max_steps=4, batch_size=4,
+                                     progress=False))
+    assert _nll(relearned, relearn_items, mini_root) < before - 0.1
+    lineage = read_lineage(relearned)
+    assert (lineage["stage"], lineage["parent"], lineage["data"]["items"]) == ("relearn", str(vanilla.resolve()),
+                                                                              {"relearn": 168})
+    assert resolve_checkpoint(relearned) == (str(relearned), [])  # full weights: loads on its own
+
+
+def test_cli_sft_lora_with_merge_and_resume(tiny_model_dir, mini_root, tmp_path):
+    out = tmp_path / "sft"
+    argv = ["sft", "--model", str(tiny_model_dir), "--data", str(mini_root), "--out", str(out), "--max_steps", "2",
+            "--batch_size", "2", "--merge", "--save_steps", "1", "--progress", "false", "--logging_steps", "1"]
+    assert main(argv) == 0
+    lineage = read_lineage(out)
+    assert lineage["finetune"] == "lora" and lineage["steps"] == 2 and "loss" in lineage["final_losses"]
+    assert (out / "adapter_config.json").exists() and (out / "merged" / "model.safetensors").exists()
+    assert resolve_checkpoint(out) == (str(tiny_model_dir.resolve()), [str(out)])
+    assert read_lineage(out / "merged")["merged_from"] == str(out.resolve())
+    logs = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in logs if "loss" in entry] == [1, 2]
+    # resuming from the last checkpoint continues to a later max_steps instead of restarting
+    assert main(argv[:argv.index("--max_steps") + 1] + ["3"] + argv[argv.index("--max_steps") + 2:] + ["--resume"]) == 0
+    assert read_lineage(out)["steps"] == 3
