@@ -180,6 +180,8 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
         lm = load_model(model, model_args, batch_size=batch_size, device=device)
     else:
         lm = model
+        if batch_size is not None and hasattr(lm, "batch_size"):
+            lm.batch_size = int(batch_size)
         if model_args:
             raise ModelError("model_args are ignored for an already-loaded model; pass them when creating it")
     if needs_ll and not getattr(lm, "supports_loglikelihood", True):
@@ -246,7 +248,7 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
     }
     if output_path:
         folder = Path(output_path)
-        _atomic_write(folder / "results.json", json.dumps(out, indent=2, default=str, allow_nan=True))
+        _atomic_write(folder / "results.json", json.dumps(_finite(out), indent=2, default=str, allow_nan=False))
         if log_samples:
             for name, rows in samples.items():
                 _atomic_write(folder / f"samples_{name}.jsonl",
@@ -255,6 +257,17 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
     if log_samples:
         out["samples"] = samples
     return out
+
+
+def _finite(value: Any) -> Any:
+    """NaN / inf -> null, so results.json is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _run(fn, requests, progress):
