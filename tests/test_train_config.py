@@ -46,3 +46,18 @@ def test_bad_input_is_one_line_and_non_zero(argv, message, mini_root, capsys):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("offside-train: error:") and message in err and "\n" not in err
+
+
+def test_shipped_accelerate_and_run_configs_load(mini_root):
+    from importlib.resources import files
+
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    configs = files("offside_train") / "configs"
+    kinds = {"multi_gpu.yaml": "MULTI_GPU", "deepspeed_zero2.yaml": "DEEPSPEED", "deepspeed_zero3.yaml": "DEEPSPEED",
+             "fsdp.yaml": "FSDP"}
+    for name, kind in kinds.items():
+        assert load_config_from_file(str(configs / name)).distributed_type.value == kind
+    _, cfg = cli.make_config(["unlearn", "--config", str(configs / "npo_paper.yaml"), "--model", "m",
+                              "--data", str(mini_root), "--out", "o"])
+    assert (cfg.method, cfg.beta, cfg.learning_rate) == ("npo", 0.9, 2e-5)
