@@ -1,0 +1,53 @@
+"""`offside run EXPERIMENT.yaml` runs the whole protocol; `offside report RUN_DIR` rebuilds the report."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+
+def builtin_config(name: str) -> Path | None:
+    """`demo`, `paper_7b`, ... name a config shipped in offside_run/configs."""
+    path = Path(str(resources.files("offside_run") / "configs" / f"{name}.yaml"))
+    return path if path.exists() else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="offside", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="run an experiment (resumable; finished stages are skipped)")
+    p.add_argument("config", help="experiment YAML, or the name of a shipped config (demo, paper_3b, paper_7b)")
+    p.add_argument("--output_dir", help="override the config's output_dir")
+    p.add_argument("--no_progress", action="store_true")
+    p = sub.add_parser("report", help="rebuild report.md, tables and plots of a run folder")
+    p.add_argument("run_dir")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [%(name)s] %(message)s",
+                        datefmt="%H:%M:%S")
+
+    from .pipeline import Experiment, ExperimentError, Runner, build_report
+
+    start = time.perf_counter()
+    try:
+        if args.command == "run":
+            path = Path(args.config) if Path(args.config).exists() else builtin_config(args.config)
+            if path is None:
+                raise ExperimentError(f"{args.config}: no such file or shipped config")
+            runner = Runner(Experiment.from_yaml(path, args.output_dir), progress=not args.no_progress)
+            report = runner.run()
+            print(f"trained {len(runner.trained)} stage(s), evaluated {len(runner.evaluated)} checkpoint(s)")
+        else:
+            report = build_report(args.run_dir)
+    except ExperimentError as exc:
+        print(f"offside: error: {exc}", file=sys.stderr)
+        return 2
+    print(report.read_text(encoding="utf-8"))
+    print(f"report: {report}  ({time.perf_counter() - start:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
