@@ -183,8 +183,8 @@ def prompt_attack_gap(entries: list[Entry], setting: str = "complete") -> dict[s
     for e in entries:
         if e.setting == setting and e.phase == "unlearned" and not e.error:
             a, g = _value(e, "forget", "acc"), _value(e, "forget", "gen_score")
-            if None not in (va, vg, a, g) and va > 0 and vg > 0:
-                out[e.method] = a / va - g / vg
+            defined = None not in (va, vg, a, g) and va > 0 and vg > 0
+            out[e.method] = a / va - g / vg if defined else float("nan")
     return out
 
 
@@ -332,8 +332,8 @@ def write_report(entries: list[Entry], out_dir: str | Path, title: str = "OFFSID
     (out_dir / "tables").mkdir(parents=True, exist_ok=True)
     tables = build_tables(entries)
     md = [f"# {title}", ""]
-    for i, table in enumerate(tables, 1):
-        stem = f"table{i}_" + table.title.split(":")[0].lower().replace(" ", "")
+    for table in tables:
+        stem = table.title.split(":")[0].lower().replace(" ", "")  # table2, table3, table4, figure3
         _atomic_write(out_dir / "tables" / f"{stem}.csv", to_csv(table))
         _atomic_write(out_dir / "tables" / f"{stem}.tex", to_latex(table))
         md.append(to_markdown(table))
@@ -361,7 +361,8 @@ def _analysis_md(entries: list[Entry]) -> str:
     if gap:
         lines += ["**Prompt-attack gap** (share of vanilla forget-set classification accuracy kept minus share "
                   "of its generation score kept; > 0 = the rumor is still recognised among options):", ""]
-        lines += [f"- {m}: {v:+.3f}" for m, v in gap.items()] + [""]
+        lines += [f"- {m}: {v:+.3f}" if not math.isnan(v) else f"- {m}: – (vanilla scores 0 on the forget set)"
+                  for m, v in gap.items()] + [""]
     vis = visual_rumor_breakdown(entries)
     if vis:
         lines += ["**Visual-rumor breakdown** (forget-set generation score, rumor visible in the image vs not):",
