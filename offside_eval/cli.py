@@ -19,6 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--include_path", action="append", default=[], help="extra task folder (repeatable)")
     p.add_argument("--data_root", default=None, help="OFFSIDE release folder or hub id ($OFFSIDE_DATA_ROOT)")
     p.add_argument("--gen_kwargs", default=None, help="k=v,... overriding the tasks' generation_kwargs")
+    p.add_argument("--judge_args", default=None,
+                   help="LLM judge for *_judge tasks (fact_score): base_url=URL,model=NAME[,concurrency=8,...] "
+                        "(OpenAI-compatible; key from $OPENAI_API_KEY) or judge=hf,pretrained=PATH")
     p.add_argument("--bootstrap_iters", type=int, default=100)
     p.add_argument("--verbosity", default="INFO")
     p.add_argument("--no_progress", action="store_true", help="no progress bars")
@@ -44,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
                        limit=limit, output_path=args.output_path, log_samples=args.log_samples, seed=args.seed,
                        include_path=args.include_path, data_root=args.data_root, gen_kwargs=args.gen_kwargs,
                        bootstrap_iters=args.bootstrap_iters, verbosity=args.verbosity,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, judge_args=args.judge_args)
     except (TaskError, ModelError, DataError, EvalError, MetricError) as exc:
         print(f"offside-eval: error: {exc}", file=sys.stderr)
         return 2

@@ -38,6 +38,19 @@ def register_metric(name: str, aggregation: str = "mean", higher_is_better: bool
     return wrap
 
 
+def register_judge_metric(name: str, template: str, aggregation: str = "nanmean", higher_is_better: bool = True):
+    """A metric an LLM judge computes from (question, response, reference), one batched judge call per run.
+
+    `template` names the judge prompt (`prompts/<template>.j2`). A sample the judge could not
+    score is missing (None): aggregations skip it and results count it in `<name>_missing`.
+    """
+    METRICS[name] = {"fn": None, "judge": template, "aggregation": aggregation, "higher_is_better": higher_is_better}
+
+
+def is_judge_metric(name: Any) -> bool:
+    return isinstance(name, str) and bool(METRICS.get(name, {}).get("judge"))
+
+
 def is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
@@ -159,3 +172,8 @@ def acc_gen(prediction: str, target: Any, doc: dict | None = None) -> float:
     """1 when the generated letter is the correct one; an unreadable answer counts as wrong."""
     options = (doc or {}).get("options")
     return float(extract_letter(str(prediction), options) == str(target).strip())
+
+
+# ---- LLM-judge metrics -------------------------------------------------------------------------
+# fact_score: the paper's factuality score, 0-10 (0 = unreadable output), judged per sample.
+register_judge_metric("fact_score", "factuality")

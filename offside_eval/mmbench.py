@@ -186,6 +186,14 @@ def read_tsv(path: str | Path) -> list[MMBenchQuestion]:
     return _finish(questions, str(path), positions)
 
 
+def questions_from_rows(rows: Iterable[Mapping[str, Any]], source: str = "MMBench data") -> list[MMBenchQuestion]:
+    """Questions from already-read MMBench rows (TSV dicts or hub records), validated like `read_tsv`."""
+    questions = [_question_from_row(dict(r), source, i) for i, r in enumerate(rows)]
+    if not questions:
+        raise DataError(source, None, None, "no questions")
+    return _finish(questions, source, list(range(len(questions))))
+
+
 def load_mmbench(spec: str | Path, split: str = "dev", config: str | None = "en", limit: int | None = None) -> list[MMBenchQuestion]:
     """A local TSV, or a hub dataset id (datasets.load_dataset(spec, config, split=split))."""
     path = Path(spec).expanduser()
@@ -199,8 +207,7 @@ def load_mmbench(spec: str | Path, split: str = "dev", config: str | None = "en"
         except Exception as exc:  # offline, unknown id, unknown config: say which
             raise DataError(str(spec), None, None, f"not a local TSV and hub load failed ({exc.__class__.__name__}: {exc})") from None
         rows = ds if limit is None else ds.select(range(min(limit, len(ds))))
-        questions = [_question_from_row(dict(r), str(spec), i) for i, r in enumerate(rows)]
-        questions = _finish(questions, str(spec), list(range(len(questions))))
+        questions = questions_from_rows(rows, str(spec))
     return questions[:limit] if limit is not None else questions
 
 

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any, Callable
 
-from .metrics import AGGREGATIONS, METRICS, MetricError, is_missing, stderr
+from .metrics import AGGREGATIONS, METRICS, MetricError, is_judge_metric, is_missing, stderr
 from .requests import GenerationRequest, LoglikelihoodRequest
 from .tasks_index import FunctionRef, TaskError
 
@@ -26,6 +26,12 @@ def _perplexity(values):
 
 
 AGGREGATIONS.setdefault("perplexity", _perplexity)
+
+
+def judge_metrics(config: dict[str, Any]) -> list[str]:
+    """Names of the LLM-judge metrics (e.g. fact_score) in a task config's metric_list."""
+    return [spec["metric"] for spec in config.get("metric_list") or []
+            if isinstance(spec, dict) and is_judge_metric(spec.get("metric"))]
 
 
 def _resolve(value: Any) -> Any:
@@ -86,6 +92,10 @@ class Task:
         self.gen_kwargs.update(gen_kwargs or {})
         self.metric_list = config.get("metric_list") or DEFAULT_METRICS[self.output_type]
         self.process_results = _resolve(config.get("process_results"))
+        self.judge_metrics = judge_metrics(self.config)
+        if self.judge_metrics and self.output_type != "generate_until":
+            raise TaskError(f"task {name}: judge metric(s) {', '.join(self.judge_metrics)} need output_type "
+                            "generate_until (the judge rates generated answers)")
         self._resized: dict[int, tuple[Any, Any]] = {}
         for spec in self.metric_list:
             metric = spec.get("metric")
@@ -109,9 +119,11 @@ class Task:
         kwargs = dict(self.config.get("dataset_kwargs") or {})
         if not path:
             raise TaskError(f"task {self.name}: no dataset_path")
-        if path == "offside":
-            return self._offside_docs(kwargs)
-        return self._file_or_hub_docs(str(path), kwargs)
+        docs = self._offside_docs(kwargs) if path == "offside" else self._file_or_hub_docs(str(path), kwargs)
+        process = _resolve(self.config.get("process_docs"))
+        if process is not None:  # lmms-eval hook: raw rows -> the docs the task iterates over
+            docs = list(process(docs))
+        return docs
 
     def _offside_docs(self, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
         from .data import load_items, view
@@ -140,10 +152,10 @@ class Task:
         local = next((c for c in candidates if c.exists()), None)
         if local is not None:
             if local.is_dir():
-                found = [local / f"{split}{ext}" for ext in (".jsonl", ".json", ".parquet")]
+                found = [local / f"{split}{ext}" for ext in (".jsonl", ".json", ".parquet", ".tsv")]
                 local = next((f for f in found if f.exists()), None)
                 if local is None:
-                    raise TaskError(f"task {self.name}: no {split}.jsonl/.json/.parquet in {path}")
+                    raise TaskError(f"task {self.name}: no {split}.jsonl/.json/.parquet/.tsv in {path}")
             return self._read_file(local, split)
         try:
             import datasets
@@ -168,7 +180,14 @@ class Task:
             import pyarrow.parquet as pq
 
             return pq.read_table(path).to_pylist()
-        raise TaskError(f"task {self.name}: unsupported dataset file {path} (json, jsonl, parquet)")
+        if path.suffix == ".tsv":  # e.g. the official MMBench files (large base64 image cells)
+            import csv
+            import sys
+
+            csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+            with path.open(encoding="utf-8", newline="") as fh:
+                return [{(k or "").strip(): v for k, v in row.items()} for row in csv.DictReader(fh, delimiter="\t")]
+        raise TaskError(f"task {self.name}: unsupported dataset file {path} (json, jsonl, parquet, tsv)")
 
     # ---- doc -> prompt pieces ---------------------------------------------------------------
     def doc_id(self, doc: dict, index: int) -> Any:
@@ -251,20 +270,31 @@ class Task:
                 for k, choice in enumerate(self.choices(doc))]
 
     # ---- scoring ------------------------------------------------------------------------
-    def score(self, doc: dict, results: list[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(per-sample metric values, extra fields for the samples file)."""
+    def judge_inputs(self, doc: dict) -> tuple[str, str]:
+        """(question, reference answer) the LLM judge sees next to the model's response."""
+        return self.text(doc), str(self.target(doc))
+
+    def score(self, doc: dict, results: list[Any],
+              verdicts: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(per-sample metric values, extra fields for the samples file).
+
+        `verdicts`: judge metric name -> `offside_eval.judge.Verdict` for this sample (judge tasks).
+        """
         if self.output_type == "generate_until":
             response = results[0]
             target = self.target(doc)
             extra = {"response": response, "target": json_safe(target)}
+            judged = self._judge_values(verdicts or {}, extra)
             if self.process_results is not None:
-                return dict(self.process_results(doc, [response])), extra
+                return {**dict(self.process_results(doc, [response])), **judged}, extra
             values = {}
             for spec in self.metric_list:
                 name = spec["metric"]
+                if is_judge_metric(name):
+                    continue
                 fn = _resolve(name) if isinstance(name, FunctionRef) else METRICS[name]["fn"]
                 values[self._metric_name(spec)] = fn(response, target, doc)
-            return values, extra
+            return {**values, **judged}, extra
         if self.output_type == "loglikelihood":
             ll, greedy = results[0]
             extra = {"target": json_safe(self.target(doc)), "loglikelihood": ll, "is_greedy": greedy}
@@ -284,6 +314,21 @@ class Task:
         extra.update(pred=pred, pred_norm=pred_norm)
         return {"acc": float(pred == gold), "acc_norm": float(pred_norm == gold)}, extra
 
+    def _judge_values(self, verdicts: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+        values = {}
+        for name in self.judge_metrics:
+            verdict = verdicts.get(name)
+            if verdict is None:
+                raise MetricError(f"task {self.name}: no judge verdict for metric {name!r}")
+            values[name] = verdict.score  # None = missing: skipped by nanmean, counted in <name>_missing
+            record = {"score": verdict.score, "cached": verdict.cached}
+            if verdict.score is None:
+                record["missing_reason"] = verdict.error
+            else:
+                record["justification"] = verdict.justification
+            extra.setdefault("judge", {})[name] = record
+        return values
+
     @staticmethod
     def _metric_name(spec: dict) -> str:
         metric = spec["metric"]
@@ -301,9 +346,12 @@ class Task:
             fn = _resolve(agg) if isinstance(agg, FunctionRef) else AGGREGATIONS[agg]
             agg_key = agg if isinstance(agg, str) else fn
             out[name] = fn(values)
-            out[f"{name}_stderr"] = stderr(agg_key, values, bootstrap_iters) if values else float("nan")
+            if callable(getattr(fn, "stderr", None)):  # a corpus-level aggregation that knows its own stderr
+                out[f"{name}_stderr"] = fn.stderr(values)
+            else:
+                out[f"{name}_stderr"] = stderr(agg_key, values, bootstrap_iters) if values else float("nan")
             missing = sum(1 for v in values if is_missing(v))
-            if missing:
+            if missing or name in self.judge_metrics:  # judge metrics always say how many went unjudged
                 out[f"{name}_missing"] = missing
         out["n"] = len(per_sample)
         return out

@@ -1,7 +1,8 @@
 """Task index: YAML task/group files from the built-in `tasks/` folder and any `--include_path`.
 
 lmms-eval-compatible YAML: `include:` merges a template (a file without `.yaml` suffix is a
-template, never a task), `!function file.fn` names a Python hook relative to the YAML, a
+template, never a task; a relative include is looked up next to the file, then among the
+built-in tasks), `!function file.fn` names a Python hook relative to the YAML, a
 file with `group:` and `task: [...]` is a group, `tag:` adds a task to a named collection.
 A task in an include path overrides a built-in of the same name (with a warning).
 """
@@ -80,8 +81,10 @@ def load_yaml(path: str | Path, _seen: tuple = ()) -> dict[str, Any]:
     include = data.pop("include", None)
     if include:
         base = Path(include) if Path(include).is_absolute() else path.parent / include
+        if not base.exists() and not Path(include).is_absolute():
+            base = builtin_dir() / include  # a user task may build on a built-in one: include: mmbench/mmbench_en_dev.yaml
         if not base.exists():
-            raise TaskError(f"{path}: include {include!r} not found")
+            raise TaskError(f"{path}: include {include!r} not found (next to the file or among the built-in tasks)")
         merged = load_yaml(base, _seen + (path,))
         merged.update(data)
         data = merged

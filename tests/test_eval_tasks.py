@@ -8,10 +8,16 @@ from offside_eval.task import Task
 def test_builtin_index_names_groups_and_output_types():
     index = TaskIndex()
     names = index.names()
-    assert all(n.startswith("offside_") for n in names)
+    assert all(n.startswith(("offside_", "mmbench")) for n in names)
     for split in ("forget", "retain", "test", "relearn", "private", "shared"):
         for mod in ("mm", "text"):
-            assert index.expand(f"offside_{split}_{mod}") == [f"offside_{split}_{mod}_{k}" for k in ("mc", "mcgen", "gen")]
+            stem = f"offside_{split}_{mod}"
+            assert index.expand(stem) == [f"{stem}_{k}" for k in ("mc", "mcgen", "gen", "judge")]
+            judge, gen = index.get(f"{stem}_judge").config, index.get(f"{stem}_gen").config
+            assert [m["metric"] for m in judge["metric_list"]] == ["fact_score"]
+            assert {k: v for k, v in judge.items() if k not in ("task", "tag", "metric_list")} == \
+                {k: v for k, v in gen.items() if k not in ("task", "tag", "metric_list")}
+    assert index.expand("mmbench") == ["mmbench_en_dev", "mmbench_en_dev_gen"]
     assert index.get("offside_forget_mm_mc").config["output_type"] == "multiple_choice"
     assert index.get("offside_forget_text_gen").config["modality"] == "text"
     assert not any(n.startswith("_default") for n in names)  # templates are not tasks
