@@ -1,7 +1,7 @@
 """`offside-train`: vanilla SFT, unlearning and relearning checkpoints for offside-eval.
 
   offside-train sft      --model PRETRAINED --data ROOT --out DIR [--finetune full]
-  offside-train unlearn  --method {ga,gd,kl,po,npo} --model VANILLA --data ROOT --out DIR
+  offside-train unlearn  --method {ga,gd,kl,po,npo,manu,mmu,simnpo,idkdpo,rmu} --model VANILLA --data ROOT --out DIR
   offside-train relearn  --model UNLEARNED --data ROOT --out DIR
 
 Every option can also come from `--config FILE.yaml` (keys = option names); the command line

@@ -35,10 +35,11 @@ def build_unlearn_trainer(cfg: UnlearnConfig):
 def run_unlearn(cfg: UnlearnConfig) -> Path:
     cfg.validate()
     trainer, processor = build_unlearn_trainer(cfg)
-    trainer.train(resume_from_checkpoint=resume_from(cfg))
+    if trainer.trains:
+        trainer.train(resume_from_checkpoint=resume_from(cfg))
     reference = getattr(cfg, "ref_model", None) or (cfg.model if trainer.uses_reference(cfg) else None)
     extra = {"method": cfg.method, "reference_model": reference,
              "schedule": cfg.schedule if trainer.retain_items else None,
-             "batches_by_role": dict(trainer.step_roles)}
+             "batches_by_role": dict(trainer.step_roles), **trainer.lineage_extra()}
     items = {"forget": len(trainer.forget_items), "retain": len(trainer.retain_items)}
     return save_checkpoint(trainer, processor, cfg, "unlearn", items, extra)

@@ -8,6 +8,8 @@ fills in some of these hooks:
   uses_retain(cfg)       put retain batches into the balanced schedule
   uses_reference(cfg)    needs the frozen reference model (`self.reference_forward`)
   setup()                pre-training work (saliency masks, pruning, ...)
+  trains                 False for methods that only edit weights in setup() (MANU)
+  lineage_extra()        method-specific entries for offside_lineage.json (masks, pruned neurons)
 
 Every batch is a full model input (input_ids, labels, pixel_values, image_grid_thw, ...),
 so the losses see the images: dropping them would turn multimodal unlearning into text
@@ -142,6 +144,7 @@ class RoleCollator:
 class UnlearnTrainer(Trainer):
     name = "base"
     config_class = UnlearnConfig
+    trains = True  # False: setup() is the whole method and run_unlearn skips train()
 
     def __init__(self, model, cfg: UnlearnConfig, processor, forget: Sequence[OffsideItem],
                  retain: Sequence[OffsideItem] = (), ref_model=None, callbacks=None):
@@ -182,6 +185,10 @@ class UnlearnTrainer(Trainer):
     def answer_for(self, item: OffsideItem) -> str:
         return item.answer
 
+    def lineage_extra(self) -> dict:
+        """Entries added to the checkpoint's lineage record; none by default."""
+        return {}
+
     def forget_loss(self, model, inputs: dict) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
@@ -204,12 +211,15 @@ class UnlearnTrainer(Trainer):
         return logps.sum(-1)
 
     @torch.no_grad()
-    def reference_logits(self, inputs: dict) -> torch.Tensor:
-        """Logits of the frozen reference: the loaded one, else this model with its LoRA adapter off."""
+    def reference_forward(self, fn):
+        """fn(frozen reference) without gradients: the loaded one, else this model with its LoRA adapter off."""
         if self.ref_model is not None:
-            return self.logits(self.ref_model, inputs)
+            return fn(self.ref_model)
         with self._unwrapped().disable_adapter():
-            return self.logits(self.model, inputs)
+            return fn(self.model)
+
+    def reference_logits(self, inputs: dict) -> torch.Tensor:
+        return self.reference_forward(lambda model: self.logits(model, inputs))
 
     def _unwrapped(self):
         return self.accelerator.unwrap_model(self.model)
