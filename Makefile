@@ -13,9 +13,7 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+	HF_HUB_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -q
 
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 $(VENV)/bin/offside-data synth --out runs/demo/data
-	HF_HUB_OFFLINE=1 $(VENV)/bin/offside-data validate runs/demo/data
-	HF_HUB_OFFLINE=1 $(VENV)/bin/offside-data tiny-model --data runs/demo/data --out runs/demo/tiny-model
+	HF_HUB_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/offside run demo --no_progress

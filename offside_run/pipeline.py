@@ -44,7 +44,7 @@ class Experiment:
     name: str
     output_dir: Path
     base_model: str = "tiny"  # "tiny": the cached tiny Qwen2.5-VL; else a path or hub id
-    data_root: str = "mini"  # "mini": the cached OFFSIDE-mini; else a path
+    data_root: str = "mini"  # "mini" / "mini:N": the cached OFFSIDE-mini (N players); else a path
     settings: list[str] = field(default_factory=lambda: ["complete"])
     vanilla: dict[str, Any] = field(default_factory=dict)  # offside-train sft options
     unlearn: dict[str, Any] = field(default_factory=dict)  # options shared by every method
@@ -141,10 +141,13 @@ class Runner:
         return self.exp.base_model
 
     def _data_root(self) -> str:
-        if self.exp.data_root == "mini":
+        if self.exp.data_root == "mini" or self.exp.data_root.startswith("mini:"):
             from offside_eval.fixtures import ensure_mini
 
-            return str(ensure_mini())
+            players = self.exp.data_root.partition(":")[2]
+            if players and not players.isdigit():
+                raise ExperimentError(f"{self.exp.source}: data_root 'mini:N' needs a player count, got {players!r}")
+            return str(ensure_mini(players=int(players or 12)))
         if not Path(self.exp.data_root).is_dir():
             raise ExperimentError(f"{self.exp.source}: data_root {self.exp.data_root!r} is not a directory")
         return self.exp.data_root
@@ -229,8 +232,11 @@ class Runner:
             self._guarded("vanilla", "complete", "relearned", lambda: self._relearn("vanilla", vanilla, vkey))
         for setting in exp.settings:
             for method, opts in exp.methods.items():
+                opts = dict(opts or {})
+                if setting not in opts.pop("settings", exp.settings):  # a method may run in fewer settings
+                    continue
                 self._guarded(method, setting, "unlearned",
-                              lambda m=method, o=opts, s=setting: self._unlearn_chain(m, o or {}, s, vanilla, vkey))
+                              lambda m=method, o=opts, s=setting: self._unlearn_chain(m, o, s, vanilla, vkey))
         write_manifest(self.run_dir, exp, self.records)
         return build_report(self.run_dir)
 
