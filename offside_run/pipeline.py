@@ -250,13 +250,15 @@ class Runner:
             self.record(method, setting, phase, None, None, error=f"{type(exc).__name__}: {exc}")
 
     def _unlearn_chain(self, method: str, opts: dict, setting: str, vanilla: Path, vkey: str) -> None:
+        opts = dict(opts)
+        relearn = opts.pop("relearn", True)  # a method may skip the relearning stage
         options = {**self.exp.unlearn, **opts}
         options["setting"] = "complete" if setting == "unimodal" else setting
         options["modality"] = "text" if setting == "unimodal" else "mm"
         name = f"{method}-{setting}"
         ckpt, key = self.train(name, "unlearn", vanilla, vkey, options, method)
         self.record(method, setting, "unlearned", ckpt, key, ROLES_BY_SETTING[setting])
-        if setting in self.exp.relearn_settings:
+        if relearn and setting in self.exp.relearn_settings:
             self._guarded(method, setting, "relearned", lambda: self._relearn(name, ckpt, key, method, setting))
 
     def _relearn(self, name: str, parent: Path, parent_key: str, method: str = "vanilla",
