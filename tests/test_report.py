@@ -86,3 +86,15 @@ def test_write_report(entries, tmp_path):
         assert (tmp_path / "plots" / png).stat().st_size > 1000
     assert len(list((tmp_path / "tables").glob("*.csv"))) == 3
     assert not math.isnan(forgotten_overlap(entries)["ga"])
+
+
+def test_selective_table_layout():
+    sel = {"forget_private": {"gen_score": 0.2}, "test": {"gen_score": 0.6}, "forget_shared": {"gen_score": 0.5}}
+    entries = [Entry("vanilla", "complete", "vanilla", {"forget_private": {"gen_score": 0.9},
+                                                          "test": {"gen_score": 0.7},
+                                                          "forget_shared": {"gen_score": 0.9}}),
+               Entry("ga", "selective", "unlearned", sel)]
+    table = next(t for t in build_tables(entries) if t.title.startswith("Table 3"))
+    assert [g for g, _ in table.groups] == ["Private Info", "Test Set", "Shared Info"]
+    assert table.rows[1] == ("ga", [0.2, 0.6, 0.5])
+    assert [h for _g, _k, h in table.columns()] == [False, True, True]
