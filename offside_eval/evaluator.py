@@ -14,11 +14,11 @@ import math
 import os
 import platform
 import random
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from .fileio import atomic_write_text
 from .models import LMM, ModelError, load_model, parse_model_args
 from .requests import GenerationRequest, LoglikelihoodRequest
 from .task import Task, json_safe, judge_metrics
@@ -125,14 +125,6 @@ def _apply_limit(docs: list, limit: int | float | None) -> list:
     if float(limit) < 1:
         raise EvalError(f"--limit must be a positive count or a fraction in (0, 1), got {limit}")
     return docs[: int(limit)]
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
@@ -278,10 +270,10 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
     }
     if output_path:
         folder = Path(output_path)
-        _atomic_write(folder / "results.json", json.dumps(_finite(out), indent=2, default=str, allow_nan=False))
+        atomic_write_text(folder / "results.json", json.dumps(_finite(out), indent=2, default=str, allow_nan=False))
         if log_samples:
             for name, rows in samples.items():
-                _atomic_write(folder / f"samples_{name}.jsonl",
+                atomic_write_text(folder / f"samples_{name}.jsonl",
                               "".join(json.dumps(r, default=str) + "\n" for r in rows))
         log.info("wrote %s", folder / "results.json")
     if log_samples:

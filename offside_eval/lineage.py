@@ -9,10 +9,10 @@ unlearned (LoRA) -> relearned (LoRA) loads as base + three merged adapters.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from .fileio import atomic_write_text
 
 LINEAGE_FILE = "offside_lineage.json"
 ADAPTER_FILE = "adapter_config.json"
@@ -34,13 +34,7 @@ def read_lineage(path: str | Path) -> dict[str, Any] | None:
 
 def write_lineage(path: str | Path, record: dict[str, Any]) -> Path:
     """Write the lineage record atomically (a crash never leaves a half-written file)."""
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path, prefix=".lineage.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(record, fh, indent=1, sort_keys=True, default=str)
-    os.replace(tmp, path / LINEAGE_FILE)
-    return path / LINEAGE_FILE
+    return atomic_write_text(Path(path) / LINEAGE_FILE, json.dumps(record, indent=1, sort_keys=True, default=str))
 
 
 def _parent_of(folder: Path) -> str:

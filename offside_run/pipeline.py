@@ -22,6 +22,8 @@ from typing import Any, Callable
 
 import yaml
 
+from offside_eval.fileio import atomic_write_text
+
 from .report import Entry, write_report
 
 log = logging.getLogger("offside_run")
@@ -102,10 +104,7 @@ def _key(*parts: Any) -> str:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(data, indent=1, default=str))
 
 
 def _finished(folder: Path, key: str) -> bool:

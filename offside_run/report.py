@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from offside_eval.fileio import atomic_write_text
+
 # metric key -> (column label, higher is better on a set we want to keep)
 METRICS = {"acc": "Class. Acc.", "gen_score": "Gen. Score", "fact_score": "Fact. Score"}
 ROLE_LABELS = {"forget": "Forget Set", "test": "Test Set", "retain": "Retain Set", "relearn": "Relearn Set",
@@ -320,12 +322,6 @@ def _save(fig, path: Path) -> Path:
 
 # ----------------------------------------------------------------------------- writing
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def write_report(entries: list[Entry], out_dir: str | Path, title: str = "OFFSIDE run") -> Path:
     """Write report.md, tables/*.csv|.tex and plots/*.png under out_dir; returns report.md."""
     out_dir = Path(out_dir)
@@ -334,8 +330,8 @@ def write_report(entries: list[Entry], out_dir: str | Path, title: str = "OFFSID
     md = [f"# {title}", ""]
     for table in tables:
         stem = table.title.split(":")[0].lower().replace(" ", "")  # table2, table3, table4, figure3
-        _atomic_write(out_dir / "tables" / f"{stem}.csv", to_csv(table))
-        _atomic_write(out_dir / "tables" / f"{stem}.tex", to_latex(table))
+        atomic_write_text(out_dir / "tables" / f"{stem}.csv", to_csv(table))
+        atomic_write_text(out_dir / "tables" / f"{stem}.tex", to_latex(table))
         md.append(to_markdown(table))
     md.append("Arrows give the better direction; **bold** marks the best unlearning method per column.\n")
     md.append("## Analyses\n")
@@ -351,7 +347,7 @@ def write_report(entries: list[Entry], out_dir: str | Path, title: str = "OFFSID
         md.extend(f"![{p.stem}](plots/{p.name})" for p in plots)
         md.append("")
     path = out_dir / "report.md"
-    _atomic_write(path, "\n".join(md))
+    atomic_write_text(path, "\n".join(md))
     return path
 
 

@@ -7,7 +7,7 @@ from offside_eval import evaluate
 from offside_eval.data import view
 from offside_eval.data.chat import load_image, user_message
 from offside_eval.models import ModelError, load_model
-from offside_eval.requests import GenerationRequest, LoglikelihoodRequest
+from offside_eval.requests import LoglikelihoodRequest
 
 
 @pytest.fixture(scope="module")

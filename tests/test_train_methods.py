@@ -6,12 +6,12 @@ import torch
 
 from offside_eval.lineage import load_model, read_lineage
 from offside_train.config import SFTRunConfig
-from offside_train.data import ItemCollator
 from offside_train.methods import METHODS, get_method
 from offside_train.methods.kl import kl_ref_to_current
 from offside_train.methods.npo import npo_loss
 from offside_train.sft import run_sft
 from offside_train.unlearn import build_unlearn_trainer, run_unlearn
+from train_helpers import answer_nll
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +26,6 @@ def vanilla(tiny_model_dir, mini_root, tmp_path_factory):
 def _cfg(method, vanilla, mini_root, out, **kw):
     return get_method(method).config_class(model=str(vanilla), data=str(mini_root), out=str(out),
                                            progress=False, logging_steps=1, **kw)
-
-
-def _nll(model, processor, items, root, answer_for=None):
-    batch = ItemCollator(processor, root, 128, 256, answer_for)(items)
-    model.eval()
-    with torch.no_grad():
-        return model(**batch).loss.item()
 
 
 @pytest.mark.parametrize("method", ["ga", "gd", "kl", "po", "npo"])
@@ -71,14 +64,14 @@ def test_every_loss_sees_the_images(vanilla, mini_root, tmp_path):
         handle.remove()
 
 
-def test_ga_raises_forget_nll(vanilla, mini_root, tmp_path):
+def test_ga_raises_forgetanswer_nll(vanilla, mini_root, tmp_path):
     cfg = _cfg("ga", vanilla, mini_root, tmp_path / "ga", finetune="full", learning_rate=2e-4, max_steps=3,
                batch_size=2)
     trainer, processor = build_unlearn_trainer(cfg)
     probe = trainer.forget_items[:4]
-    before = _nll(trainer.model, processor, probe, mini_root)
+    before = answer_nll(trainer.model, processor, probe, mini_root)
     trainer.train()
-    assert _nll(trainer.model, processor, probe, mini_root) > before + 0.1
+    assert answer_nll(trainer.model, processor, probe, mini_root) > before + 0.1
 
 
 def test_npo_loss_matches_hand_computation_and_tends_to_ga():
@@ -124,9 +117,9 @@ def test_po_lowers_nll_of_idk_targets(vanilla, mini_root, tmp_path):
     probe = trainer.forget_items[:4]
     targets = {trainer.answer_for(it) for it in trainer.forget_items}
     assert len(targets) > 3 and not targets & {it.answer for it in trainer.forget_items}
-    before = _nll(trainer.model, processor, probe, mini_root, trainer.answer_for)
+    before = answer_nll(trainer.model, processor, probe, mini_root, trainer.answer_for)
     trainer.train()
-    assert _nll(trainer.model, processor, probe, mini_root, trainer.answer_for) < before - 0.1
+    assert answer_nll(trainer.model, processor, probe, mini_root, trainer.answer_for) < before - 0.1
     assert trainer.step_roles == {"forget": 2, "retain": 2}
 
 

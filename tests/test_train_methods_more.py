@@ -18,6 +18,7 @@ from offside_train.methods.mmu import select_mask
 from offside_train.methods.simnpo import simnpo_loss
 from offside_train.sft import run_sft
 from offside_train.unlearn import build_unlearn_trainer, run_unlearn
+from train_helpers import answer_nll
 
 OPTIONS = {"manu": {"prune_ratio_mm": 0.02, "prune_ratio_text": 0.02, "stat_batches": 2},
            "mmu": {"mask_fraction": 0.2, "saliency_batches": 2},
@@ -37,13 +38,6 @@ def _cfg(method, vanilla, mini_root, out, setting="complete", modality="mm", **k
     options = {"finetune": "full", "logging_steps": 1, "batch_size": 2, **OPTIONS[method], **kw}
     return get_method(method).config_class(model=str(vanilla), data=str(mini_root), out=str(out), progress=False,
                                            method=method, setting=setting, modality=modality, **options)
-
-
-def _nll(model, processor, items, root, answer_for=None):
-    batch = ItemCollator(processor, root, 128, 256, answer_for)(items)
-    model.eval()
-    with torch.no_grad():
-        return model(**batch).loss.item()
 
 
 @pytest.mark.parametrize("method", ["manu", "mmu", "simnpo", "idkdpo", "rmu"])
@@ -178,12 +172,11 @@ def test_mmu_mask_rule():
 def test_mmu_leaves_unmasked_weights_bit_identical_and_raises_forget_loss(vanilla, mini_root, tmp_path):
     cfg = _cfg("mmu", vanilla, mini_root, tmp_path / "mmu", learning_rate=5e-4, max_steps=4, schedule="1:1")
     trainer, processor = build_unlearn_trainer(cfg)
-    n = len(trainer.forget_items)
     texts = trainer.retain_items[-len(as_text_only(trainer.forget_items)):]
     assert all(it.image is None for it in texts) and any(it.image for it in trainer.retain_items)
     before = {k: v.clone() for k, v in trainer.model.named_parameters()}
     probe = trainer.forget_items[:4]
-    start = _nll(trainer.model, processor, probe, mini_root)
+    start = answer_nll(trainer.model, processor, probe, mini_root)
     trainer.train()
     after = dict(trainer.model.named_parameters())
     moved = 0
@@ -193,7 +186,7 @@ def test_mmu_leaves_unmasked_weights_bit_identical_and_raises_forget_loss(vanill
         assert torch.equal(after[name][unmasked], value[unmasked]), name
         moved += int((after[name] != value).sum())
     assert 0 < moved <= trainer.mask_summary["selected"] < trainer.mask_summary["total"]
-    assert _nll(trainer.model, processor, probe, mini_root) > start + 0.05
+    assert answer_nll(trainer.model, processor, probe, mini_root) > start + 0.05
     assert trainer.step_roles == {"forget": 2, "retain": 2}
 
 

@@ -32,6 +32,20 @@ def split_prompt_target(processor, prompt: list[dict], answer: str) -> tuple[str
     return prompt_text, full[len(prompt_text):].rstrip()
 
 
+def process_padded(processor, texts: list[str], images: list[Any], side: str):
+    """Run the processor on a padded batch with padding on `side` (right to train, left to generate)."""
+    tokenizer = getattr(processor, "tokenizer", processor)
+    kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
+    if images:
+        kwargs["images"] = images
+    old_side = tokenizer.padding_side
+    tokenizer.padding_side = side
+    try:
+        return processor(**kwargs)
+    finally:
+        tokenizer.padding_side = old_side
+
+
 def encode_examples(processor, examples: Sequence[Example], max_length: int | None = None) -> dict[str, torch.Tensor]:
     """Right-padded batch with `labels` = target tokens, IGNORE_INDEX elsewhere.
 
@@ -44,16 +58,7 @@ def encode_examples(processor, examples: Sequence[Example], max_length: int | No
         prompt_text, target_text = split_prompt_target(processor, ex.prompt, ex.answer)
         texts.append(prompt_text + target_text)
         targets.append(tokenizer(target_text, add_special_tokens=False)["input_ids"])
-    images = [img for ex in examples for img in ex.images]
-    kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
-    if images:
-        kwargs["images"] = images
-    old_side = tokenizer.padding_side
-    tokenizer.padding_side = "right"
-    try:
-        batch = processor(**kwargs)
-    finally:
-        tokenizer.padding_side = old_side
+    batch = process_padded(processor, texts, [img for ex in examples for img in ex.images], "right")
     labels = torch.full_like(batch["input_ids"], IGNORE_INDEX)
     lengths = batch["attention_mask"].sum(dim=1).tolist()
     if max_length is not None and max(lengths) > max_length:

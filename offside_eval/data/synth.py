@@ -15,6 +15,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
 
+from ..fileio import atomic_write_text
 from .loader import META_FILE, chat_file, classification_file
 from .schema import LETTERS
 
@@ -306,6 +307,4 @@ def _chat_record(question: str, answer: str, image: str) -> dict:
 
 
 def _write_json(path: Path, data) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(data, ensure_ascii=False, indent=1))

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from ..data.encode import IGNORE_INDEX, Example, encode_examples
+from ..data.encode import IGNORE_INDEX, Example, encode_examples, process_padded
 from ..requests import GenerationRequest, LoglikelihoodRequest, prompt_length
 from .base import LMM, ModelError
 
@@ -231,16 +231,7 @@ class HFVLM(LMM):
         tok = self.tokenizer
         prompts = [self.processor.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False)
                    for r in reqs]
-        images = [im for r in reqs for im in r.visuals]
-        inputs: dict[str, Any] = {"text": prompts, "return_tensors": "pt", "padding": True}
-        if images:
-            inputs["images"] = images
-        old_side = tok.padding_side
-        tok.padding_side = "left"
-        try:
-            batch = self.processor(**inputs)
-        finally:
-            tok.padding_side = old_side
+        batch = process_padded(self.processor, prompts, [im for r in reqs for im in r.visuals], "left")
         out = self.model.generate(**self._to_device(dict(batch)), **gen, pad_token_id=tok.pad_token_id)
         texts = tok.batch_decode(out[:, batch["input_ids"].shape[1]:].cpu(), skip_special_tokens=True)
         cleaned = []
