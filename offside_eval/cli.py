@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .data import DataError
+    from offside_data import DataError
     from .evaluator import EvalError, evaluate, make_table
     from .metrics import MetricError
     from .models import ModelError

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from .fileio import atomic_write_text
+from offside_data.fileio import atomic_write_text
 from .models import LMM, ModelError, load_model, parse_model_args
 from .requests import GenerationRequest, LoglikelihoodRequest
 from .task import Task, json_safe, judge_metrics
@@ -71,14 +71,14 @@ def _task_names(tasks: str | Sequence[str]) -> list[str]:
 
 def resolve_data(data_root: str | Path | None) -> dict[str, Any]:
     """The data root to use and its identity: --data_root, else $OFFSIDE_DATA_ROOT, else OFFSIDE-mini."""
-    from .data import data_fingerprint, resolve_data_root
+    from offside_data import data_fingerprint, resolve_data_root
 
     spec = data_root or os.environ.get(DATA_ENV)
     if spec:
         root = resolve_data_root(spec)
         info = {"root": str(Path(root).resolve()), "synthetic": False}
     else:
-        from .fixtures import ensure_mini
+        from offside_data.fixtures import ensure_mini
 
         root = ensure_mini()
         for line in ("=" * 100, SYNTHETIC_WARNING, f"(OFFSIDE-mini at {root}; pass --data_root or set {DATA_ENV})",
@@ -143,7 +143,7 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
 
     `judge_args` configures the LLM judge of judge tasks (fact_score): "base_url=...,model=..."
     (OpenAI-compatible; key from the environment), "judge=hf,pretrained=PATH", a dict of the same,
-    or a ready `offside_eval.llm_client.ChatClient`. Without one, groups run without their judge
+    or a ready `offside_data.llm_client.ChatClient`. Without one, groups run without their judge
     tasks (said in the log and in results["judge"]); a judge task named directly is an error.
     """
     _setup_logging(verbosity)
@@ -283,7 +283,7 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
 
 def _judge_client(judge_args: Any):
     """The judge's ChatClient from --judge_args (None when no judge is configured)."""
-    from .llm_client import ChatClient, client_from_args
+    from offside_data.llm_client import ChatClient, client_from_args
 
     if judge_args is None or (isinstance(judge_args, (str, dict)) and not judge_args):
         return None

@@ -126,7 +126,7 @@ class Task:
         return docs
 
     def _offside_docs(self, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
-        from .data import load_items, view
+        from offside_data import load_items, view
 
         if self.data_root is None:
             raise TaskError(f"task {self.name}: no OFFSIDE data root")

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import yaml
 
-from offside_eval.fileio import atomic_write_text
+from offside_data.fileio import atomic_write_text
 
 from .report import Entry, write_report
 
@@ -128,20 +128,20 @@ class Runner:
         self.records: list[dict[str, Any]] = []
         self.base_model = self._base_model()
         self.data_root = self._data_root()
-        from offside_eval.data import data_fingerprint
+        from offside_data import data_fingerprint
 
         self.data_id = data_fingerprint(self.data_root)
 
     def _base_model(self) -> str:
         if self.exp.base_model == "tiny":
-            from offside_eval.fixtures import ensure_tiny_model
+            from offside_data.fixtures import ensure_tiny_model
 
             return str(ensure_tiny_model())
         return self.exp.base_model
 
     def _data_root(self) -> str:
         if self.exp.data_root == "mini" or self.exp.data_root.startswith("mini:"):
-            from offside_eval.fixtures import ensure_mini
+            from offside_data.fixtures import ensure_mini
 
             players = self.exp.data_root.partition(":")[2]
             if players and not players.isdigit():

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from offside_eval.fileio import atomic_write_text
+from offside_data.fileio import atomic_write_text
 
 # metric key -> (column label, higher is better on a set we want to keep)
 METRICS = {"acc": "Class. Acc.", "gen_score": "Gen. Score", "fact_score": "Fact. Score"}

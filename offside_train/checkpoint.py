@@ -3,7 +3,7 @@
 A folder holds the LoRA adapter (or full weights), the processor, `offside_lineage.json`
 (parent, stage, method, hyperparameters, data identity, versions, git revision, final
 losses, steps) and `train_log.jsonl`. Adapters name their parent, so
-`offside_eval.lineage.load_model` rebuilds any stage from its folder alone.
+`offside_data.lineage.load_model` rebuilds any stage from its folder alone.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from typing import Any
 from transformers import TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
-from offside_eval.data import data_fingerprint
-from offside_eval.lineage import load_model, processor_source, write_lineage
+from offside_data import data_fingerprint
+from offside_data.lineage import load_model, processor_source, write_lineage
 
 from .config import TrainConfig
 

@@ -1,6 +1,6 @@
 """Training data: OFFSIDE items per role, batched with the evaluator's answer-only encoding.
 
-Batches come from `offside_eval.data.encode.encode_examples`, the function the evaluator
+Batches come from `offside_data.encode.encode_examples`, the function the evaluator
 scores with, so a model is trained on exactly the tokens it is later measured on, and every
 batch of an image item carries its pixel_values / image_grid_thw.
 """
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from offside_eval.data import OffsideItem, load_items, view
-from offside_eval.data.chat import conversation, load_image
-from offside_eval.data.encode import Example, encode_examples
+from offside_data import OffsideItem, load_items, view
+from offside_data.chat import conversation, load_image
+from offside_data.encode import Example, encode_examples
 
 TRAIN_ROLES = ("train", "forget", "retain", "relearn")
 

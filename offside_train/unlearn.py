@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from offside_eval.lineage import load_model
+from offside_data.lineage import load_model
 
 from .checkpoint import LogFileCallback, load_processor, load_trainable, resume_from, save_checkpoint
 from .data import load_role

@@ -6,11 +6,11 @@ import shutil
 import pytest
 
 from llm_server import FakeLLMServer, Reply
-from offside_eval.data import load_items
-from offside_eval.data.cli import main
-from offside_eval.data.construct import check_distractors, make_mcq, make_text, same_template
-from offside_eval.data.synth import generate
-from offside_eval.llm_client import OpenAIChatClient
+from offside_data import load_items
+from offside_data.cli import main
+from offside_data.construct import check_distractors, make_mcq, make_text, same_template
+from offside_data.synth import generate
+from offside_data.llm_client import OpenAIChatClient
 
 SECRET = "sk-test-construct-77aa"
 

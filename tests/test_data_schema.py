@@ -3,8 +3,8 @@ import shutil
 
 import pytest
 
-from offside_eval.data import DataError, OffsideItem, load_items, split_of_image_id
-from offside_eval.data.cli import main as data_main
+from offside_data import DataError, OffsideItem, load_items, split_of_image_id
+from offside_data.cli import main as data_main
 
 
 def _copy(mini_root, tmp_path):

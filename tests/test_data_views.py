@@ -2,7 +2,7 @@ from collections import Counter
 
 import pytest
 
-from offside_eval.data import view
+from offside_data import view
 
 
 def per_player(items):

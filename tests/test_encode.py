@@ -1,9 +1,9 @@
 import torch
 from transformers import AutoProcessor
 
-from offside_eval.data import view
-from offside_eval.data.chat import conversation, load_image
-from offside_eval.data.encode import IGNORE_INDEX, Example, encode_examples
+from offside_data import view
+from offside_data.chat import conversation, load_image
+from offside_data.encode import IGNORE_INDEX, Example, encode_examples
 
 
 def _example(item, root):

@@ -6,7 +6,8 @@ import re
 import pytest
 
 from offside_eval import evaluate
-from offside_eval.mmbench import ABILITIES, choose_by_loglikelihood, circular_eval, fixture_rows, read_tsv, write_fixture
+from offside_data.mmbench import ABILITIES, fixture_rows, read_tsv, write_fixture
+from offside_eval.mmbench import choose_by_loglikelihood, circular_eval
 from offside_eval.models import LMM
 
 QUESTION = re.compile(r"^Question: (.*)$", re.M)

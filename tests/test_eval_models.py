@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from offside_eval import evaluate
-from offside_eval.data import view
-from offside_eval.data.chat import load_image, user_message
+from offside_data import view
+from offside_data.chat import load_image, user_message
 from offside_eval.models import ModelError, load_model
 from offside_eval.requests import LoglikelihoodRequest
 
@@ -147,7 +147,7 @@ def test_checkpoint_folder_and_adapter_arg_load_the_same_weights(tiny_model_dir,
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForImageTextToText
 
-    from offside_eval.lineage import write_lineage
+    from offside_data.lineage import write_lineage
 
     torch.manual_seed(3)
     base = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)

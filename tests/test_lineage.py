@@ -5,7 +5,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForImageTextToText
 
-from offside_eval.lineage import (CheckpointError, load_model, processor_source, read_lineage,
+from offside_data.lineage import (CheckpointError, load_model, processor_source, read_lineage,
                                   resolve_checkpoint, write_lineage)
 
 

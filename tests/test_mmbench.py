@@ -3,9 +3,10 @@ import csv
 
 import pytest
 
-from offside_eval.data.schema import DataError
-from offside_eval.mmbench import (MMBenchQuestion, build_prompt, choose_by_loglikelihood, circular_eval,
-                                  evaluate, expand_circular, extract_letter, read_tsv, rotations, write_fixture)
+from offside_data.schema import DataError
+from offside_data.mmbench import MMBenchQuestion, read_tsv, write_fixture
+from offside_eval.mmbench import (build_prompt, choose_by_loglikelihood, circular_eval, evaluate, expand_circular,
+                                  extract_letter, rotations)
 
 
 @pytest.fixture(scope="module")

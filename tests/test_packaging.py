@@ -15,7 +15,7 @@ def test_wheel_ships_tasks_and_prompts(tmp_path):
                     "-w", str(tmp_path), str(ROOT)], check=True)
     wheel = next(tmp_path.glob("offside-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    for folder, package in (("tasks", "offside_eval/tasks"), ("prompts", "offside_eval/prompts")):
+    for folder, package in (("tasks", "offside_eval/tasks"), ("prompts", "offside_data/prompts")):
         shipped = {p.relative_to(ROOT / folder).as_posix() for p in (ROOT / folder).rglob("*")
                    if p.is_file() and "__pycache__" not in p.parts}
         assert shipped, folder

@@ -1,8 +1,8 @@
 import hashlib
 import re
 
-from offside_eval.data import load_items
-from offside_eval.data.synth import generate
+from offside_data import load_items
+from offside_data.synth import generate
 
 
 def digest_tree(root):

@@ -2,7 +2,7 @@ import torch
 from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from offside_eval.data.chat import conversation, load_image
+from offside_data.chat import conversation, load_image
 
 
 def test_reload_forward_generate_offline(tiny_model_dir, mini_root, mini_items):

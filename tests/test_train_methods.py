@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from offside_eval.lineage import load_model, read_lineage
+from offside_data.lineage import load_model, read_lineage
 from offside_train.config import SFTRunConfig
 from offside_train.methods import METHODS, get_method
 from offside_train.methods.kl import kl_ref_to_current

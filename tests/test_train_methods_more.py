@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from offside_eval.data import as_text_only
-from offside_eval.data.encode import IGNORE_INDEX
-from offside_eval.lineage import load_model, read_lineage
+from offside_data import as_text_only
+from offside_data.encode import IGNORE_INDEX
+from offside_data.lineage import load_model, read_lineage
 from offside_train import cli
 from offside_train.config import ConfigError, SFTRunConfig
 from offside_train.data import ItemCollator

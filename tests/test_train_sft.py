@@ -2,8 +2,8 @@ import json
 
 import torch
 
-from offside_eval.data import load_items, view
-from offside_eval.lineage import load_model, read_lineage, resolve_checkpoint
+from offside_data import load_items, view
+from offside_data.lineage import load_model, read_lineage, resolve_checkpoint
 from offside_train.checkpoint import load_processor
 from offside_train.cli import main
 from offside_train.config import SFTRunConfig

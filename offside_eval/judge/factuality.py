@@ -1,7 +1,7 @@
 """LLM-judge factuality score (the paper's "Fact. Score" columns).
 
-Each (question, generated answer, ground truth) is rendered through `prompts/factuality.j2`
-and sent to a judge (`offside_eval.llm_client`). The reply must be a JSON object
+Each (question, generated answer, ground truth) is rendered through `prompts/factuality.j2` (`offside_data.prompts`)
+and sent to a judge (`offside_data.llm_client`). The reply must be a JSON object
 `{"factuality_score": n, "justification": "..."}` with an integer n in 0..10 (0 = unreadable
 output). A sample whose judging fails -- request failed after retries, malformed JSON, a
 missing field, an out-of-range score -- is recorded as *missing* with its reason: it is left
@@ -14,8 +14,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from ..llm_client import ChatClient, parse_json_reply
-from .prompts import render
+from offside_data.llm_client import ChatClient, parse_json_reply
+from offside_data.prompts import render
 
 SCORE_MIN, SCORE_MAX = 0, 10
 DEFAULT_TEMPLATE = "factuality"

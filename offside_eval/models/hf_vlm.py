@@ -1,7 +1,7 @@
 """`hf_vlm`: any Hugging Face image-text-to-text checkpoint (AutoModelForImageTextToText +
 AutoProcessor), prompted with the checkpoint's own chat template.
 
-Log-likelihoods go through `offside_eval.data.encode.encode_examples`, the encoder training
+Log-likelihoods go through `offside_data.encode.encode_examples`, the encoder training
 uses, so a continuation is scored on exactly the tokens a training sample of it would be
 trained on: the answer and the end-of-turn token after the assistant prefix.
 """
@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from ..data.encode import IGNORE_INDEX, Example, encode_examples, process_padded
+from offside_data.encode import IGNORE_INDEX, Example, encode_examples, process_padded
 from ..requests import GenerationRequest, LoglikelihoodRequest, prompt_length
 from .base import LMM, ModelError
 
@@ -106,7 +106,7 @@ class HFVLM(LMM):
         return None  # AutoModelForImageTextToText
 
     def _load_model(self, pretrained, adapter, dtype, device_map, attn_implementation, trust_remote_code):
-        from ..lineage import load_model
+        from offside_data.lineage import load_model
 
         kwargs = {"trust_remote_code": trust_remote_code} if trust_remote_code else {}
         if attn_implementation:
@@ -127,7 +127,7 @@ class HFVLM(LMM):
 
         from transformers import AutoProcessor
 
-        from ..lineage import processor_source
+        from offside_data.lineage import processor_source
 
         source = None
         if adapter and any((Path(adapter) / n).exists() for n in ("processor_config.json", "tokenizer_config.json")):

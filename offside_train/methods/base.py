@@ -27,8 +27,8 @@ import torch
 from torch.utils.data import DataLoader
 from transformers import Trainer, TrainingArguments
 
-from offside_eval.data import OffsideItem
-from offside_eval.data.encode import IGNORE_INDEX
+from offside_data import OffsideItem
+from offside_data.encode import IGNORE_INDEX
 
 from ..config import ConfigError, TrainConfig
 from ..data import ItemCollator

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from offside_eval.data.encode import IGNORE_INDEX
+from offside_data.encode import IGNORE_INDEX
 
 from .base import register
 from .ga import GAConfig, GATrainer

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
-from offside_eval.data import as_text_only
-from offside_eval.data.encode import IGNORE_INDEX
+from offside_data import as_text_only
+from offside_data.encode import IGNORE_INDEX
 
 from ..config import ConfigError
 from ..data import ItemCollator

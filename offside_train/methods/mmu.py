@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from offside_eval.data import as_text_only
+from offside_data import as_text_only
 
 from ..config import ConfigError
 from .base import register

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from offside_eval.data.encode import IGNORE_INDEX
+from offside_data.encode import IGNORE_INDEX
 
 from ..config import ConfigError
 from .base import UnlearnConfig, UnlearnTrainer, register

@@ -7,6 +7,7 @@ every one of its rotations was answered correctly.
 """
 import math
 
+from offside_data.mmbench import questions_from_rows
 from offside_eval import mmbench
 
 
@@ -24,7 +25,7 @@ class _SharedImage:
 
 def process_docs(rows):
     docs = []
-    for question in mmbench.questions_from_rows(rows):
+    for question in questions_from_rows(rows):
         image = _SharedImage(question)
         for rot in mmbench.rotations(question):
             docs.append({

@@ -3,8 +3,8 @@
 Docs are OffsideItem dicts (plus `_root`, the data root), so a prompt here is the same
 question training uses; the image is decoded once per run (`load_image` is cached).
 """
-from offside_eval.data.chat import load_image
-from offside_eval.data.schema import LETTERS
+from offside_data.chat import load_image
+from offside_data.schema import LETTERS
 
 
 def doc_to_visual(doc):

@@ -91,7 +91,7 @@ def build_tiny_model(out: str | Path, data_dir: str | Path | None = None, config
     from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor,
                               Qwen2VLImageProcessor, Qwen2VLVideoProcessor)
 
-    from .data.synth import generate
+    from .synth import generate
 
     cfg = config or TinyConfig()
     out = Path(out)

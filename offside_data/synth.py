@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
 
-from ..fileio import atomic_write_text
+from .fileio import atomic_write_text
 from .loader import META_FILE, chat_file, classification_file
 from .schema import LETTERS
 

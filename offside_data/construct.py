@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from ..judge.prompts import render
-from ..llm_client import ChatClient, parse_json_reply
+from .prompts import render
+from .llm_client import ChatClient, parse_json_reply
 from .loader import chat_file, classification_file, load_items
 from .schema import LETTERS, SPLITS, OffsideItem
 

@@ -38,7 +38,7 @@ def _build_once(target: Path, build: Callable[[Path], object]) -> Path:
 
 def ensure_mini(players: int = 12, seed: int = 0) -> Path:
     """Path of the cached OFFSIDE-mini (players, seed), building it if needed."""
-    from .data.synth import generate
+    from .synth import generate
 
     return _build_once(cache_dir() / f"offside-mini-{MINI_VERSION}-p{players}-s{seed}",
                        lambda out: generate(out, n_players=players, seed=seed))

@@ -45,7 +45,7 @@ def _add_llm_args(p: argparse.ArgumentParser) -> None:
 
 
 def _construct(args) -> int:
-    from ..llm_client import OpenAIChatClient
+    from .llm_client import OpenAIChatClient
     from .construct import make_mcq, make_text
 
     if args.attempts < 1:
@@ -99,12 +99,12 @@ def main(argv: list[str] | None = None) -> int:
             counts = generate(args.out, n_players=args.players, seed=args.seed)
             print(f"OFFSIDE-mini written to {args.out}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
         elif args.command == "tiny-model":
-            from ..tiny_model import TinyConfig, build_tiny_model
+            from .tiny_model import TinyConfig, build_tiny_model
 
             cfg = TinyConfig(hidden_size=args.hidden_size, num_layers=args.num_layers, seed=args.seed)
             print(f"tiny Qwen2.5-VL written to {build_tiny_model(args.out, args.data, cfg)}")
         elif args.command == "mmbench-fixture":
-            from ..mmbench import read_tsv, write_fixture
+            from .mmbench import read_tsv, write_fixture
 
             path = write_fixture(args.out, seed=args.seed)
             print(f"MMBench-format fixture written to {path}: {len(read_tsv(path))} questions")
