@@ -62,7 +62,7 @@ def _construct(args) -> int:
     for item_id, why in report.failed[:10]:
         print(f"  failed {item_id}: {why}", file=sys.stderr)
     if report.failed:
-        more = f" (first 10 shown)" if len(report.failed) > 10 else ""
+        more = " (first 10 shown)" if len(report.failed) > 10 else ""
         print(f"offside-data: {len(report.failed)} QAs failed every attempt and were left out{more}; "
               "rerun (cached replies are reused) or raise --attempts", file=sys.stderr)
         return 1

@@ -12,13 +12,14 @@ import json
 import logging
 import math
 import os
-import platform
 import random
 import time
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from offside_data.fileio import atomic_write_text
+from offside_data.provenance import package_versions
+
 from .models import LMM, ModelError, load_model, parse_model_args
 from .requests import GenerationRequest, LoglikelihoodRequest
 from .task import Task, json_safe, judge_metrics
@@ -87,18 +88,6 @@ def resolve_data(data_root: str | Path | None) -> dict[str, Any]:
         info = {"root": str(root), "synthetic": True, "warning": SYNTHETIC_WARNING}
     info["fingerprint"] = data_fingerprint(root)
     return info
-
-
-def _versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {"python": platform.python_version()}
-    for dist in ("offside", "torch", "transformers", "peft", "rouge-score", "sacrebleu", "openai", "pyyaml"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
 
 
 def _seed_everything(seed: int) -> None:
@@ -264,7 +253,7 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
         "model": json_safe(lm.config()),
         "data": data,
         "task_files": {n: str(e.path) for n, e in entries.items()},
-        "versions": _versions(),
+        "versions": package_versions(),
         "timings": timings,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +17,10 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from offside_data import data_fingerprint
 from offside_data.lineage import load_model, processor_source, write_lineage
+from offside_data.provenance import git_revision, package_versions
 
 from .config import TrainConfig
 
-PACKAGES = ("offside", "torch", "transformers", "peft", "trl", "accelerate", "datasets")
 LOG_FILE = "train_log.jsonl"
 
 
@@ -66,29 +64,6 @@ class LogFileCallback(TrainerCallback):
                 fh.write(json.dumps({"step": state.global_step, **logs}) + "\n")
 
 
-def _versions() -> dict[str, str | None]:
-    found = {}
-    for name in PACKAGES:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = None
-    return found
-
-
-def _git_revision() -> str | None:
-    here = Path(__file__).resolve().parent
-    try:
-        rev = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if rev.returncode != 0:
-        return None
-    return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-
-
 def final_losses(log_history: list[dict[str, Any]]) -> dict[str, float]:
     """The last logged value of every loss-like entry (loss, per-term losses, train_loss)."""
     out: dict[str, float] = {}
@@ -117,7 +92,7 @@ def save_checkpoint(trainer, processor, cfg: TrainConfig, stage: str, items: dic
         "setting": cfg.setting, "modality": cfg.modality, "finetune": cfg.finetune,
         "hyperparameters": dataclasses.asdict(cfg),
         "data": {"root": str(Path(cfg.data).resolve()), "fingerprint": data_fingerprint(cfg.data), "items": items},
-        "versions": _versions(), "git_revision": _git_revision(),
+        "versions": package_versions(), "git_revision": git_revision(),
         "final_losses": final_losses(state.log_history), "steps": state.global_step, "epochs": state.epoch,
         **(extra or {}),
     }
