@@ -8,6 +8,8 @@ from collections import Counter
 
 from .schema import INFOS, SPLITS, DataError
 
+SHARED_PRIVATE_PER_IMAGE = (8, 6)  # OFFSIDE: 8 shared facts and 6 private transfer facts per image
+
 
 def _validate(root: str) -> int:
     from .loader import load_items
@@ -16,13 +18,27 @@ def _validate(root: str) -> int:
     counts = Counter((it.split, it.info) for it in items)
     text = Counter(it.split for it in items if it.text_question)
     mc = Counter(it.split for it in items if it.options)
-    players = len({it.player for it in items})
-    print(f"{root}: {len(items)} items, {players} players, "
+    players = sorted({it.player for it in items})
+    print(f"{root}: {len(items)} items, {len(players)} players, "
           f"{sum(it.visual_rumor for it in items if it.split == 'forget')} visual-rumor forget items")
     print(f"{'split':<8} {'shared':>7} {'private':>8} {'text':>6} {'mc':>6}")
     for split in SPLITS:
         print(f"{split:<8} " + " ".join(f"{counts[(split, i)]:>{w}}" for i, w in zip(INFOS, (7, 8)))
               + f" {text[split]:>6} {mc[split]:>6}")
+    per_image = Counter((it.player, it.image, it.info) for it in items)
+    images = sorted({(it.player, it.image) for it in items})
+    width = max(len(p) for p in players)
+    print(f"\n{'player':<{width}} {'images':>6} {'shared':>7} {'private':>8}  (per image: 8 shared, 6 private)")
+    for player in players:
+        mine = [img for p, img in images if p == player]
+        shared = sum(per_image[(player, img, "shared")] for img in mine)
+        private = sum(per_image[(player, img, "private")] for img in mine)
+        print(f"{player:<{width}} {len(mine):>6} {shared:>7} {private:>8}")
+    odd = [(p, img) for p, img in images
+           if (per_image[(p, img, "shared")], per_image[(p, img, "private")]) != SHARED_PRIVATE_PER_IMAGE]
+    for player, image in odd:
+        print(f"warning: {player}, {image}: {per_image[(player, image, 'shared')]} shared / "
+              f"{per_image[(player, image, 'private')]} private QAs (OFFSIDE has 8 / 6 per image)", file=sys.stderr)
     return 0
 
 

@@ -7,7 +7,8 @@ Layout (all paths relative to the root):
   classification_{split}_set.json  {"Question", "Options": {"A".."D"}, "Correct_Answer", "images"}
   offside_meta.json                optional sidecar: per image player / image_id / visual_rumor and
                                    per-QA info labels (OFFSIDE-mini writes it; the real release is
-                                   inferred: player from the identity answer, info from keywords)
+                                   inferred: player from the identity answer, info from the data's
+                                   structure, see `infer_infos`)
 A combined file (e.g. train_data.json) may be given instead; its split then comes from id % 5.
 """
 from __future__ import annotations
@@ -43,8 +44,53 @@ def image_id_from_path(path: str) -> int:
     return int(match.group(1))
 
 
-def infer_info(question: str) -> str:
+def keyword_info(question: str) -> str:
+    """The tie-breaker label: transfer vocabulary in the question means a private fact."""
     return "private" if _PRIVATE.search(question) else "shared"
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"[\w.,€$£%-]+", text.lower().replace(". ", " "))
+
+
+def fact_value(answer: str, options: dict[str, str] | None, correct: str | None) -> tuple[str, ...]:
+    """What an answer states, without its sentence template.
+
+    With MC options (whose distractors reuse the answer's template) the value is the answer's
+    tokens that some distractor lacks ("The player is 28 years old." vs "... 31 ..." -> ("28",)).
+    Without options it is the whole normalised answer.
+    """
+    tokens = [t.strip(".,") for t in _tokens(answer)]
+    if options and correct:
+        others = [set(t.strip(".,") for t in _tokens(text)) for letter, text in options.items() if letter != correct]
+        value = tuple(t for t in tokens if not all(t in other for other in others))
+        if value:
+            return value
+    return tuple(tokens)
+
+
+def infer_infos(qas: list[tuple[str, str, str, tuple[str, ...]]]) -> list[str]:
+    """shared / private for each (player, image, question, value) of a release without sidecar.
+
+    OFFSIDE's structure decides: a shared fact (name, age, the club he plays for, shirt number...)
+    states the same value on every image of its player; a private (transfer) fact differs on at
+    least one of them. Keywords only break the tie where the structure cannot tell: a player with
+    a single image.
+    """
+    values_by_image: dict[tuple[str, str], set] = defaultdict(set)
+    for player, image, _question, value in qas:
+        values_by_image[(player, image)].add(value)
+    images_of: dict[str, list[str]] = defaultdict(list)
+    for player, image in values_by_image:
+        images_of[player].append(image)
+    labels = []
+    for player, image, question, value in qas:
+        others = [values_by_image[(player, other)] for other in images_of[player] if other != image]
+        if not others:
+            labels.append(keyword_info(question))
+        else:
+            labels.append("shared" if all(value in found for found in others) else "private")
+    return labels
 
 
 def _read_json_list(path: Path) -> list[dict[str, Any]]:
@@ -90,6 +136,11 @@ def _parse_mc(record: Any, source: str, index: int) -> tuple[str, str, dict[str,
         raise DataError(source, index, "Options", "must map exactly A-D to option texts")
     if record["Correct_Answer"] not in LETTERS:
         raise DataError(source, index, "Correct_Answer", f"must be one of A-D, got {record['Correct_Answer']!r}")
+    texts = [options[k] for k in LETTERS]
+    if any(not isinstance(t, str) or not t.strip() for t in texts):
+        raise DataError(source, index, "Options", "every option must be a non-empty string")
+    if len(set(texts)) != len(texts):
+        raise DataError(source, index, "Options", "the four options must be distinct")
     image = record["images"][0] if isinstance(record["images"], list) else record["images"]
     question = re.sub(r"\s+", " ", str(record["Question"]).replace(IMAGE_TAG, " ")).strip()
     return _norm_image(image), question, {k: str(options[k]) for k in LETTERS}, record["Correct_Answer"]
@@ -121,7 +172,7 @@ def load_items(root: str | Path) -> list[OffsideItem]:
     text_q = _text_questions(root)
     mcq = _mc_options(root)
 
-    items, per_image = [], defaultdict(int)
+    rows, per_image = [], defaultdict(int)
     for source, index, image, question, answer, split in raw:
         image_meta = meta.get("images", {}).get(image, {})
         try:
@@ -131,18 +182,25 @@ def load_items(root: str | Path) -> list[OffsideItem]:
         split = split or split_of_image_id(image_id)
         qa_index = per_image[(split, image)]
         per_image[(split, image)] += 1
-        infos = image_meta.get("info")
-        info = infos[qa_index] if infos and qa_index < len(infos) else infer_info(question)
         if image not in players:
             raise DataError(source, index, "images", f"no player known for image {image!r} (no identity QA, no meta)")
         options, correct = mcq.get((split, image, question)) or mcq.get((split, image, answer)) or (None, None)
+        infos = image_meta.get("info")
+        info = infos[qa_index] if infos and qa_index < len(infos) else None
+        rows.append((source, index, image, image_meta, image_id, split, qa_index, question, answer, options,
+                     correct, info))
+
+    inferred = infer_infos([(players[r[2]], r[2], r[7], fact_value(r[8], r[9], r[10])) for r in rows])
+    items = []
+    for (source, index, image, image_meta, image_id, split, qa_index, question, answer, options, correct,
+         info), guess in zip(rows, inferred):
         item = OffsideItem(
             id=f"{split}/{Path(image).stem}/{qa_index:02d}",
             player=players[image],
             image=image,
             image_id=image_id,
             split=split,
-            info=info,
+            info=info or guess,
             question=question,
             answer=answer,
             text_question=text_q.get((image, answer)),
@@ -225,16 +283,3 @@ def resolve_data_root(spec: str | Path) -> Path:
         except Exception as exc:  # offline or unknown id: say which
             raise DataError(str(spec), None, None, f"not a local folder and hub download failed ({exc.__class__.__name__})") from None
     raise DataError(str(spec), None, None, "data root does not exist")
-
-
-def to_hf_dataset(items: list[OffsideItem]):
-    """The items as a `datasets.Dataset` (options serialised as JSON text for a stable schema)."""
-    import datasets
-
-    rows = []
-    for item in items:
-        row = item.to_dict()
-        row["options"] = json.dumps(row["options"]) if row["options"] else None
-        row.pop("extra")
-        rows.append(row)
-    return datasets.Dataset.from_list(rows)
