@@ -103,8 +103,8 @@ def _read_json_list(path: Path) -> list[dict[str, Any]]:
     return data
 
 
-def _parse_chat(record: Any, source: str, index: int) -> tuple[str, str, str]:
-    """Return (image, question, answer) of one chat record."""
+def _parse_chat(record: Any, source: str, index: int) -> tuple[str, str, str, str]:
+    """Return (image, question, answer, question as stored) of one chat record."""
     if not isinstance(record, dict):
         raise DataError(source, index, None, "record must be an object")
     messages = record.get("messages")
@@ -122,10 +122,10 @@ def _parse_chat(record: Any, source: str, index: int) -> tuple[str, str, str]:
         raise DataError(source, index, "images", "must be one image path")
     question = messages[0]["content"].replace(IMAGE_TAG, " ").strip()
     question = re.sub(r"\s+", " ", question).replace(" .", ".")
-    return _norm_image(image), question, messages[1]["content"].strip()
+    return _norm_image(image), question, messages[1]["content"].strip(), messages[0]["content"]
 
 
-def _parse_mc(record: Any, source: str, index: int) -> tuple[str, str, dict[str, str], str]:
+def _parse_mc(record: Any, source: str, index: int) -> tuple[str, str, dict[str, str], str, str]:
     if not isinstance(record, dict):
         raise DataError(source, index, None, "record must be an object")
     for key in ("Question", "Options", "Correct_Answer", "images"):
@@ -143,7 +143,8 @@ def _parse_mc(record: Any, source: str, index: int) -> tuple[str, str, dict[str,
         raise DataError(source, index, "Options", "the four options must be distinct")
     image = record["images"][0] if isinstance(record["images"], list) else record["images"]
     question = re.sub(r"\s+", " ", str(record["Question"]).replace(IMAGE_TAG, " ")).strip()
-    return _norm_image(image), question, {k: str(options[k]) for k in LETTERS}, record["Correct_Answer"]
+    return _norm_image(image), question, {k: str(options[k]) for k in LETTERS}, record["Correct_Answer"], str(
+        record["Question"])
 
 
 def _norm_image(path: str) -> str:
@@ -163,10 +164,12 @@ def load_items(root: str | Path) -> list[OffsideItem]:
         raise DataError(str(root), None, None, f"no {chat_file('forget')} / train_data.json found")
 
     raw: list[tuple[str, int, str, str, str, str | None]] = []  # (source, index, image, q, a, split)
+    stored: dict[tuple[str, int], str] = {}  # the question text exactly as the file has it
     for path, split in sources:
         for index, record in enumerate(_read_json_list(path)):
-            image, question, answer = _parse_chat(record, str(path), index)
+            image, question, answer, as_stored = _parse_chat(record, str(path), index)
             raw.append((str(path), index, image, question, answer, split))
+            stored[(str(path), index)] = as_stored
 
     players = _players_by_image(raw, meta)
     text_q = _text_questions(root)
@@ -184,16 +187,20 @@ def load_items(root: str | Path) -> list[OffsideItem]:
         per_image[(split, image)] += 1
         if image not in players:
             raise DataError(source, index, "images", f"no player known for image {image!r} (no identity QA, no meta)")
-        options, correct = mcq.get((split, image, question)) or mcq.get((split, image, answer)) or (None, None)
+        options, correct, mc_stored = mcq.get((split, image, question)) or mcq.get((split, image, answer)) or (
+            None, None, None)
+        text_question, text_stored = text_q.get((image, answer), (None, None))
+        extra = {"stored_question": stored[(source, index)], "stored_text_question": text_stored,
+                 "stored_mc_question": mc_stored}
         infos = image_meta.get("info")
         info = infos[qa_index] if infos and qa_index < len(infos) else None
         rows.append((source, index, image, image_meta, image_id, split, qa_index, question, answer, options,
-                     correct, info))
+                     correct, info, text_question, extra))
 
     inferred = infer_infos([(players[r[2]], r[2], r[7], fact_value(r[8], r[9], r[10])) for r in rows])
     items = []
     for (source, index, image, image_meta, image_id, split, qa_index, question, answer, options, correct,
-         info), guess in zip(rows, inferred):
+         info, text_question, extra), guess in zip(rows, inferred):
         item = OffsideItem(
             id=f"{split}/{Path(image).stem}/{qa_index:02d}",
             player=players[image],
@@ -203,10 +210,11 @@ def load_items(root: str | Path) -> list[OffsideItem]:
             info=info or guess,
             question=question,
             answer=answer,
-            text_question=text_q.get((image, answer)),
+            text_question=text_question,
             options=options,
             correct=correct,
             visual_rumor=bool(image_meta.get("visual_rumor", False)),
+            extra=extra,
         )
         validate_item(item, source, index)
         items.append(item)
@@ -237,27 +245,28 @@ def _players_by_image(raw: Iterable[tuple], meta: dict[str, Any]) -> dict[str, s
     return players
 
 
-def _text_questions(root: Path) -> dict[tuple[str, str], str]:
+def _text_questions(root: Path) -> dict[tuple[str, str], tuple[str, str]]:
+    """(image, answer) -> (text-only question, that question as stored)."""
     out = {}
     for split in SPLITS:
         path = root / chat_file(split, "text")
         if path.exists():
             for index, record in enumerate(_read_json_list(path)):
-                image, question, answer = _parse_chat(record, str(path), index)
-                out[(image, answer)] = question
+                image, question, answer, as_stored = _parse_chat(record, str(path), index)
+                out[(image, answer)] = (question, as_stored)
     return out
 
 
-def _mc_options(root: Path) -> dict[tuple[str, str, str], tuple[dict[str, str], str]]:
+def _mc_options(root: Path) -> dict[tuple[str, str, str], tuple[dict[str, str], str, str]]:
     """Index MC records by (split, image, question) and by (split, image, correct text)."""
     out = {}
     for split in SPLITS:
         path = root / classification_file(split)
         if path.exists():
             for index, record in enumerate(_read_json_list(path)):
-                image, question, options, correct = _parse_mc(record, str(path), index)
-                out[(split, image, question)] = (options, correct)
-                out.setdefault((split, image, options[correct]), (options, correct))
+                image, question, options, correct, as_stored = _parse_mc(record, str(path), index)
+                out[(split, image, question)] = (options, correct, as_stored)
+                out.setdefault((split, image, options[correct]), (options, correct, as_stored))
     return out
 
 
