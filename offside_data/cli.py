@@ -12,14 +12,15 @@ SHARED_PRIVATE_PER_IMAGE = (8, 6)  # OFFSIDE: 8 shared facts and 6 private trans
 
 
 def _validate(root: str) -> int:
-    from .loader import load_items
+    from .loader import check_images, load_items
 
     items = load_items(root)
+    n_images = check_images(root, items)
     counts = Counter((it.split, it.info) for it in items)
     text = Counter(it.split for it in items if it.text_question)
     mc = Counter(it.split for it in items if it.options)
     players = sorted({it.player for it in items})
-    print(f"{root}: {len(items)} items, {len(players)} players, "
+    print(f"{root}: {len(items)} items, {len(players)} players, {n_images} images (headers checked), "
           f"{sum(it.visual_rumor for it in items if it.split == 'forget')} visual-rumor forget items")
     print(f"{'split':<8} {'shared':>7} {'private':>8} {'text':>6} {'mc':>6}")
     for split in SPLITS:

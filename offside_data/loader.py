@@ -221,6 +221,16 @@ def load_items(root: str | Path) -> list[OffsideItem]:
     return items
 
 
+def check_images(root: str | Path, items: Iterable[OffsideItem]) -> int:
+    """Header-check every image the items reference (see `chat.check_image`); returns how many."""
+    from .chat import check_image
+
+    images = sorted({item.image for item in items if item.image})
+    for image in images:
+        check_image(Path(root) / image)
+    return len(images)
+
+
 def _load_meta(root: Path) -> dict[str, Any]:
     path = root / META_FILE
     if not path.exists():

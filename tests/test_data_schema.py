@@ -167,3 +167,36 @@ def test_invalid_mc_record_is_blamed_on_the_classification_file(mini_root, tmp_p
     with pytest.raises(DataError) as err:
         load_items(root)
     assert str(err.value).startswith(f"{root / 'classification_forget_set.json'} [record 5] field 'Options'")
+
+
+@pytest.mark.parametrize("damage,problem", [
+    (lambda p: p.unlink(), "image not found"),
+    (lambda p: p.write_bytes(b""), "image file is empty (0 bytes)"),
+    (lambda p: p.write_bytes(p.read_bytes()[:200]), "not a readable image"),
+    (lambda p: p.write_bytes(b"GIF89a but not really an image"), "not a readable image"),
+])
+def test_validate_checks_every_image_header(mini_root, tmp_path, capsys, damage, problem):
+    root = _copy(mini_root, tmp_path)
+    damage(root / "images" / "0009.png")
+    assert data_main(["validate", str(root)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"images/0009.png: {problem}" in err
+
+
+@pytest.mark.parametrize("mode", ["CMYK", "P", "RGBA", "LA", "I;16", "I", "F", "1"])
+def test_images_in_odd_modes_load_as_rgb(tmp_path, mode):
+    from PIL import Image
+
+    from offside_data.chat import load_image
+
+    img = Image.new(mode, (40, 30))
+    img.putpixel((3, 4), {"CMYK": (0, 255, 0, 0), "P": 7, "RGBA": (10, 20, 30, 255), "LA": (90, 255),
+                          "I;16": 60000, "I": 60000, "F": 2.5, "1": 1}[mode])
+    suffix = ".tiff" if mode in ("I;16", "I", "F", "CMYK") else ".png"
+    if mode == "P":
+        img.info["transparency"] = 0
+    img.save(tmp_path / f"x{suffix}")
+    out = load_image(str(tmp_path), f"x{suffix}")
+    assert out.mode == "RGB" and out.size == (256, 256)
+    if mode in ("I;16", "I", "F"):  # the bright pixel is scaled to white, not clipped to 255 of 65535
+        assert load_image(str(tmp_path), f"x{suffix}", None).getpixel((3, 4)) == (255, 255, 255)
