@@ -5,8 +5,9 @@ import pytest
 
 from offside_data.schema import DataError
 from offside_data.mmbench import MMBenchQuestion, read_tsv, write_fixture
+from offside_eval.metrics import extract_letter
 from offside_eval.mmbench import (build_prompt, choose_by_loglikelihood, circular_eval, evaluate, expand_circular,
-                                  extract_letter, rotations)
+                                  rotation_record, rotations, score_questions)
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +66,17 @@ def test_circular_eval_hand_computed(fixture_tsv):
     assert result["categories"]["attribute_recognition"] == 0.5
     assert result["categories"]["object_localization"] == 1.0
     assert result["correct"]["0"] is False and result["correct"]["1"] is True
+
+
+def test_score_questions_counts_absent_and_unanswered_rotations_as_wrong():
+    q = MMBenchQuestion(3, "Q?", {"A": "x", "B": "y", "C": "z"}, "C", category="c", l2_category="logic_reasoning")
+    rots = rotations(q)
+    right = [rotation_record(r, r.answer) for r in rots]
+    assert score_questions(right)[3].circular and score_questions(right)[3].ability == "LR"
+    for records in (right[:2], right[:2] + [rotation_record(rots[2], None)]):  # absent / unanswered
+        outcome = score_questions(records)[3]
+        assert (outcome.circular, outcome.complete, outcome.first_pass) == (False, False, True)
+    assert not score_questions([rotation_record(rots[0], "A")] + right[1:])[3].first_pass
 
 
 def test_position_bias_scores_zero_under_circular_eval(fixture_tsv):
