@@ -5,6 +5,7 @@ import pytest
 
 from offside_data.schema import DataError
 from offside_data.mmbench import MMBenchQuestion, read_tsv, write_fixture
+from offside_data.tables import read_tsv_rows
 from offside_eval.metrics import extract_letter
 from offside_eval.mmbench import (build_prompt, choose_by_loglikelihood, circular_eval, evaluate, expand_circular,
                                   rotation_record, rotations, score_questions)
@@ -134,3 +135,15 @@ def test_bad_tsv_names_file_row_field(tmp_path, fixture_tsv, edit, message):
     assert "bad.tsv" in str(info.value)
     if "column" not in message:
         assert "[record 3]" in str(info.value)
+
+
+def test_read_tsv_rows_large_cells_and_bad_files(tmp_path):
+    big = "x" * 300_000  # over csv's default 131072-character field limit, like a base64 image
+    path = tmp_path / "t.tsv"
+    path.write_text(f" index \tquestion\n0\t{big}\n1\tq?\n", encoding="utf-8")
+    assert read_tsv_rows(path) == [{"index": "0", "question": big}, {"index": "1", "question": "q?"}]
+    with pytest.raises(DataError, match="nowhere.tsv.*not found"):
+        read_tsv_rows(tmp_path / "nowhere.tsv")
+    (tmp_path / "latin.tsv").write_bytes("index\tquestion\n0\tcaf\xe9\n".encode("latin-1"))
+    with pytest.raises(DataError, match="latin.tsv.*not UTF-8"):
+        read_tsv(tmp_path / "latin.tsv")
