@@ -101,8 +101,9 @@ def score_questions(records: Iterable[Mapping[str, Any]]) -> dict[int, QuestionO
     return out
 
 
-def circular_eval(questions: Iterable[MMBenchQuestion], predictions: Mapping[tuple[int, int], str | None]) -> dict[str, Any]:
-    """Score predictions keyed by (question index, shift) with `score_questions`; unanswered ones count in `incomplete`."""
+def circular_eval(questions: Iterable[MMBenchQuestion],
+                  predictions: Mapping[tuple[int, int], str | None]) -> dict[str, Any]:
+    """Score predictions keyed by (question index, shift) with `score_questions`; unanswered ones are `incomplete`."""
     questions = list(questions)
     outcomes = score_questions(rotation_record(r, predictions.get(r.key)) for r in expand_circular(questions))
     groups: dict[str, dict[str, list[bool]]] = {"abilities": defaultdict(list), "categories": defaultdict(list)}
@@ -114,7 +115,7 @@ def circular_eval(questions: Iterable[MMBenchQuestion], predictions: Mapping[tup
     n = len(questions)
     return {
         "accuracy": sum(o.circular for o in outcomes.values()) / n if n else None,
-        "first_pass_accuracy": sum(o.first_pass for o in outcomes.values()) / n if n else None,  # the single-pass number
+        "first_pass_accuracy": sum(o.first_pass for o in outcomes.values()) / n if n else None,  # single-pass
         "n_questions": n,
         "n_rotations": sum(len(q.options) for q in questions),
         "incomplete": sum(not o.complete for o in outcomes.values()),

@@ -68,7 +68,8 @@ def test_generation_scores_identity_case_and_stemming():
 ])
 def test_extract_letter_documented_rules(response, options, letter):
     sets = {None: None, "colours": {"A": "red", "B": "green", "C": "blue"},
-            "clubs": {"A": "He joins Ashford.", "B": "He joins Brenton.", "C": "He joins Corvale.", "D": "He joins Dunmore."}}
+            "clubs": {"A": "He joins Ashford.", "B": "He joins Brenton.", "C": "He joins Corvale.",
+                      "D": "He joins Dunmore."}}
     assert extract_letter(response, sets[options]) == letter
 
 

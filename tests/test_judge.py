@@ -166,7 +166,8 @@ def test_client_from_args(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="environment"):
         client_from_args("base_url=http://x/v1,api_key=sk-1")
     for args, message in [("base_url", "--judge_args: 'base_url' is not key=value"),
-                          ("base_url=http://x/v1,concurrency=lots", "--judge_args: concurrency='lots' is not a whole number"),
+                          ("base_url=http://x/v1,concurrency=lots",
+                           "--judge_args: concurrency='lots' is not a whole number"),
                           ("base_url=http://x/v1,timeout=soon", "--judge_args: timeout='soon' is not a number"),
                           ("base_url=http://x/v1,use_cache=1", "--judge_args: use_cache=1 is not true or false"),
                           ("base_url=http://x/v1,colour=red", "--judge_args: .*unexpected keyword argument 'colour'"),
