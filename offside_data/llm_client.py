@@ -1,12 +1,12 @@
-"""A cached, retrying, concurrency-limited chat client for LLM judges and data construction.
+"""A cached, concurrency-limited chat client for LLM judges and data construction.
 
 Two backends share one interface (`complete` / `complete_many`) and one on-disk cache:
 
 * `OpenAIChatClient` -- the `openai` package against any OpenAI-compatible `base_url`
   (OpenAI itself, vLLM, LM Studio, ...). The API key is read from an environment variable
   (default OPENAI_API_KEY) at call time and is never stored in the config, the cache or results.
-  Retries with exponential backoff on 429, 5xx, timeouts and connection errors; other 4xx fail
-  at once.
+  Retries and timeouts are the openai client's own (backoff on 408, 409, 429, 5xx, timeouts
+  and connection errors; other errors fail at once).
 * `HFChatClient` -- a local Hugging Face checkpoint, greedy decoding (offline judging).
 
 Cache: one JSON file per (model, prompt hash) under `cache_dir/<model>/<hh>/<hash>.json`, written
@@ -18,15 +18,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
 import re
 import tempfile
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
+
+from .options import parse_kv
 
 Messages = list[dict[str, Any]]
 
@@ -179,11 +179,16 @@ class ChatClient:
 
 
 class OpenAIChatClient(ChatClient):
-    """Chat completions against an OpenAI-compatible server via the `openai` package."""
+    """Chat completions against an OpenAI-compatible server via the `openai` package.
+
+    Retries and timeouts are the openai client's own (`max_retries`, `timeout`): exponential
+    backoff from 0.5 s honouring Retry-After, on 408, 409, 429, 5xx, timeouts and connection
+    errors; other errors fail at once. Every HTTP request is counted in `stats` (hook on the
+    HTTP client), so `retries` are the requests sent beyond the first of each conversation.
+    """
 
     def __init__(self, model: str = DEFAULT_MODEL, base_url: str | None = None, api_key_env: str = DEFAULT_KEY_ENV,
-                 concurrency: int = 8, max_retries: int = 5, timeout: float = 60.0, backoff: float = 1.0,
-                 max_backoff: float = 60.0, json_mode: bool = False, **kwargs):
+                 concurrency: int = 8, max_retries: int = 5, timeout: float = 60.0, json_mode: bool = False, **kwargs):
         super().__init__(concurrency=concurrency, **kwargs)
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
@@ -192,10 +197,9 @@ class OpenAIChatClient(ChatClient):
         self.api_key_env = api_key_env
         self.max_retries = int(max_retries)
         self.timeout = float(timeout)
-        self.backoff = float(backoff)
-        self.max_backoff = float(max_backoff)
         self.json_mode = bool(json_mode)
         self._client = None
+        self._attempts = threading.local()  # HTTP requests of the conversation this thread is completing
         if not os.environ.get(api_key_env) and not self.base_url:
             raise ValueError(f"environment variable {api_key_env} is not set (needed for the OpenAI API; "
                              "or give base_url= of an OpenAI-compatible server)")
@@ -206,58 +210,45 @@ class OpenAIChatClient(ChatClient):
     def _params(self) -> dict[str, Any]:
         return {**super()._params(), **({"response_format": "json_object"} if self.json_mode else {})}
 
+    def _on_http_request(self, request) -> None:
+        self._count("requests")
+        self._attempts.n += 1
+
     def _openai(self):
         with self._lock:
             if self._client is None:
                 import openai
 
+                http = openai.DefaultHttpxClient(event_hooks={"request": [self._on_http_request]})
                 # "EMPTY": local OpenAI-compatible servers usually need no key, but the package wants one.
                 self._client = openai.OpenAI(api_key=os.environ.get(self.api_key_env) or "EMPTY",
-                                             base_url=self.base_url, timeout=self.timeout, max_retries=0)
+                                             base_url=self.base_url, timeout=self.timeout,
+                                             max_retries=self.max_retries, http_client=http)
             return self._client
-
-    def _retry_delay(self, attempt: int, exc: Exception) -> float:
-        delay = min(self.max_backoff, self.backoff * (2 ** attempt))
-        response = getattr(exc, "response", None)
-        retry_after = response.headers.get("retry-after") if response is not None else None
-        if retry_after:
-            try:
-                delay = min(self.max_backoff, max(delay, float(retry_after)))
-            except ValueError:
-                pass
-        return delay * (1 + 0.1 * random.random())  # jitter keeps parallel workers from retrying in lockstep
 
     def _request(self, messages: Messages) -> str:
         import openai
 
         client = self._openai()
         extra = {"response_format": {"type": "json_object"}} if self.json_mode else {}
-        last, last_exc = "no attempt made", None
-        for attempt in range(self.max_retries + 1):
-            self._count("requests")
-            try:
-                reply = client.chat.completions.create(model=self.model, messages=messages, temperature=self.temperature,
-                                                       max_tokens=self.max_tokens, **extra)
-            except (openai.APITimeoutError, openai.APIConnectionError, openai.RateLimitError) as exc:
-                last, last_exc = f"{exc.__class__.__name__}: {exc}", exc
-            except openai.APIStatusError as exc:
-                last, last_exc = f"HTTP {exc.status_code}: {exc.message}", exc
-                if not (exc.status_code >= 500 or exc.status_code in (408, 409)):
-                    raise LLMError(last) from None
-            except openai.OpenAIError as exc:  # malformed body etc.
-                raise LLMError(f"{exc.__class__.__name__}: {exc}") from None
-            else:
-                try:
-                    text = reply.choices[0].message.content
-                except (AttributeError, IndexError, TypeError):
-                    text = None
-                if not isinstance(text, str):
-                    raise LLMError("reply carries no message content")
-                return text
-            if attempt < self.max_retries:
-                self._count("retries")
-                time.sleep(self._retry_delay(attempt, last_exc))
-        raise LLMError(f"gave up after {self.max_retries + 1} attempts; last error: {last}")
+        self._attempts.n = 0
+        try:
+            reply = client.chat.completions.create(model=self.model, messages=messages, temperature=self.temperature,
+                                                   max_tokens=self.max_tokens, **extra)
+        except openai.OpenAIError as exc:
+            error = (f"HTTP {exc.status_code}: {exc.message}" if isinstance(exc, openai.APIStatusError)
+                     else f"{exc.__class__.__name__}: {exc}")
+            attempts = self._attempts.n
+            raise LLMError(f"gave up after {attempts} attempts; last error: {error}" if attempts > 1 else error) from None
+        finally:
+            self._count("retries", max(0, self._attempts.n - 1))
+        try:
+            text = reply.choices[0].message.content
+        except (AttributeError, IndexError, TypeError):
+            text = None
+        if not isinstance(text, str):
+            raise LLMError("reply carries no message content")
+        return text
 
 
 class HFChatClient(ChatClient):
@@ -330,52 +321,36 @@ def parse_json_reply(text: str | None) -> dict[str, Any]:
 
 
 # -- construction from "k=v,k=v" strings (CLI --judge_args) -------------------------------------
-_INT = {"concurrency", "max_retries", "max_tokens"}
-_FLOAT = {"timeout", "backoff", "max_backoff", "temperature"}
-_BOOL = {"use_cache", "json_mode"}
-
-
-def parse_kv(spec: str | None) -> dict[str, str]:
-    """'a=1,b=x' -> {'a': '1', 'b': 'x'}; a clear error names the bad piece."""
-    out: dict[str, str] = {}
-    for piece in (spec or "").split(","):
-        piece = piece.strip()
-        if not piece:
-            continue
-        if "=" not in piece:
-            raise ValueError(f"judge/LLM argument {piece!r} is not key=value")
-        key, value = piece.split("=", 1)
-        out[key.strip()] = value.strip()
-    return out
+_TYPED = {"concurrency": int, "max_retries": int, "max_tokens": int, "timeout": float, "temperature": float,
+          "use_cache": bool, "json_mode": bool}
 
 
 def client_from_args(args: str | dict[str, Any] | None, **defaults) -> ChatClient:
-    """Build a client from `base_url=...,model=...` (openai) or `judge=hf,pretrained=PATH` (local)."""
-    kv: dict[str, Any] = {**defaults, **(parse_kv(args) if isinstance(args, str) or args is None else args)}
+    """Build a client from `base_url=...,model=...` (openai) or `judge=hf,pretrained=PATH` (local).
+
+    A string goes through `offside_data.options.parse_kv`; the keys in `_TYPED` must then hold their
+    type (an int is a valid float), every other value is taken as text (model=7 is the model "7").
+    """
+    kv: dict[str, Any] = {**defaults, **(parse_kv(args, "--judge_args") if isinstance(args, str) or args is None
+                                         else args)}
     backend = str(kv.pop("judge", kv.pop("backend", "openai")))
-    for key in list(kv):
-        value = kv[key]
-        if not isinstance(value, str):
-            continue
-        try:
-            if key in _INT:
-                kv[key] = int(value)
-            elif key in _FLOAT:
-                kv[key] = float(value)
-            elif key in _BOOL:
-                kv[key] = value.lower() in ("1", "true", "yes")
-        except ValueError:
-            raise ValueError(f"judge/LLM argument {key}={value!r}: not a number") from None
+    for key, value in kv.items():
+        kind = _TYPED.get(key)
+        if kind is None:
+            kv[key] = str(value) if isinstance(value, (bool, int, float)) else value
+        elif kind is float and isinstance(value, int) and not isinstance(value, bool):
+            kv[key] = float(value)
+        elif not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            wanted = "true or false" if kind is bool else "a number" if kind is float else "a whole number"
+            raise ValueError(f"--judge_args: {key}={value!r} is not {wanted}")
     if "api_key" in kv:
-        raise ValueError("do not pass the API key on the command line; set it in the environment "
+        raise ValueError("--judge_args: do not pass the API key on the command line; set it in the environment "
                          "(api_key_env=NAME selects the variable, default OPENAI_API_KEY)")
+    if backend == "hf" and "pretrained" not in kv:
+        raise ValueError("--judge_args: judge=hf needs pretrained=PATH")
+    if backend not in ("openai", "hf"):
+        raise ValueError(f"--judge_args: unknown judge backend {backend!r}; choose openai or hf")
     try:
-        if backend == "openai":
-            return OpenAIChatClient(**kv)
-        if backend == "hf":
-            if "pretrained" not in kv:
-                raise ValueError("judge=hf needs pretrained=PATH")
-            return HFChatClient(**kv)
-    except TypeError as exc:
-        raise ValueError(f"bad judge/LLM argument: {exc}") from None
-    raise ValueError(f"unknown judge backend {backend!r}; choose openai or hf")
+        return OpenAIChatClient(**kv) if backend == "openai" else HFChatClient(**kv)
+    except (TypeError, ValueError) as exc:  # unknown keyword, missing key, bad value
+        raise ValueError(f"--judge_args: {exc}") from None

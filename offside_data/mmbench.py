@@ -11,12 +11,12 @@ import csv
 import io
 import random
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .schema import DataError
+from .tables import read_tsv_rows
 
 LETTERS = ("A", "B", "C", "D")
 ABILITIES = ("AR", "RR", "FP-S", "FP-C", "CP", "LR")
@@ -135,32 +135,15 @@ def _finish(questions: list[MMBenchQuestion], source: str, positions: list[int])
 
 def read_tsv(path: str | Path) -> list[MMBenchQuestion]:
     """Read an MMBench-format TSV; errors name the file, the data row (0-based) and the column."""
-    path = Path(path)
-    try:
-        csv.field_size_limit(sys.maxsize)
-    except OverflowError:
-        csv.field_size_limit(2**31 - 1)
-    try:
-        with path.open(encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh, delimiter="\t")
-            header = [h.strip() for h in (reader.fieldnames or [])]
-            lower = {h.lower() for h in header}
-            for required in ("index", "question", "a", "b", "answer", "image"):
-                if required not in lower:
-                    raise DataError(str(path), None, required if len(required) > 1 else required.upper(),
-                                    "column missing from the TSV header")
-            questions, positions = [], []
-            for pos, row in enumerate(reader):
-                row = {(k or "").strip(): v for k, v in row.items()}
-                questions.append(_question_from_row(row, str(path), pos))
-                positions.append(pos)
-    except FileNotFoundError:
-        raise DataError(str(path), None, None, "MMBench TSV not found") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(str(path), None, None, f"not UTF-8 text ({exc.reason})") from None
-    if not questions:
+    rows = read_tsv_rows(path)
+    if not rows:
         raise DataError(str(path), None, None, "no questions in the TSV")
-    return _finish(questions, str(path), positions)
+    present = {k.lower() for k in rows[0]}
+    for required in ("index", "question", "a", "b", "answer", "image"):
+        if required not in present:
+            raise DataError(str(path), None, required if len(required) > 1 else required.upper(),
+                            "column missing from the TSV header")
+    return questions_from_rows(rows, str(path))
 
 
 def questions_from_rows(rows: Iterable[Mapping[str, Any]], source: str = "MMBench data") -> list[MMBenchQuestion]:

@@ -13,7 +13,7 @@ import math
 import random
 import re
 from functools import lru_cache
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 AGGREGATIONS: dict[str, Callable[[Sequence[Any]], float]] = {}
 METRICS: dict[str, dict[str, Any]] = {}  # name -> {"fn": per-sample fn | None, "aggregation", "higher_is_better"}
@@ -109,20 +109,34 @@ def _rouge():
     return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
 
 
+@lru_cache(maxsize=1)
+def _tokenize():
+    from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
+
+    return Tokenizer13a()
+
+
+def sentence_bleu(prediction: str, reference: str) -> float:
+    """The recipe's sentence BLEU: nltk `sentence_bleu` with `SmoothingFunction().method1`.
+
+    Both texts are lowercased and split by sacrebleu's 13a tokenizer (nltk's own tokenizer needs
+    downloaded data). Uniform weights over 1- to 4-grams, always all four orders: an order with no
+    match -- including one the prediction is too short to have, counted as 0 of 1 -- gets precision
+    0.1 / count (method1); times the brevity penalty. An empty prediction scores 0.
+    """
+    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu as nltk_bleu
+
+    tokens = _tokenize()
+    return float(nltk_bleu([tokens(reference.lower()).split()], tokens(prediction.lower()).split(),
+                           smoothing_function=SmoothingFunction().method1))
+
+
 @lru_cache(maxsize=65536)
 def generation_scores(prediction: str, reference: str) -> dict[str, float]:
-    """ROUGE-1/2/L F1 and sentence BLEU (all in [0, 1]) and gen_score = their mean (the paper's Generation Score).
-
-    BLEU: sacrebleu, lowercased, 'floor' smoothing with 0.1 — a zero n-gram precision
-    becomes 0.1 / count, the same as nltk's SmoothingFunction().method1.
-    """
-    import sacrebleu
-
+    """ROUGE-1/2/L F1, `sentence_bleu` (all in [0, 1]) and gen_score = their mean (the paper's Generation Score)."""
     rouge = _rouge().score(reference, prediction)
     scores = {k: rouge[k].fmeasure for k in ("rouge1", "rouge2", "rougeL")}
-    bleu = sacrebleu.sentence_bleu(prediction, [reference], lowercase=True, smooth_method="floor",
-                                   smooth_value=0.1)
-    scores["bleu"] = bleu.score / 100.0
+    scores["bleu"] = sentence_bleu(prediction, reference)
     scores["gen_score"] = (scores["rouge1"] + scores["rouge2"] + scores["rougeL"] + scores["bleu"]) / 4
     return scores
 
@@ -145,26 +159,44 @@ def exact_match(prediction: str, target: Any, doc: dict | None = None) -> float:
 
 # ---- classification by generation: extract the chosen letter --------------------------------
 
-_LETTER_PATTERNS = [
-    re.compile(r"^\W*\(([A-D])\)"),  # "(B) ..."
-    re.compile(r"^\W*([A-D])(?:[.:,)]|\s*$)"),  # "B", "B.", "B: text" (not "A player ...")
-    re.compile(r"\b(?i:answer|option|choice)\s*(?i:is|:)?\s*\(?([A-D])\b"),  # "the answer is C"
-]
+def extract_letter(response: str, options: Mapping[str, str] | None = None) -> str | None:
+    """The option letter a free-form response chose, or None when it names none or is ambiguous.
 
-
-def extract_letter(response: str, options: dict[str, str] | None = None) -> str | None:
-    """The option letter a free-form response chose, or None when it names none."""
-    text = response.strip()
-    for pattern in _LETTER_PATTERNS:
-        match = pattern.search(text)
-        if match:
-            return match.group(1).upper()
-    if options:  # the response restates one option's text
-        low = text.lower().rstrip(".")
-        hits = [k for k, v in options.items() if v.lower().rstrip(".") in low]
-        if len(hits) == 1:
-            return hits[0]
-    return None
+    The letters are the keys of `options` (A-D without options), upper case only, so a lower-case
+    "a" is never read as a choice. Rules, first match wins:
+      1. a stated answer: "answer", "option" or "choice", optionally "is" or ":", then the letter,
+         optionally in parentheses ("The answer is (C)", "Answer: B");
+      2. a leading letter: "(B)", or "B" followed by ".", ":", ",", ")" or the end ("B", "B. green");
+      3. letters standing alone (not inside a word): exactly one distinct letter is the choice ("I
+         think B"); two or more ("A or B") give None. An "A" always followed by a lower-case word
+         is the article, not a choice ("A player ...", and so also "I think A is right");
+      4. exactly one option's text (case-insensitive, trailing "." ignored) appears in the response
+         as whole words ("It is green." -> the option "green").
+    Anything else -- empty, no letter, several letters, no or several option texts -- gives None.
+    """
+    text = (response or "").strip()
+    letters = "".join(options) if options else "ABCD"
+    if not text:
+        return None
+    stated = re.search(rf"(?i:answer|option|choice)\s*(?i:is|:)?\s*\(?([{letters}])\)?(?![A-Za-z])", text)
+    if stated:
+        return stated.group(1)
+    lead = re.match(rf"^\W*([{letters}])(?:[.:,)]|\s*$)", text)
+    if lead:
+        return lead.group(1)
+    alone = list(re.finditer(rf"(?<![A-Za-z])([{letters}])(?![A-Za-z])", text))
+    distinct = {m.group(1) for m in alone}
+    if len(distinct) > 1:
+        return None
+    article = distinct == {"A"} and all(re.match(r"\s+[a-z]", text[m.end():]) for m in alone)
+    if distinct and not article:
+        return distinct.pop()
+    if not options:
+        return None
+    low = text.lower()
+    hits = [k for k, v in options.items()
+            if re.search(rf"(?<!\w){re.escape(v.lower().rstrip('.'))}(?!\w)", low)]
+    return hits[0] if len(hits) == 1 else None
 
 
 @register_metric("acc_gen")

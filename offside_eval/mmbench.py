@@ -5,11 +5,10 @@ time (so the correct text visits every letter); it counts as correct only if eve
 answered correctly. Results: overall accuracy, the six ability groups of the paper's Table 5
 (AR, RR, FP-S, FP-C, CP, LR, from l2-category) and the fine-grained `category` breakdown.
 Answers come from log-likelihood over the option letters (`choose_by_loglikelihood`) or from a
-generation plus `extract_letter`.
+generation plus `offside_eval.metrics.extract_letter`.
 """
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
@@ -68,58 +67,61 @@ def choose_by_loglikelihood(logliks: Mapping[str, float]) -> str:
     return max(logliks, key=lambda letter: (logliks[letter], -LETTERS.index(letter)))
 
 
-def extract_letter(text: str, options: Mapping[str, str]) -> str | None:
-    """Find the chosen letter in a free-form answer; None when absent or ambiguous."""
-    if not text:
-        return None
-    letters = "".join(options)
-    s = text.strip()
-    stated = re.search(rf"(?i:answer|option|choice)\s*(?i:is|:)?\s*\(?([{letters}])\)?(?![A-Za-z])", s)
-    if stated:  # "The answer is C", "Answer: (B)"
-        return stated.group(1).upper()
-    found = set(re.findall(rf"(?<![A-Za-z])([{letters}])(?![A-Za-z])", s))
-    if len(found) == 1:
-        return found.pop()
-    if found:  # several letters: only a leading "B." / "(B)" / "B:" decides
-        lead = re.match(rf"^\(?([{letters}])(?:\)|\.|:)", s)
-        return lead.group(1) if lead else None
-    mentioned = [l for l, t in options.items() if t.lower() in s.lower()]
-    return mentioned[0] if len(mentioned) == 1 else None
+def rotation_record(rotation: Rotation, pred: str | None) -> dict[str, Any]:
+    """What CircularEval needs of one answered rotation: a plain dict, so a task can log it with the sample."""
+    q = rotation.source
+    return {"q": q.index, "shift": rotation.shift, "n": len(rotation.options), "pred": pred, "gold": rotation.answer,
+            "ability": q.ability, "category": q.category}
 
 
-def circular_eval(questions: Iterable[MMBenchQuestion], predictions: Mapping[tuple[int, int], str | None]) -> dict[str, Any]:
-    """Score predictions keyed by (question index, shift).
+@dataclass(frozen=True)
+class QuestionOutcome:
+    circular: bool  # every rotation answered, and all right
+    first_pass: bool  # the unrotated pass (shift 0) answered right
+    complete: bool  # every rotation answered
+    ability: str | None
+    category: str | None
 
-    A question is correct only if all its rotations were answered and all are right; a question
-    with any rotation unanswered counts as wrong and is counted in `incomplete`.
+
+def score_questions(records: Iterable[Mapping[str, Any]]) -> dict[int, QuestionOutcome]:
+    """Regroup `rotation_record`s by question (the one CircularEval rule, used by `circular_eval` and the tasks).
+
+    A rotation absent from `records` or with pred None is unanswered: its question is incomplete
+    and counts as wrong (e.g. rotations cut off by --limit).
     """
+    grouped: dict[int, list[Mapping[str, Any]]] = {}
+    for rec in records:
+        grouped.setdefault(rec["q"], []).append(rec)
+    out = {}
+    for q, recs in grouped.items():
+        answered = {r["shift"]: r["pred"] == r["gold"] for r in recs if r["pred"] is not None}
+        complete = len(answered) == recs[0]["n"]
+        out[q] = QuestionOutcome(circular=complete and all(answered.values()), first_pass=answered.get(0, False),
+                                 complete=complete, ability=recs[0]["ability"], category=recs[0]["category"])
+    return out
+
+
+def circular_eval(questions: Iterable[MMBenchQuestion],
+                  predictions: Mapping[tuple[int, int], str | None]) -> dict[str, Any]:
+    """Score predictions keyed by (question index, shift) with `score_questions`; unanswered ones are `incomplete`."""
     questions = list(questions)
-    correct: dict[int, bool] = {}
-    incomplete = 0
-    first_pass = 0
-    for q in questions:
-        rots = rotations(q)
-        answers = [predictions.get(r.key) for r in rots]
-        if any(a is None for a in answers):
-            incomplete += 1
-        correct[q.index] = all(a == r.answer for a, r in zip(answers, rots))
-        first_pass += answers[0] == rots[0].answer
+    outcomes = score_questions(rotation_record(r, predictions.get(r.key)) for r in expand_circular(questions))
     groups: dict[str, dict[str, list[bool]]] = {"abilities": defaultdict(list), "categories": defaultdict(list)}
-    for q in questions:
-        if q.ability:
-            groups["abilities"][q.ability].append(correct[q.index])
-        if q.category:
-            groups["categories"][q.category].append(correct[q.index])
+    for o in outcomes.values():
+        if o.ability:
+            groups["abilities"][o.ability].append(o.circular)
+        if o.category:
+            groups["categories"][o.category].append(o.circular)
     n = len(questions)
     return {
-        "accuracy": sum(correct.values()) / n if n else None,
-        "first_pass_accuracy": first_pass / n if n else None,  # no rotation: the usual single-pass number
+        "accuracy": sum(o.circular for o in outcomes.values()) / n if n else None,
+        "first_pass_accuracy": sum(o.first_pass for o in outcomes.values()) / n if n else None,  # single-pass
         "n_questions": n,
         "n_rotations": sum(len(q.options) for q in questions),
-        "incomplete": incomplete,
+        "incomplete": sum(not o.complete for o in outcomes.values()),
         "abilities": {a: sum(v) / len(v) for a in ABILITIES if (v := groups["abilities"].get(a))},
         "categories": {c: sum(v) / len(v) for c, v in sorted(groups["categories"].items())},
-        "correct": {str(i): ok for i, ok in correct.items()},
+        "correct": {str(i): o.circular for i, o in outcomes.items()},
     }
 
 

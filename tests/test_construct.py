@@ -72,7 +72,7 @@ def test_make_mcq(source, tmp_path):
     out = tmp_path / "out"
     with FakeLLMServer(responder) as server:
         client = OpenAIChatClient(model="gen-m", base_url=server.base_url, cache_dir=tmp_path / "cache",
-                                  concurrency=4, backoff=0.01)
+                                  concurrency=4)
         report = make_mcq(chat, out, client, progress=False)
         first = len(server.requests)
         rejected = [r["prompt"] for r in server.requests if "previous attempt was rejected" in r["prompt"]]
@@ -82,7 +82,7 @@ def test_make_mcq(source, tmp_path):
         before = {p.name: p.read_bytes() for p in out.glob("*.json")}
         # rerun: every reply (valid or rejected) comes from the cache
         again = make_mcq(chat, out, OpenAIChatClient(model="gen-m", base_url=server.base_url,
-                                                     cache_dir=tmp_path / "cache", backoff=0.01),
+                                                     cache_dir=tmp_path / "cache"),
                          overwrite=True, progress=False)
         assert len(server.requests) == first
         assert {p.name: p.read_bytes() for p in out.glob("*.json")} == before
@@ -126,7 +126,7 @@ def test_make_text(source, tmp_path):
     out = tmp_path / "out"
     with FakeLLMServer(responder) as server:
         client = OpenAIChatClient(model="gen-m", base_url=server.base_url, cache_dir=tmp_path / "cache",
-                                  concurrency=4, backoff=0.01)
+                                  concurrency=4)
         report = make_text(chat, out, client, progress=False)
         assert any("does not name the player" in r["prompt"] for r in server.requests)
     n_identity = sum(it.text_question is None for it in truth)

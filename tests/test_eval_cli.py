@@ -54,7 +54,7 @@ def test_include_path_task_runs(tiny_model_dir, tmp_path, capsys):
 
 def test_bad_input_is_a_one_line_error(tiny_model_dir, tmp_path, capsys):
     cases = [
-        (["--model_args", "pretrained", "--tasks", "offside_forget_mm_gen"], "bad model_args"),
+        (["--model_args", "pretrained", "--tasks", "offside_forget_mm_gen"], "--model_args: 'pretrained' is not key=value"),
         (["--model_args", f"pretrained={tiny_model_dir},colour=red", "--tasks", "offside_forget_mm_gen"],
          "unknown model_args colour"),
         (["--model", "qwen25vl", "--model_args", "pretrained=x", "--tasks", "offside_forget_mm_gen"], "qwen2_5_vl"),

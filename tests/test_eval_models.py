@@ -41,9 +41,8 @@ def _requests(items, root):
     reqs = []
     for it in items:
         visuals = [load_image(str(root), it.image)] if it.image else []
-        for k, option in enumerate(it.options.values()):
-            reqs.append(LoglikelihoodRequest([user_message(it.question, bool(visuals))], visuals, option,
-                                             group=it.id, index=k))
+        for option in it.options.values():
+            reqs.append(LoglikelihoodRequest([user_message(it.question, bool(visuals))], visuals, option, group=it.id))
     return reqs
 
 

@@ -65,7 +65,7 @@ def key_env(monkeypatch):
 
 
 def make_client(server, cache, **kw):
-    kw = {"concurrency": 4, "max_retries": 3, "timeout": 0.4, "backoff": 0.01, **kw}
+    kw = {"concurrency": 4, "max_retries": 3, "timeout": 0.4, **kw}
     return OpenAIChatClient(model="judge-x", base_url=server.base_url, cache_dir=cache, **kw)
 
 
@@ -86,6 +86,9 @@ def test_scores_retries_and_missing(tmp_path, key_env):
         assert per_kind["ERR500"] == 2 and per_kind["RATE"] == 3 and per_kind["SLOW"] == 2  # retried
         assert per_kind["ALWAYS500"] == 4 and per_kind["BAD400"] == 1 and per_kind["GOOD"] == 1
         assert all(r["headers"]["authorization"] == f"Bearer {SECRET}" for r in server.requests)
+        # the openai client retries; every HTTP request it sends is counted
+        assert client.stats.requests == len(server.requests) == len(KINDS) + 1 + 2 + 1 + 3
+        assert (client.stats.retries, client.stats.failures) == (1 + 2 + 1 + 3, 2)
         assert all(r["payload"]["model"] == "judge-x" for r in server.requests)
     summary = report.summary()
     assert summary == {"fact_score": (9 + 5 + 7 + 6 + 3 + 0) / 6, "fact_score_n": 6, "fact_score_missing": 6}
@@ -102,7 +105,7 @@ def test_rerun_hits_cache_and_key_never_written(tmp_path, key_env):
         assert rerun_client.stats.cache_hits == len(ok) and rerun_client.stats.requests == 0
         assert second.scores == first.scores == [9, 5, 7, None, 0]
         # a different judge model is a different cache key
-        other = OpenAIChatClient(model="judge-y", base_url=server.base_url, cache_dir=tmp_path / "cache", backoff=0.01)
+        other = OpenAIChatClient(model="judge-y", base_url=server.base_url, cache_dir=tmp_path / "cache")
         judge(other, samples(["GOOD"]), progress=False)
         assert len(server.requests) == seen + 1
         # request failures are not cached: a rerun asks again
@@ -162,10 +165,17 @@ def test_client_from_args(monkeypatch, tmp_path):
         client_from_args("model=gpt-4o")
     with pytest.raises(ValueError, match="environment"):
         client_from_args("base_url=http://x/v1,api_key=sk-1")
-    with pytest.raises(ValueError, match="not key=value"):
-        client_from_args("base_url")
-    with pytest.raises(ValueError, match="not a number"):
-        client_from_args("base_url=http://x/v1,concurrency=lots")
+    for args, message in [("base_url", "--judge_args: 'base_url' is not key=value"),
+                          ("base_url=http://x/v1,concurrency=lots",
+                           "--judge_args: concurrency='lots' is not a whole number"),
+                          ("base_url=http://x/v1,timeout=soon", "--judge_args: timeout='soon' is not a number"),
+                          ("base_url=http://x/v1,use_cache=1", "--judge_args: use_cache=1 is not true or false"),
+                          ("base_url=http://x/v1,colour=red", "--judge_args: .*unexpected keyword argument 'colour'"),
+                          ("judge=hf", "--judge_args: judge=hf needs pretrained=PATH")]:
+        with pytest.raises(ValueError, match=message):
+            client_from_args(args)
+    typed = client_from_args("base_url=http://x/v1,model=7,timeout=3,use_cache=false,max_retries=0")
+    assert (typed.model, typed.timeout, typed.cache, typed.max_retries) == ("7", 3.0, None, 0)
     assert isinstance(client_from_args("judge=hf,pretrained=/nowhere", cache_dir=tmp_path), HFChatClient)
 
 

@@ -5,8 +5,10 @@ import pytest
 
 from offside_data.schema import DataError
 from offside_data.mmbench import MMBenchQuestion, read_tsv, write_fixture
+from offside_data.tables import read_tsv_rows
+from offside_eval.metrics import extract_letter
 from offside_eval.mmbench import (build_prompt, choose_by_loglikelihood, circular_eval, evaluate, expand_circular,
-                                  extract_letter, rotations)
+                                  rotation_record, rotations, score_questions)
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +69,17 @@ def test_circular_eval_hand_computed(fixture_tsv):
     assert result["correct"]["0"] is False and result["correct"]["1"] is True
 
 
+def test_score_questions_counts_absent_and_unanswered_rotations_as_wrong():
+    q = MMBenchQuestion(3, "Q?", {"A": "x", "B": "y", "C": "z"}, "C", category="c", l2_category="logic_reasoning")
+    rots = rotations(q)
+    right = [rotation_record(r, r.answer) for r in rots]
+    assert score_questions(right)[3].circular and score_questions(right)[3].ability == "LR"
+    for records in (right[:2], right[:2] + [rotation_record(rots[2], None)]):  # absent / unanswered
+        outcome = score_questions(records)[3]
+        assert (outcome.circular, outcome.complete, outcome.first_pass) == (False, False, True)
+    assert not score_questions([rotation_record(rots[0], "A")] + right[1:])[3].first_pass
+
+
 def test_position_bias_scores_zero_under_circular_eval(fixture_tsv):
     questions = read_tsv(fixture_tsv)
     result = evaluate(questions, lambda rotation: "A")
@@ -122,3 +135,15 @@ def test_bad_tsv_names_file_row_field(tmp_path, fixture_tsv, edit, message):
     assert "bad.tsv" in str(info.value)
     if "column" not in message:
         assert "[record 3]" in str(info.value)
+
+
+def test_read_tsv_rows_large_cells_and_bad_files(tmp_path):
+    big = "x" * 300_000  # over csv's default 131072-character field limit, like a base64 image
+    path = tmp_path / "t.tsv"
+    path.write_text(f" index \tquestion\n0\t{big}\n1\tq?\n", encoding="utf-8")
+    assert read_tsv_rows(path) == [{"index": "0", "question": big}, {"index": "1", "question": "q?"}]
+    with pytest.raises(DataError, match="nowhere.tsv.*not found"):
+        read_tsv_rows(tmp_path / "nowhere.tsv")
+    (tmp_path / "latin.tsv").write_bytes("index\tquestion\n0\tcaf\xe9\n".encode("latin-1"))
+    with pytest.raises(DataError, match="latin.tsv.*not UTF-8"):
+        read_tsv(tmp_path / "latin.tsv")

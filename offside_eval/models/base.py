@@ -4,6 +4,8 @@ from __future__ import annotations
 import inspect
 from typing import Any, Sequence
 
+from offside_data.options import OptionError, parse_kv
+
 from ..requests import GenerationRequest, LoglikelihoodRequest
 
 
@@ -11,34 +13,12 @@ class ModelError(ValueError):
     """Bad model name / arguments, or a request type the model cannot serve."""
 
 
-def _convert(value: str) -> Any:
-    low = value.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low in ("none", "null"):
-        return None
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            pass
-    return value
-
-
 def parse_model_args(text: str | None) -> dict[str, Any]:
-    """'pretrained=PATH,dtype=float32,batch_size=8' -> dict (numbers and booleans converted)."""
-    args: dict[str, Any] = {}
-    if not text:
-        return args
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        key, eq, value = part.partition("=")
-        if not eq or not key.strip():
-            raise ModelError(f"bad model_args entry {part!r}: expected key=value")
-        args[key.strip()] = _convert(value.strip())
-    return args
+    """`offside_data.options.parse_kv` for --model_args, raising ModelError (what the CLI reports in one line)."""
+    try:
+        return parse_kv(text, "--model_args")
+    except OptionError as exc:
+        raise ModelError(str(exc)) from None
 
 
 class LMM:

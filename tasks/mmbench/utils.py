@@ -5,10 +5,9 @@ answered separately (log-likelihood of the option letters, or a generation read 
 and the aggregations regroup the rotations by question: a question counts as correct only when
 every one of its rotations was answered correctly.
 """
-import math
-
 from offside_data.mmbench import questions_from_rows
 from offside_eval import mmbench
+from offside_eval.metrics import extract_letter, stderr
 
 
 class _SharedImage:
@@ -33,7 +32,7 @@ def process_docs(rows):
                 "n_options": len(question.options), "question": question.question, "hint": question.hint,
                 "options": rot.options, "answer": rot.answer, "category": question.category,
                 "l2_category": question.l2_category, "ability": question.ability,
-                "prompt": mmbench.build_prompt(rot), "_image": image,
+                "prompt": mmbench.build_prompt(rot), "_image": image, "_rotation": rot,
             })
     return docs
 
@@ -51,8 +50,7 @@ def doc_to_target(doc):
 
 
 def _record(doc, pred):
-    rec = {"q": doc["index"], "shift": doc["shift"], "n": doc["n_options"], "pred": pred, "gold": doc["answer"],
-           "ability": doc["ability"], "category": doc["category"]}
+    rec = mmbench.rotation_record(doc["_rotation"], pred)
     return {"acc": float(pred == doc["answer"]), "circular_acc": rec, "first_pass_acc": rec,
             **{ability: rec for ability in mmbench.ABILITIES}}
 
@@ -65,37 +63,21 @@ def process_results(doc, results):
 
 def process_results_gen(doc, results):
     """Generation variant: the letter read from the reply (None = no answer, counts as wrong)."""
-    return _record(doc, mmbench.extract_letter(str(results[0]), doc["options"]))
+    return _record(doc, extract_letter(str(results[0]), doc["options"]))
 
 
-# ---- aggregations: per-question correctness, then its mean (stderr over questions) ----------------
-def _questions(values, ability=None, first_pass=False):
-    by_question = {}
-    for v in values:
-        if ability is not None and v["ability"] != ability:
-            continue
-        entry = by_question.setdefault(v["q"], {"n": v["n"], "right": {}})
-        entry["right"][v["shift"]] = v["pred"] is not None and v["pred"] == v["gold"]
-    if first_pass:
-        return [bool(e["right"].get(0)) for e in by_question.values()]
-    # every rotation present and right; a question with rotations missing (e.g. cut by --limit) is wrong
-    return [len(e["right"]) == e["n"] and all(e["right"].values()) for e in by_question.values()]
-
-
+# ---- aggregations: per-question CircularEval outcome, then its mean (stderr over questions) -------
 def _aggregation(name, ability=None, first_pass=False):
+    def outcomes(values):
+        return [float(o.first_pass if first_pass else o.circular) for o in mmbench.score_questions(values).values()
+                if ability is None or o.ability == ability]
+
     def agg(values):
-        ok = _questions(values, ability, first_pass)
+        ok = outcomes(values)
         return sum(ok) / len(ok) if ok else float("nan")
 
-    def stderr(values):
-        ok = _questions(values, ability, first_pass)
-        if len(ok) < 2:
-            return float("nan")
-        p = sum(ok) / len(ok)
-        return math.sqrt(p * (1 - p) * len(ok) / (len(ok) - 1) / len(ok))
-
     agg.__name__ = name
-    agg.stderr = stderr
+    agg.stderr = lambda values: stderr("mean", outcomes(values))
     return agg
 
 

@@ -1,0 +1,45 @@
+"""The one parser of "k=v,k=v" option strings (--model_args, --judge_args, --gen_kwargs)."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class OptionError(ValueError):
+    """A malformed option string; the message names the option and the bad piece."""
+
+
+def _convert(value: str) -> Any:
+    """"true"/"false" (any case) -> bool, "none"/"null" -> None, then int, then float, else the text unchanged."""
+    low = value.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return value
+
+
+def parse_kv(text: str | None, what: str) -> dict[str, Any]:
+    """'pretrained=PATH,batch_size=8' -> {'pretrained': 'PATH', 'batch_size': 8}, values via `_convert`.
+
+    Pieces are split on "," and then on the first "=" (so a value may contain "=" but not ",");
+    blanks around keys and values and empty pieces are ignored. `what` names the option in errors
+    ("--model_args: 'x' is not key=value").
+    """
+    out: dict[str, Any] = {}
+    for piece in (text or "").split(","):
+        piece = piece.strip()
+        if not piece:
+            continue
+        key, eq, value = piece.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise OptionError(f"{what}: {piece!r} is not key=value")
+        if key in out:
+            raise OptionError(f"{what}: {key} given twice")
+        out[key] = _convert(value.strip())
+    return out
