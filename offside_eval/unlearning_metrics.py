@@ -1,0 +1,287 @@
+"""Unlearning metrics over plain per-sample numbers (issue #14): truth ratio, correction rate,
+memorization, membership inference, forget quality, privleak and degeneration.
+
+Pure functions, nothing registered: the harness computes the model-side inputs (summed answer
+log-probs and token counts, per-token log-probs, teacher-forced argmax ids) with the image in
+the prompt and aggregates with the functions here. "Answer tokens" are the target answer's
+tokens without the end-of-turn token (OU's token-wise metrics drop it too). Definitions follow
+open-unlearning (github.com/locuslab/open-unlearning, commit d3d7cf9, "OU" below) so numbers
+are comparable with text-only unlearning results; the one departure from OU's code
+(extraction_strength) is named there.
+
+A per-sample value of None means "missing" (no answer tokens, no n-grams), as in
+`offside_eval.metrics`; corpus-level functions refuse missing values with a MetricError.
+"""
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from bisect import bisect_left, bisect_right
+from itertools import accumulate
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .metrics import MetricError, is_missing
+
+EPS = 1e-10  # OU's guard in truth_ratio and privleak; kept so values match OU's
+TRUTH_RATIO_AGGREGATORS = ("closer_to_1_better", "true_better", "prob_mean")
+
+
+# ---- truth ratio and correction preference (option log-probs) -----------------------------------
+
+def _check_aggregator(aggregator: str) -> None:
+    if aggregator not in TRUTH_RATIO_AGGREGATORS:
+        raise MetricError(f"truth ratio aggregator {aggregator!r} is not one of {TRUTH_RATIO_AGGREGATORS}")
+
+
+def _check_lens(*lens: int) -> None:
+    if any(n <= 0 for n in lens):
+        raise MetricError(f"token counts must be positive, got {list(lens)}")
+
+
+def truth_ratio(true_logprob: float, false_logprobs: Sequence[float], true_len: int,
+                false_lens: Sequence[int], aggregator: str = "closer_to_1_better") -> float:
+    """Per-item truth ratio from summed answer log-probs and their token counts.
+
+    Per-token probabilities: P_true = exp(lp_true / n_true); P_false = exp(mean_j lp_j / n_j)
+    (OU averages the per-token losses of the distractors, i.e. a geometric mean of their
+    per-token probabilities). For aggregators 'closer_to_1_better' and 'true_better' the value
+    is TOFU's R = P_false / (P_true + 1e-10) (lower = true answer preferred); for 'prob_mean' it
+    is OU's post-#163 form P_true / (P_true + P_false + 1e-10) (higher = true preferred).
+    Source: OU src/evals/metrics/memorization.py `truth_ratio` (+ utils.aggregate_to_1D).
+    """
+    _check_aggregator(aggregator)
+    if len(false_logprobs) == 0 or len(false_logprobs) != len(false_lens):
+        raise MetricError(f"truth_ratio needs one token count per distractor, got "
+                          f"{len(false_logprobs)} log-probs and {len(false_lens)} counts")
+    _check_lens(true_len, *false_lens)
+    p_true = math.exp(true_logprob / true_len)
+    p_false = math.exp(sum(lp / n for lp, n in zip(false_logprobs, false_lens)) / len(false_lens))
+    if aggregator == "prob_mean":
+        return p_true / (p_true + p_false + EPS)
+    return p_false / (p_true + EPS)
+
+
+def aggregate_truth_ratio(values: Sequence[float], aggregator: str = "closer_to_1_better") -> float:
+    """Aggregate per-item `truth_ratio` values made with the same `aggregator`.
+
+    closer_to_1_better (forget sets): mean(min(R, 1/(R+1e-10))), 1 when true and false are
+    equally likely; true_better (retain sets): mean(max(0, 1-R)); prob_mean: mean of
+    P_true/(P_true+P_false). Source: OU memorization.py `truth_ratio` aggregators.
+    """
+    _check_aggregator(aggregator)
+    values = _complete(values, "truth ratio")
+    if aggregator == "closer_to_1_better":
+        return _mean([min(v, 1 / (v + EPS)) for v in values])
+    if aggregator == "true_better":
+        return _mean([max(0.0, 1 - v) for v in values])
+    return _mean(values)  # prob_mean
+
+
+def correction_preference(lp_corrected: float, lp_rumor: float, len_corrected: int,
+                          len_rumor: int) -> tuple[bool, float]:
+    """(prefers_correction, share) for one OFFSIDE forget item.
+
+    With per-token probabilities P_c = exp(lp_c / n_c) and P_r = exp(lp_r / n_r) (summed
+    log-probs of the corrected fact, i.e. the relearn split's answer for the same player and
+    question, and of the rumor): share = P_c / (P_c + P_r) = sigmoid(lp_c/n_c - lp_r/n_r), and
+    prefers_correction = P_c > P_r (a tie is not a preference). Per-token normalisation as in
+    the truth ratio, so answers of different lengths compare fairly. Source: OFFSIDE issue #14.
+    """
+    _check_lens(len_corrected, len_rumor)
+    margin = lp_corrected / len_corrected - lp_rumor / len_rumor
+    share = 1 / (1 + math.exp(-margin)) if margin >= 0 else math.exp(margin) / (1 + math.exp(margin))
+    return margin > 0, share
+
+
+def correction_rate(pairs: Sequence[tuple[bool, float]]) -> dict[str, float]:
+    """correction_rate: share of items whose corrected fact beats the rumor; correction_share:
+    mean P_c/(P_c+P_r). `pairs` are `correction_preference` results. Source: OFFSIDE issue #14."""
+    pairs = _complete(pairs, "correction pair")
+    return {"correction_rate": _mean([float(p) for p, _ in pairs]),
+            "correction_share": _mean([s for _, s in pairs])}
+
+
+# ---- memorization under teacher forcing (answer tokens) -----------------------------------------
+
+def _check_ids(target_ids: Sequence[int], argmax_ids: Sequence[int]) -> None:
+    if len(target_ids) != len(argmax_ids):
+        raise MetricError(f"target_ids has {len(target_ids)} tokens but argmax_ids {len(argmax_ids)}")
+
+
+def exact_memorization(target_ids: Sequence[int], argmax_ids: Sequence[int]) -> float | None:
+    """EM = (1/n) * #{t : argmax_t == y_t}, argmax_t the teacher-forced greedy prediction for answer
+    token t. None for an empty answer. Source: OU memorization.py `exact_memorization`
+    (Tirumala et al., 2022)."""
+    _check_ids(target_ids, argmax_ids)
+    if not target_ids:
+        return None
+    return sum(a == y for a, y in zip(argmax_ids, target_ids)) / len(target_ids)
+
+
+def extraction_strength(target_ids: Sequence[int], argmax_ids: Sequence[int]) -> float | None:
+    """ES = 1 - k/n, k the smallest prefix length (0 <= k <= n) after which teacher-forced argmax
+    reproduces the rest of the answer (argmax[k:] == y[k:], exactly greedy decoding from the true
+    prefix y[:k]); so ES = m/n, m the length of the longest correct suffix, 0 when the last token
+    is wrong. None for an empty answer. Source: Carlini et al. (2021), as defined for unlearning
+    by Wang et al. (2025) and cited by OU. OU's code (memorization.py `extraction_strength`)
+    never tries k = n and so scores a wrong last token 1/n, a wrong single-token answer 1: not
+    followed, since OFFSIDE answers (club names) are often one or two tokens.
+    """
+    _check_ids(target_ids, argmax_ids)
+    n = len(target_ids)
+    if n == 0:
+        return None
+    m = 0
+    while m < n and argmax_ids[n - 1 - m] == target_ids[n - 1 - m]:
+        m += 1
+    return m / n
+
+
+# ---- membership inference: members = forget-set QAs, non-members = relearn-set QAs --------------
+
+def vocab_moments(logprob_rows) -> tuple[list[float], list[float]]:
+    """Per answer position t, the mean and variance of log p_t(v) under p_t itself:
+    mu_t = sum_v p_t(v) log p_t(v), var_t = sum_v p_t(v) (log p_t(v))^2 - mu_t^2 — the inputs of
+    Min-K%++. `logprob_rows`: the (n_answer_tokens, vocab) log-softmax rows that predicted the
+    answer tokens, as a numpy array or anything np.asarray takes (a CPU tensor).
+    Source: OU src/evals/metrics/mia/min_k_plus_plus.py."""
+    logp = np.asarray(logprob_rows, dtype=np.float64)
+    p = np.exp(logp)
+    mu = (p * logp).sum(-1)
+    return mu.tolist(), ((p * logp * logp).sum(-1) - mu * mu).tolist()
+
+
+def _lowest_k_mean(values: Sequence[float], k: float) -> float:
+    num_k = max(1, int(len(values) * k))  # OU rounds down, at least one token
+    return sum(sorted(values)[:num_k]) / num_k
+
+
+def mia_scores(token_logprobs: Sequence[float], text: str, vocab_mean: Sequence[float] | None = None,
+               vocab_var: Sequence[float] | None = None, k: float = 0.4) -> dict[str, float | None]:
+    """Per-sample MIA scores; each is higher for a *less* likely sample (a non-member look).
+
+    token_logprobs: log p(y_t | image, question, y_<t) of the n answer tokens (teacher forcing);
+    text: the answer text. With lp_t those log-probs:
+      loss   = -(1/n) sum_t lp_t                        (Yeom et al., 2018; OU mia/loss.py)
+      zlib   = loss / len(zlib.compress(text, UTF-8))   (Carlini et al., 2021; OU mia/zlib.py)
+      mink   = -mean of the K lowest lp_t, K = max(1, floor(n*k))  (Shi et al., 2024; OU mia/min_k.py)
+      minkpp = -mean of the K lowest z_t = (lp_t - mu_t) / sqrt(max(var_t, 1e-6)), mu_t/var_t from
+               `vocab_moments` (Zhang et al., 2025; OU mia/min_k_plus_plus.py); None without them.
+    OU's configs use k = 0.4. All None for an empty answer (OU scores Min-K 0 there).
+    """
+    if not 0 < k <= 1:
+        raise MetricError(f"Min-K% fraction k must be in (0, 1], got {k}")
+    n = len(token_logprobs)
+    if vocab_mean is not None and vocab_var is not None:
+        if not len(vocab_mean) == len(vocab_var) == n:
+            raise MetricError(f"vocab_mean/vocab_var need one value per answer token ({n}), got "
+                              f"{len(vocab_mean)} and {len(vocab_var)}")
+    elif vocab_mean is not None or vocab_var is not None:
+        raise MetricError("Min-K%++ needs both vocab_mean and vocab_var")
+    if n == 0:
+        return {"loss": None, "zlib": None, "mink": None, "minkpp": None}
+    loss = -sum(token_logprobs) / n
+    minkpp = None
+    if vocab_mean is not None:
+        z = [(lp - mu) / math.sqrt(max(var, 1e-6)) for lp, mu, var in zip(token_logprobs, vocab_mean, vocab_var)]
+        minkpp = -_lowest_k_mean(z, k)
+    return {"loss": loss, "zlib": loss / len(zlib.compress(text.encode("utf-8"))),
+            "mink": -_lowest_k_mean(token_logprobs, k), "minkpp": minkpp}
+
+
+def mia_auc(member_scores: Sequence[float], nonmember_scores: Sequence[float]) -> float:
+    """ROC AUC of telling members from non-members by a `mia_scores` score (higher = less likely).
+
+    AUC = (1/(M*N)) sum_{m,n} ([s_n > s_m] + 1/2 [s_n == s_m]): the chance a random non-member
+    scores above a random member (Mann-Whitney U / (M*N)). 1 = members (forget set) clearly more
+    likely, 0.5 = indistinguishable. Same convention as OU mia/utils.py `mia_auc`
+    (roc_auc_score with forget labelled 0, holdout 1).
+    """
+    members = sorted(_complete(member_scores, "member score"))
+    nonmembers = _complete(nonmember_scores, "non-member score")
+    wins = sum(bisect_left(members, s) + (bisect_right(members, s) - bisect_left(members, s)) / 2
+               for s in nonmembers)
+    return wins / (len(members) * len(nonmembers))
+
+
+# ---- against a reference run (--reference_results) ----------------------------------------------
+
+def _ks_exact_pvalue(d: int, n1: int, n2: int) -> float:
+    """P(D >= d/(n1*n2)) for two samples of one continuous law: 1 - the share of the C(n1+n2, n1)
+    monotone lattice paths (i of sample 1, j of sample 2 seen) that keep |i*n2 - j*n1| < d.
+    Exact integers, so tiny p-values keep their digits; cost O(n1*n2)."""
+    prev = [1] + [0] * n2  # a virtual row before i = 0 that starts the path at (0, 0)
+    for i in range(n1 + 1):
+        lo = max(0, (i * n2 - d) // n1 + 1)
+        hi = min(n2, -(-(i * n2 + d) // n1) - 1)
+        row = [0] * (n2 + 1)
+        if lo <= hi:
+            row[lo:hi + 1] = accumulate(prev[lo:hi + 1])
+        prev = row
+    total = math.comb(n1 + n2, n1)
+    return (total - prev[n2]) / total
+
+
+def forget_quality(tr_model: Sequence[float], tr_reference: Sequence[float]) -> float:
+    """Two-sided two-sample Kolmogorov-Smirnov p-value between the per-item forget-set truth
+    ratios of the model and of the reference (retain-only) model: 1 = indistinguishable.
+
+    D = max_x |F_model(x) - F_ref(x)|, p = P(D' >= D) under the null, computed exactly for every
+    sample size (scipy.stats.ks_2samp's 'exact' mode, which OU privacy.py `ks_test` uses via the
+    default 'auto' for samples up to 10,000). Source: TOFU (Maini et al., 2024); OU privacy.py.
+    """
+    a = sorted(_complete(tr_model, "model truth ratio"))
+    b = sorted(_complete(tr_reference, "reference truth ratio"))
+    n1, n2 = len(a), len(b)
+    d = max(abs(bisect_right(a, x) * n2 - bisect_right(b, x) * n1) for x in a + b)
+    return 1.0 if d == 0 else _ks_exact_pvalue(d, n1, n2)
+
+
+def privleak(auc_model: float, auc_reference: float) -> float:
+    """MUSE's PrivLeak in percent: ((1-auc) - (1-auc_ref)) / ((1-auc_ref) + 1e-10) * 100 with
+    `mia_auc` AUCs (OU flips them to MUSE's 1-AUC convention). 0 = as private as the reference;
+    negative = the forget set still looks like training data. OU feeds it the Min-K% AUC.
+    Source: Shi et al., 2024 (MUSE); OU privacy.py `privleak`."""
+    score, ref = 1 - auc_model, 1 - auc_reference
+    return (score - ref) / (ref + EPS) * 100
+
+
+# ---- fluency: degeneration of generations -------------------------------------------------------
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+def _unique_share(tokens: list[str], n: int) -> float | None:
+    grams = [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else None
+
+
+def degeneration(text: str) -> dict[str, float | int | None]:
+    """Cheap repetition measures on one generation (lowercased words and punctuation marks):
+    distinct_n = #unique n-grams / #n-grams (Li et al., 2016), n = 1, 2;
+    rep_3 = 1 - distinct_3 (Welleck et al., 2020, seq-rep-n), high when gradient ascent collapses
+    into loops. A measure is None when the text has fewer than n tokens; n_tokens is returned."""
+    tokens = _TOKEN.findall(text.lower())
+    distinct_3 = _unique_share(tokens, 3)
+    return {"distinct_1": _unique_share(tokens, 1), "distinct_2": _unique_share(tokens, 2),
+            "rep_3": None if distinct_3 is None else 1 - distinct_3, "n_tokens": len(tokens)}
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+def _complete(values: Iterable, what: str) -> list:
+    """The values as a list; an empty list or a missing (None/NaN) value is refused by index."""
+    values = list(values)
+    if not values:
+        raise MetricError(f"no {what} values to aggregate")
+    for i, v in enumerate(values):
+        if is_missing(v):
+            raise MetricError(f"{what} {i} is missing (None/NaN); drop such samples before aggregating")
+    return values
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values)
