@@ -17,8 +17,6 @@ from __future__ import annotations
 import math
 import re
 import zlib
-from bisect import bisect_left, bisect_right
-from itertools import accumulate
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -196,48 +194,31 @@ def mia_auc(member_scores: Sequence[float], nonmember_scores: Sequence[float]) -
     """ROC AUC of telling members from non-members by a `mia_scores` score (higher = less likely).
 
     AUC = (1/(M*N)) sum_{m,n} ([s_n > s_m] + 1/2 [s_n == s_m]): the chance a random non-member
-    scores above a random member (Mann-Whitney U / (M*N)). 1 = members (forget set) clearly more
-    likely, 0.5 = indistinguishable. Same convention as OU mia/utils.py `mia_auc`
-    (roc_auc_score with forget labelled 0, holdout 1).
+    scores above a random member, i.e. the Mann-Whitney U of the non-members over M*N. 1 = members
+    (forget set) clearly more likely, 0.5 = indistinguishable. Same convention as OU mia/utils.py
+    `mia_auc` (roc_auc_score with forget labelled 0, holdout 1).
     """
-    members = sorted(_complete(member_scores, "member score"))
+    from scipy.stats import mannwhitneyu
+
+    members = _complete(member_scores, "member score")
     nonmembers = _complete(nonmember_scores, "non-member score")
-    wins = sum(bisect_left(members, s) + (bisect_right(members, s) - bisect_left(members, s)) / 2
-               for s in nonmembers)
-    return wins / (len(members) * len(nonmembers))
+    return float(mannwhitneyu(nonmembers, members).statistic) / (len(members) * len(nonmembers))
 
 
 # ---- against a reference run (--reference_results) ----------------------------------------------
-
-def _ks_exact_pvalue(d: int, n1: int, n2: int) -> float:
-    """P(D >= d/(n1*n2)) for two samples of one continuous law: 1 - the share of the C(n1+n2, n1)
-    monotone lattice paths (i of sample 1, j of sample 2 seen) that keep |i*n2 - j*n1| < d.
-    Exact integers, so tiny p-values keep their digits; cost O(n1*n2)."""
-    prev = [1] + [0] * n2  # a virtual row before i = 0 that starts the path at (0, 0)
-    for i in range(n1 + 1):
-        lo = max(0, (i * n2 - d) // n1 + 1)
-        hi = min(n2, -(-(i * n2 + d) // n1) - 1)
-        row = [0] * (n2 + 1)
-        if lo <= hi:
-            row[lo:hi + 1] = accumulate(prev[lo:hi + 1])
-        prev = row
-    total = math.comb(n1 + n2, n1)
-    return (total - prev[n2]) / total
-
 
 def forget_quality(tr_model: Sequence[float], tr_reference: Sequence[float]) -> float:
     """Two-sided two-sample Kolmogorov-Smirnov p-value between the per-item forget-set truth
     ratios of the model and of the reference (retain-only) model: 1 = indistinguishable.
 
-    D = max_x |F_model(x) - F_ref(x)|, p = P(D' >= D) under the null, computed exactly for every
-    sample size (scipy.stats.ks_2samp's 'exact' mode, which OU privacy.py `ks_test` uses via the
-    default 'auto' for samples up to 10,000). Source: TOFU (Maini et al., 2024); OU privacy.py.
+    D = max_x |F_model(x) - F_ref(x)|, p = P(D' >= D) under the null: scipy.stats.ks_2samp with its
+    default method ('auto': exact up to 10,000 per sample), as OU privacy.py `ks_test` calls it. Source: TOFU (Maini et al., 2024); OU privacy.py.
     """
-    a = sorted(_complete(tr_model, "model truth ratio"))
-    b = sorted(_complete(tr_reference, "reference truth ratio"))
-    n1, n2 = len(a), len(b)
-    d = max(abs(bisect_right(a, x) * n2 - bisect_right(b, x) * n1) for x in a + b)
-    return 1.0 if d == 0 else _ks_exact_pvalue(d, n1, n2)
+    from scipy.stats import ks_2samp
+
+    model = _complete(tr_model, "model truth ratio")
+    reference = _complete(tr_reference, "reference truth ratio")
+    return float(ks_2samp(model, reference).pvalue)
 
 
 def privleak(auc_model: float, auc_reference: float) -> float:
