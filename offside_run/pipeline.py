@@ -167,20 +167,17 @@ class Runner:
 
     def train(self, name: str, kind: str, parent: Path, parent_key: str, options: dict[str, Any],
               method: str | None = None) -> tuple[Path, str]:
-        from offside_train.methods import get_method
-        from offside_train.config import SFTRunConfig
+        from offside_train import build_config
         from offside_train.sft import run_sft
         from offside_train.unlearn import run_unlearn
 
         key = _key(kind, parent_key, method, options)
 
         def work(out: Path) -> None:
-            common = dict(model=str(parent), data=self.data_root, out=str(out), progress=self.progress)
-            if kind == "unlearn":
-                cfg_cls = get_method(method).config_class
-                run_unlearn(cfg_cls(**common, method=method, **options))
-            else:
-                run_sft(SFTRunConfig(**common, role="relearn" if kind == "relearn" else "train", **options))
+            common = dict(model=str(parent), data=self.data_root, output_dir=str(out), disable_tqdm=not self.progress)
+            cfg = build_config(method if kind == "unlearn" else kind, {**options, **common},
+                               f"{self.exp.source} ({name})")
+            run_unlearn(cfg) if kind == "unlearn" else run_sft(cfg)
 
         return self._stage(self.run_dir / "checkpoints" / name, key, work, self.trained), key
 

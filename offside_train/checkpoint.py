@@ -7,7 +7,6 @@ losses, steps) and `train_log.jsonl`. Adapters name their parent, so
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ def load_trainable(cfg: TrainConfig, model_path: str | None = None):
     """The model at `model_path` (adapter chains merged), wrapped in a fresh LoRA adapter unless full FT."""
     import torch
 
-    model = load_model(model_path or cfg.model, dtype=torch.bfloat16 if cfg.precision == "bf16" else torch.float32)
+    model = load_model(model_path or cfg.model, dtype=torch.bfloat16 if cfg.bf16 else torch.float32)
     if cfg.finetune == "full":
         return model
     from peft import LoraConfig, get_peft_model
@@ -45,10 +44,10 @@ def load_trainable(cfg: TrainConfig, model_path: str | None = None):
 
 
 def resume_from(cfg: TrainConfig) -> str | None:
-    """The last `checkpoint-N` under --out when --resume is set (None: start from scratch)."""
-    if not cfg.resume or not Path(cfg.out).is_dir():
-        return None
-    return get_last_checkpoint(cfg.out)
+    """--resume_from_checkpoint: `last` is the newest `checkpoint-N` in output_dir (None: start from scratch)."""
+    if cfg.resume_from_checkpoint != "last":
+        return cfg.resume_from_checkpoint
+    return get_last_checkpoint(cfg.output_dir) if Path(cfg.output_dir).is_dir() else None
 
 
 class LogFileCallback(TrainerCallback):
@@ -78,27 +77,39 @@ def _parent(path: str) -> str:
     return str(Path(path).resolve()) if Path(path).exists() else path
 
 
-def save_checkpoint(trainer, processor, cfg: TrainConfig, stage: str, items: dict[str, int],
-                    extra: dict[str, Any] | None = None) -> Path:
-    """Write weights/adapter, processor and lineage to --out (and OUT/merged with --merge)."""
-    out = Path(cfg.out)
-    trainer.save_model(str(out))
-    if not trainer.is_world_process_zero():
+def save_checkpoint(cfg: TrainConfig, processor, stage: str, items: dict[str, int], extra: dict[str, Any] | None = None,
+                    *, trainer=None, model=None) -> Path:
+    """Write weights/adapter, processor and lineage to output_dir (and OUT/merged with --merge).
+
+    `trainer` after training; `model` (and no trainer) for a weight edit, which has no steps or losses.
+    """
+    out = Path(cfg.output_dir)
+    if trainer is not None:
+        trainer.save_model(str(out))
+        main, state = trainer.is_world_process_zero(), trainer.state
+        history, steps, epochs = state.log_history, state.global_step, state.epoch
+        model = trainer.accelerator.unwrap_model(trainer.model)
+    else:
+        from accelerate import PartialState
+
+        main, history, steps, epochs = PartialState().is_main_process, [], 0, None
+        if main:
+            model.save_pretrained(str(out))
+    if not main:
         return out
     processor.save_pretrained(str(out))
-    state = trainer.state
     record = {
         "stage": stage, "parent": _parent(cfg.model), "method": stage if stage in ("sft", "relearn") else None,
         "setting": cfg.setting, "modality": cfg.modality, "finetune": cfg.finetune,
-        "hyperparameters": dataclasses.asdict(cfg),
+        "hyperparameters": cfg.to_dict(),
         "data": {"root": str(Path(cfg.data).resolve()), "fingerprint": data_fingerprint(cfg.data), "items": items},
         "versions": package_versions(), "git_revision": git_revision(),
-        "final_losses": final_losses(state.log_history), "steps": state.global_step, "epochs": state.epoch,
+        "final_losses": final_losses(history), "steps": steps, "epochs": epochs,
         **(extra or {}),
     }
     write_lineage(out, record)
     if cfg.merge:
-        merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+        merged = model.merge_and_unload()
         merged.save_pretrained(str(out / "merged"))
         processor.save_pretrained(str(out / "merged"))
         write_lineage(out / "merged", {**record, "merged_from": str(out.resolve()), "finetune": "merged"})

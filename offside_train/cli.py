@@ -1,51 +1,71 @@
 """`offside-train`: vanilla SFT, unlearning and relearning checkpoints for offside-eval.
 
   offside-train sft      --model PRETRAINED --data ROOT --out DIR [--finetune full]
-  offside-train unlearn  --method {ga,gd,kl,po,npo,manu,mmu,simnpo,idkdpo,rmu} --model VANILLA --data ROOT --out DIR
+  offside-train unlearn  --method METHOD --model VANILLA --data ROOT --out DIR
   offside-train relearn  --model UNLEARNED --data ROOT --out DIR
 
 Every option can also come from `--config FILE.yaml` (keys = option names); the command line
-wins. Runs unchanged under `accelerate launch` (see offside_train/configs/).
+wins. `offside-train unlearn --method NAME --help` lists a method's options, including every
+transformers Trainer setting. Runs unchanged under `accelerate launch` (see offside_train/configs/).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from .config import ConfigError, SFTRunConfig, add_dataclass_options, build_config, load_yaml
-from .methods import METHODS, get_method
+from transformers import HfArgumentParser
+
+from .config import ConfigError, build_config, config_class, load_yaml
+from .methods import METHODS, UnlearnConfig
+
+COMMANDS = {"sft": "vanilla model: SFT on forget + retain", "unlearn": "unlearn the forget set with one method",
+            "relearn": "SFT on the relearn split"}
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="offside-train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    helps = {"sft": "vanilla model: SFT on forget + retain", "unlearn": "unlearn the forget set with one method",
-             "relearn": "SFT on the relearn split"}
-    for name, text in helps.items():
-        p = sub.add_parser(name, help=text)
-        p.add_argument("--config", help="YAML file of options; command-line options override it")
-        if name == "unlearn":
-            p.add_argument("--method", choices=sorted(METHODS), default=argparse.SUPPRESS)
-            classes = [cls.config_class for _, cls in sorted(METHODS.items())]
-        else:
-            classes = [SFTRunConfig]
-        add_dataclass_options(p, classes, skip=("role", "method"))
+class OptionParser(HfArgumentParser):
+    """HfArgumentParser whose errors are a one-line ConfigError instead of usage + exit."""
+
+    def error(self, message):
+        raise ConfigError(message)
+
+
+def _parser(command: str, cls: type) -> OptionParser:
+    parser = OptionParser(cls, prog=f"offside-train {command}", description=COMMANDS[command], allow_abbrev=False)
+    parser.add_argument("--config", help="YAML file of options; command-line options override it")
+    if command == "unlearn":
+        parser.add_argument("--method", choices=sorted(METHODS), help="unlearning method; its options are listed "
+                                                                     "by `--method NAME --help`")
     return parser
 
 
 def make_config(argv: list[str] | None = None):
-    """(command, config dataclass) from the command line and the optional YAML file."""
-    args = vars(_parser().parse_args(argv))
-    command, config_file = args.pop("command"), args.pop("config")
-    file_values = load_yaml(config_file)
-    if command != "unlearn":
-        file_values.pop("role", None)
-        return command, build_config(SFTRunConfig, file_values, {**args, "role": "relearn" if command == "relearn" else "train"})
-    method = args.get("method") or file_values.get("method")
-    if not method:
+    """(command, validated config) from the command line and the optional YAML file."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS:
+        if argv and argv[0] in ("-h", "--help"):
+            print(__doc__)
+            raise SystemExit(0)
+        raise ConfigError(f"the first argument must be one of {', '.join(COMMANDS)}")
+    command = argv[0]
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    pre.add_argument("--method")
+    known, _ = pre.parse_known_args(argv[1:])
+    file_values = load_yaml(known.config)
+    method = known.method or file_values.get("method")
+    if command == "unlearn" and not method:
+        _parser(command, UnlearnConfig).parse_args(argv[1:])  # prints the shared options for --help
         raise ConfigError("unlearn needs --method (or `method:` in the config file)")
-    return command, build_config(get_method(method).config_class, file_values, args)
+    stage = method if command == "unlearn" else command
+    parser = _parser(command, config_class(stage))
+    parsed = vars(parser.parse_args(argv[1:]))
+    named = {arg.split("=")[0] for arg in argv[1:] if arg.startswith("--")}
+    cli = {a.dest: parsed[a.dest] for a in parser._actions if named & set(a.option_strings)}
+    options = {**file_values, **cli}
+    options.pop("config", None)
+    options.pop("method", None)
+    # unknown or mistyped keys can only come from the file: argparse has checked the command line
+    return command, build_config(stage, options, known.config or "command line")
 
 
 def main(argv: list[str] | None = None) -> int:

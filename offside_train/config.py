@@ -1,16 +1,21 @@
-"""Run configuration: one dataclass per stage, filled from defaults < YAML file < command line.
+"""Run configuration: `transformers.TrainingArguments` plus offside's own options, with offside's defaults.
 
-The dataclasses hold only what offside decides (paper defaults); `training_args()` turns them
-into the transformers / TRL argument objects, so every other Trainer knob keeps its default.
+Every option is a dataclass field with help text, so `HfArgumentParser` turns each class into
+the `offside-train` command line and any Trainer setting (optim, max_grad_norm,
+gradient_checkpointing, ...) is reachable. `build_config(stage, options, source)` is the one
+validated way from plain values (YAML, the pipeline, the CLI) to a config.
 """
 from __future__ import annotations
 
-import argparse
-import dataclasses
+import difflib
+import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
+
+from transformers import TrainingArguments
+from transformers.hf_argparser import string_to_bool
 
 # LoRA on the language model's projections only; the vision tower's MLPs share these names.
 LANGUAGE_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
@@ -20,106 +25,164 @@ class ConfigError(ValueError):
     """Bad option or config file; the CLI prints it as one line and exits non-zero."""
 
 
+def option(default: Any, help: str, **metadata) -> Any:
+    """A dataclass field with its --help text."""
+    return field(default=default, metadata={"help": help, **metadata})
+
+
 @dataclass
-class TrainConfig:
-    """Options shared by every stage (paper defaults: LoRA r=8, alpha=32, dropout 0.05, lr 1e-4)."""
+class TrainConfig(TrainingArguments):
+    """Options of every stage; Trainer defaults replaced by the paper's (LoRA r=8/32/0.05, lr 1e-4, batch 4)."""
 
-    model: str = ""
-    data: str = ""
-    out: str = ""
-    setting: str = "complete"  # complete | selective
-    modality: str = "mm"  # mm | text (unimodal: no image, name-substituted question)
-    finetune: str = "lora"  # lora | full
-    lora_r: int = 8
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    lora_target: str = LANGUAGE_LORA_TARGETS
-    learning_rate: float = 1e-4
-    lr_scheduler_type: str = "linear"
-    warmup_steps: float = 0  # a fraction of all steps when below 1
-    weight_decay: float = 0.0
-    num_train_epochs: float = 1.0
-    max_steps: int = -1
-    batch_size: int = 4
-    gradient_accumulation_steps: int = 1
-    max_length: int = 128
-    image_size: int = 256
-    precision: str = "fp32"  # fp32 | bf16
-    seed: int = 0
-    logging_steps: int = 10
-    save_steps: int = 0  # 0: no intermediate checkpoints
-    resume: bool = False
-    merge: bool = False
-    progress: bool = True
+    stage: ClassVar[str] = ""
 
-    def validate(self) -> None:
-        for name in ("model", "data", "out"):
+    model: str = option("", "Model to train: a hub id, a folder, or an offside checkpoint (adapters resolved).")
+    data: str = option("", "OFFSIDE data root (the folder holding the item files and images).")
+    output_dir: str = option("", "Folder the checkpoint, lineage and train_log.jsonl are written to.",
+                             aliases=["--out"])
+    setting: Literal["complete", "selective"] = option(
+        "complete", "complete: forget every QA of the forget players; selective: their private QAs only.")
+    modality: Literal["mm", "text"] = option(
+        "mm", "mm: image + question; text: no image, the player's name substituted into the question.")
+    finetune: Literal["lora", "full"] = option("lora", "Train a LoRA adapter or all weights.")
+    lora_r: int = option(8, "LoRA rank.")
+    lora_alpha: int = option(32, "LoRA scaling alpha.")
+    lora_dropout: float = option(0.05, "Dropout on the LoRA branch.")
+    lora_target: str = option(LANGUAGE_LORA_TARGETS, "Regex of the modules that get LoRA adapters.")
+    max_length: int = option(128, "Longest tokenized example allowed (longer ones are an error, never cut).")
+    image_size: int = option(256, "Images are resized to image_size x image_size pixels.")
+    merge: bool = option(False, "LoRA only: also write OUTPUT_DIR/merged with the adapter merged into full weights.")
+    # TrainingArguments fields whose defaults offside changes
+    learning_rate: float = option(1e-4, "Peak learning rate (AdamW by default, see --optim).")
+    per_device_train_batch_size: int = option(4, "Items per batch and device.")
+    num_train_epochs: float = option(1.0, "Passes over the training items (over the forget set when unlearning).")
+    seed: int = option(0, "Seed for initialisation, dropout and data order.")
+    logging_steps: float = option(10, "Log the loss terms every N optimiser steps.")
+    save_strategy: str = option("no", "'steps' writes checkpoint-N folders every --save_steps (for resuming); 'no': none.")
+    resume_from_checkpoint: str | None = option(
+        None, "'last': continue from the newest checkpoint-N in output_dir (start fresh if none); or a checkpoint folder.")
+    remove_unused_columns: bool = option(False, "Kept False: offside's collators build the model inputs themselves.")
+
+    def __post_init__(self):
+        for name in ("model", "data", "output_dir"):
             if not getattr(self, name):
                 raise ConfigError(f"--{name} is required")
-        choices = {"setting": ("complete", "selective"), "modality": ("mm", "text"),
-                   "finetune": ("lora", "full"), "precision": ("fp32", "bf16")}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ConfigError(f"--{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if self.merge and self.finetune != "lora":
             raise ConfigError("--merge applies to LoRA runs only (--finetune full already saves full weights)")
-        for name in ("batch_size", "gradient_accumulation_steps", "max_length", "image_size", "logging_steps"):
+        for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "max_length", "image_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name} must be >= 1, got {getattr(self, name)}")
         if not Path(self.data).is_dir():
             raise ConfigError(f"--data {self.data}: not a directory")
-
-    def training_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments shared by TrainingArguments and TRL's SFTConfig."""
-        return dict(
-            output_dir=self.out, learning_rate=self.learning_rate, lr_scheduler_type=self.lr_scheduler_type,
-            warmup_steps=self.warmup_steps, weight_decay=self.weight_decay, num_train_epochs=self.num_train_epochs,
-            max_steps=self.max_steps, per_device_train_batch_size=self.batch_size,
-            gradient_accumulation_steps=self.gradient_accumulation_steps, bf16=self.precision == "bf16",
-            seed=self.seed, data_seed=self.seed, logging_steps=self.logging_steps,
-            save_strategy="steps" if self.save_steps > 0 else "no", save_steps=self.save_steps or 500,
-            remove_unused_columns=False, report_to=[], disable_tqdm=not self.progress,
-            dataloader_num_workers=0,
-        )
+        if self.data_seed is None:
+            self.data_seed = self.seed  # data order follows --seed unless --data_seed says otherwise
+        super().__post_init__()
 
 
 @dataclass
 class SFTRunConfig(TrainConfig):
-    """Vanilla SFT (role `train`: forget + retain) and relearning (role `relearn`)."""
+    """`offside-train sft`: the vanilla model, fine-tuned on forget + retain."""
 
-    role: str = "train"
-
-
-def _parse_bool(text: str) -> bool:
-    lowered = str(text).lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+    stage: ClassVar[str] = "sft"
+    role: ClassVar[str] = "train"
 
 
-def _field_type(cls: type, f: dataclasses.Field) -> Any:
-    hint = typing.get_type_hints(cls)[f.name]
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    return args[0] if args else hint
+@dataclass
+class RelearnConfig(SFTRunConfig):
+    """`offside-train relearn`: fine-tuning on the relearn split."""
+
+    stage: ClassVar[str] = "relearn"
+    role: ClassVar[str] = "relearn"
 
 
-def add_dataclass_options(parser: argparse.ArgumentParser, classes: list[type], skip: tuple[str, ...] = ()) -> None:
-    """One `--name` option per field of `classes` (first definition wins); defaults stay unset."""
-    seen = set(skip)
-    for cls in classes:
-        for f in dataclasses.fields(cls):
-            if f.name in seen:
+STAGES: dict[str, type[TrainConfig]] = {"sft": SFTRunConfig, "relearn": RelearnConfig}
+
+
+def config_class(stage: str) -> type[TrainConfig]:
+    """The config class of `sft`, `relearn` or an unlearning method name."""
+    if stage in STAGES:
+        return STAGES[stage]
+    from .methods import get_method
+
+    return get_method(stage)
+
+
+def option_names(cls: type) -> dict[str, str]:
+    """Every accepted spelling (field names and --aliases) -> the field name."""
+    names = {}
+    for f in fields(cls):
+        if f.init:
+            names[f.name] = f.name
+            names.update({alias.lstrip("-"): f.name for alias in f.metadata.get("aliases", [])})
+    return names
+
+
+def did_you_mean(name: str, choices: dict[str, str] | list[str]) -> str:
+    """' (did you mean X?)' naming the closest choice (an alias names its field), or ''."""
+    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    if not match:
+        return ""
+    return f" (did you mean {(choices[match[0]] if isinstance(choices, dict) else match[0])!r}?)"
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", str(hint))
+
+
+def _coerce(source: str, name: str, value: Any, hint: Any) -> Any:
+    """`value` as the field type wants it: YAML strings parsed ("1e-4" -> 1e-4), ints widened to float."""
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        if value not in typing.get_args(hint):
+            raise ConfigError(f"{source}: {name} must be one of {', '.join(map(str, typing.get_args(hint)))}, "
+                              f"got {value!r}")
+        return value
+    kinds = typing.get_args(hint) if origin in (typing.Union, types.UnionType) else (hint,)
+    if value is None and type(None) in kinds:
+        return None
+    for kind in kinds:
+        if kind in (bool, int, float):
+            if type(value) is kind or (kind is float and type(value) is int):
+                return kind(value)
+        elif isinstance(typing.get_origin(kind) or kind, type) and isinstance(value, typing.get_origin(kind) or kind):
+            return value
+    if isinstance(value, str):
+        for kind in kinds:
+            try:
+                if kind is bool:
+                    return string_to_bool(value)
+                if kind in (int, float):
+                    return kind(value)
+            except (ValueError, TypeError):
                 continue
-            seen.add(f.name)
-            kind = _field_type(cls, f)
-            if kind is bool:
-                parser.add_argument(f"--{f.name}", nargs="?", const=True, type=_parse_bool, default=argparse.SUPPRESS)
-            elif kind in (list, tuple) or typing.get_origin(kind) in (list, tuple):
-                parser.add_argument(f"--{f.name}", nargs="+", default=argparse.SUPPRESS)
-            else:
-                parser.add_argument(f"--{f.name}", type=kind, default=argparse.SUPPRESS)
+    raise ConfigError(f"{source}: option {name}={value!r} should be {_type_name(hint)}")
+
+
+def build_config(stage: str, options: dict[str, Any], source: str = "options") -> TrainConfig:
+    """The validated config of `stage` (sft | relearn | a method) from plain values.
+
+    Unknown options, values of the wrong type and failed checks raise a one-line ConfigError
+    that names `source` (a file, 'command line', an experiment section).
+    """
+    try:
+        cls = config_class(stage)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    options = dict(options)
+    if options.pop("method", stage) != stage:
+        raise ConfigError(f"{source}: method {options.get('method')!r} differs from {stage!r}")
+    names, hints = option_names(cls), typing.get_type_hints(cls)
+    values = {}
+    for key, value in options.items():
+        if names.get(key) != key:
+            raise ConfigError(f"{source}: unknown option {key!r} for {stage}{did_you_mean(key, names)}")
+        values[key] = _coerce(source, key, value, hints[key])
+    try:
+        return cls(**values)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{source}: {str(exc).strip().splitlines()[0]}") from None
 
 
 def load_yaml(path: str | None) -> dict[str, Any]:
@@ -139,24 +202,5 @@ def load_yaml(path: str | None) -> dict[str, Any]:
     return data
 
 
-def build_config(cls: type, file_values: dict[str, Any], cli_values: dict[str, Any]):
-    """cls(**defaults updated by the YAML file, then by the command line); unknown keys are errors."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    merged = {**file_values, **cli_values}
-    unknown = sorted(set(merged) - names)
-    if unknown:
-        raise ConfigError(f"unknown option {unknown[0]!r} for {cls.__name__}")
-    hints = typing.get_type_hints(cls)
-    for key, value in file_values.items():
-        if key in cli_values:
-            continue
-        kind = _field_type(cls, next(f for f in dataclasses.fields(cls) if f.name == key))
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            merged[key] = float(value)
-        elif kind in (int, float, str, bool) and not isinstance(value, kind):
-            raise ConfigError(f"config value {key}={value!r} should be {hints[key]}")
-    return cls(**merged)
-
-
-__all__ = ["ConfigError", "LANGUAGE_LORA_TARGETS", "SFTRunConfig", "TrainConfig", "add_dataclass_options",
-           "build_config", "load_yaml"]
+__all__ = ["ConfigError", "LANGUAGE_LORA_TARGETS", "RelearnConfig", "SFTRunConfig", "STAGES", "TrainConfig",
+           "build_config", "config_class", "did_you_mean", "load_yaml", "option", "option_names"]

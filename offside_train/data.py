@@ -40,9 +40,10 @@ class ItemCollator:
         self.size = (image_size, image_size)
         self.answer_for = answer_for or (lambda item: item.answer)
 
-    def example(self, item: OffsideItem) -> Example:
+    def example(self, item: OffsideItem, answer: str | None = None) -> Example:
+        """The item's prompt and image with `answer` (default: `answer_for(item)`) as the target."""
         images = [load_image(self.root, item.image, self.size)] if item.image else []
-        return Example(conversation(item)[:1], self.answer_for(item), images)
+        return Example(conversation(item)[:1], self.answer_for(item) if answer is None else answer, images)
 
     def __call__(self, items: Sequence[OffsideItem]) -> dict:
         return encode_examples(self.processor, [self.example(it) for it in items], self.max_length)

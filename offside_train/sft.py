@@ -6,7 +6,10 @@ scores them (loss on the answer tokens and end-of-turn only).
 """
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
+
+from transformers import TrainingArguments
 
 from .checkpoint import LogFileCallback, load_processor, load_trainable, resume_from, save_checkpoint
 from .config import SFTRunConfig
@@ -20,19 +23,19 @@ def build_sft_trainer(cfg: SFTRunConfig):
     items = load_role(cfg.data, cfg.role, cfg.setting, cfg.modality)
     processor = load_processor(cfg.model)
     collator = IndexCollator(items, ItemCollator(processor, cfg.data, cfg.max_length, cfg.image_size))
-    args = SFTConfig(**cfg.training_kwargs(), max_length=None, dataset_kwargs={"skip_prepare_dataset": True})
+    # Every Trainer setting carries over; max_length is offside's (the collator enforces it), not TRL's.
+    trainer_args = {f.name: getattr(cfg, f.name) for f in fields(TrainingArguments) if f.init}
+    args = SFTConfig(**trainer_args, max_length=None, dataset_kwargs={"skip_prepare_dataset": True})
     trainer = SFTTrainer(
         model=load_trainable(cfg), args=args, processing_class=processor, data_collator=collator,
         train_dataset=datasets.Dataset.from_dict({"index": list(range(len(items)))}),
-        callbacks=[LogFileCallback(cfg.out)],
+        callbacks=[LogFileCallback(cfg.output_dir)],
     )
     return trainer, processor, items
 
 
 def run_sft(cfg: SFTRunConfig) -> Path:
-    """Train and save; stage `sft` for role train (vanilla), `relearn` for role relearn."""
-    cfg.validate()
+    """Train and save; stage `sft` for the vanilla model, `relearn` for relearning."""
     trainer, processor, items = build_sft_trainer(cfg)
     trainer.train(resume_from_checkpoint=resume_from(cfg))
-    stage = "relearn" if cfg.role == "relearn" else "sft"
-    return save_checkpoint(trainer, processor, cfg, stage, {cfg.role: len(items)})
+    return save_checkpoint(cfg, processor, cfg.stage, {cfg.role: len(items)}, trainer=trainer)

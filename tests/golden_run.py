@@ -21,22 +21,23 @@ def _losses(folder: Path) -> list[dict]:
 def compute(workdir: Path) -> dict:
     import offside_eval
     from offside_data.fixtures import ensure_mini, ensure_tiny_model
-    from offside_train.config import SFTRunConfig
-    from offside_train.methods import get_method
+    from offside_train import build_config
     from offside_train.sft import run_sft
     from offside_train.unlearn import run_unlearn
 
     root, tiny = ensure_mini(), ensure_tiny_model()
     vanilla = workdir / "vanilla"
-    run_sft(SFTRunConfig(model=str(tiny), data=str(root), out=str(vanilla), finetune="full", learning_rate=1e-3,
-                         max_steps=3, batch_size=4, logging_steps=1, progress=False))
+    run_sft(build_config("sft", dict(model=str(tiny), data=str(root), output_dir=str(vanilla), finetune="full",
+                                     learning_rate=1e-3, max_steps=3, per_device_train_batch_size=4, logging_steps=1,
+                                     disable_tqdm=True)))
     out = {"sft": _losses(vanilla)}
     for method in METHODS:
         extra = {"stat_batches": 1, "prune_ratio_mm": 0.05, "prune_ratio_text": 0.05} if method == "manu" else {}
         if method == "mmu":
             extra = {"saliency_batches": 1}
-        cfg = get_method(method).config_class(model=str(vanilla), data=str(root), out=str(workdir / method),
-                                              progress=False, logging_steps=1, max_steps=4, batch_size=2, **extra)
+        cfg = build_config(method, dict(model=str(vanilla), data=str(root), output_dir=str(workdir / method),
+                                        disable_tqdm=True, logging_steps=1, max_steps=4, per_device_train_batch_size=2,
+                                        **extra))
         folder = run_unlearn(cfg)
         if method == "manu":
             out[method] = json.loads((folder / "manu_pruned.json").read_text())

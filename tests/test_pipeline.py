@@ -10,10 +10,10 @@ from offside_run.pipeline import Experiment, ExperimentError, Runner
 CONFIG = {
     "name": "short",
     "settings": ["complete", "unimodal"],
-    "vanilla": {"finetune": "full", "learning_rate": 1e-3, "max_steps": 2, "batch_size": 8},
-    "unlearn": {"finetune": "full", "learning_rate": 1e-4, "max_steps": 1, "batch_size": 4},
+    "vanilla": {"finetune": "full", "learning_rate": 1e-3, "max_steps": 2, "per_device_train_batch_size": 8},
+    "unlearn": {"finetune": "full", "learning_rate": 1e-4, "max_steps": 1, "per_device_train_batch_size": 4},
     "methods": {"ga": {}, "npo": {}, "kl": {"schedule": "not-a-schedule"}},
-    "relearn": {"finetune": "full", "learning_rate": 1e-3, "max_steps": 1, "batch_size": 8},
+    "relearn": {"finetune": "full", "learning_rate": 1e-3, "max_steps": 1, "per_device_train_batch_size": 8},
     "eval": {"limit": 3, "batch_size": 8, "gen_kwargs": {"max_new_tokens": 6}},
 }
 

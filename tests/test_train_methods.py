@@ -5,30 +5,24 @@ import pytest
 import torch
 
 from offside_data.lineage import load_model, read_lineage
-from offside_train.config import SFTRunConfig
-from offside_train.methods import METHODS, get_method
-from offside_train.methods.kl import kl_ref_to_current
-from offside_train.methods.npo import npo_loss
-from offside_train.sft import run_sft
+from offside_train.methods import METHODS
+from offside_train.methods.base import kl_ref_to_current, preference_loss
+from offside_train.methods.undial import undial_loss
+from offside_train.methods.wga import wga_loss
 from offside_train.unlearn import build_unlearn_trainer, run_unlearn
-from train_helpers import answer_nll
+from train_helpers import answer_nll, config, train_vanilla
 
 
 @pytest.fixture(scope="module")
 def vanilla(tiny_model_dir, mini_root, tmp_path_factory):
-    """A briefly full-fine-tuned tiny model: the parent every unlearning test starts from."""
-    out = tmp_path_factory.mktemp("vanilla")
-    run_sft(SFTRunConfig(model=str(tiny_model_dir), data=str(mini_root), out=str(out), finetune="full",
-                         learning_rate=1e-3, max_steps=4, batch_size=4, progress=False))
-    return out
+    return train_vanilla(tiny_model_dir, mini_root, tmp_path_factory.mktemp("vanilla"))
 
 
-def _cfg(method, vanilla, mini_root, out, **kw):
-    return get_method(method).config_class(model=str(vanilla), data=str(mini_root), out=str(out),
-                                           progress=False, logging_steps=1, **kw)
+def _cfg(method, vanilla, mini_root, out, batch_size=4, **kw):
+    return config(method, vanilla, mini_root, out, logging_steps=1, per_device_train_batch_size=batch_size, **kw)
 
 
-@pytest.mark.parametrize("method", ["ga", "gd", "kl", "po", "npo"])
+@pytest.mark.parametrize("method", ["ga", "gd", "kl", "po", "npo", "wga", "undial"])
 def test_each_method_runs_and_saves_a_loadable_checkpoint_with_lineage(method, vanilla, mini_root, tmp_path):
     out = run_unlearn(_cfg(method, vanilla, mini_root, tmp_path / method, max_steps=4, batch_size=2))
     lineage = read_lineage(out)
@@ -36,7 +30,8 @@ def test_each_method_runs_and_saves_a_loadable_checkpoint_with_lineage(method, v
     assert (lineage["stage"], lineage["setting"], lineage["modality"], lineage["steps"]) == ("unlearn", "complete", "mm", 4)
     assert len(lineage["data"]["fingerprint"]) == 16 and lineage["hyperparameters"]["learning_rate"] == 2e-5
     assert lineage["versions"]["torch"] and "transformers" in lineage["versions"]
-    term = {"ga": "forget_neg_nll", "gd": "retain_nll", "kl": "retain_kl", "po": "forget_idk_nll", "npo": "forget_npo"}
+    term = {"ga": "forget_neg_nll", "gd": "retain_nll", "kl": "retain_kl", "po": "forget_idk_nll", "npo": "forget_npo",
+            "wga": "forget_wga", "undial": "forget_undial"}
     assert term[method] in lineage["final_losses"]
     assert (out / "adapter_config.json").exists() and (out / "tokenizer.json").exists()
     assert (out / "train_log.jsonl").read_text().count("\n") >= 4
@@ -46,7 +41,7 @@ def test_each_method_runs_and_saves_a_loadable_checkpoint_with_lineage(method, v
 
 def test_every_loss_sees_the_images(vanilla, mini_root, tmp_path):
     """The vision tower runs inside every method's forget and retain loss (pixels are not dropped)."""
-    for method in ("ga", "gd", "kl", "po", "npo"):
+    for method in ("ga", "gd", "kl", "po", "npo", "wga", "undial"):
         trainer, _ = build_unlearn_trainer(_cfg(method, vanilla, mini_root, tmp_path / method, batch_size=2,
                                                 **({"retain_weight": 1.0} if method == "npo" else {})))
         calls = []
@@ -54,7 +49,7 @@ def test_every_loss_sees_the_images(vanilla, mini_root, tmp_path):
         handle = visual.register_forward_hook(lambda *a: calls.append(1))
         n = len(trainer.forget_items)
         roles = [("forget", [0, 1])] + ([("retain", [n, n + 1])] if trainer.retain_items else [])
-        assert bool(trainer.retain_items) == (method != "ga")
+        assert bool(trainer.retain_items) == (method not in ("ga", "wga", "undial"))
         for role, indices in roles:
             batch = trainer.role_collator(indices)
             assert batch["role"] == role and "pixel_values" in batch and "image_grid_thw" in batch
@@ -79,6 +74,7 @@ def test_npo_loss_matches_hand_computation_and_tends_to_ga():
     ref = torch.tensor([-2.0, -1.5, -7.0], dtype=torch.float64)
     beta = 0.9
     hand = sum((2 / beta) * math.log(1 + math.exp(lp - rp) ** beta) for lp, rp in zip(logp.tolist(), ref.tolist())) / 3
+    npo_loss = lambda lp, rp, b: preference_loss(rp - lp, b)  # noqa: E731  (NPO's margin: log pi_ref - log pi)
     assert npo_loss(logp, ref, beta).item() == pytest.approx(hand, rel=1e-6)
     # beta -> 0: NPO minus its constant 2 log 2 / beta is mean(log pi - log pi_ref), i.e. gradient ascent
     small = 1e-4
@@ -155,6 +151,41 @@ def test_full_weights_checkpoint_and_npo_with_explicit_reference(vanilla, mini_r
     assert (out / "model.safetensors").exists() and not (out / "adapter_config.json").exists()
 
 
-def test_registry_knows_every_method():
-    for name, cls in METHODS.items():
-        assert cls.name == name and cls.config_class().method == name
+def test_registry_knows_every_method_and_its_needs(mini_root):
+    needs = {}
+    for name in METHODS:
+        cfg = config(name, "m", mini_root, "o")
+        assert cfg.method == name
+        needs[name] = (cfg.uses_retain, cfg.uses_reference)
+    assert needs["ga"] == (False, False) and needs["gd"] == (True, False) and needs["kl"] == (True, True)
+    assert needs["npo"] == (False, True) and needs["manu"] == (True, False) and needs["undial"] == (False, True)
+    # the retain term is composition: GA with an NLL retain term is GD, NPO with retain_weight > 0 gains retain steps
+    assert config("ga", "m", mini_root, "o", retain_loss="nll").uses_retain
+    assert config("npo", "m", mini_root, "o", retain_weight=1.0).uses_retain
+    assert not config("kl", "m", mini_root, "o", retain_weight=0.0).uses_reference
+
+
+def test_wga_loss_matches_hand_computation():
+    logits = torch.tensor([[[1.0, 2.0, 0.0], [0.5, 0.0, -1.0], [0.0, 0.0, 0.0]]])
+    labels = torch.tensor([[-100, 1, 0]])  # positions 0 and 1 predict tokens 1 and 0
+    beta = 2.0
+    p = [math.exp(2) / (math.e + math.exp(2) + 1), math.exp(0.5) / (math.exp(0.5) + 1 + math.exp(-1))]
+    hand = sum(q ** beta * math.log(q) for q in p) / 2  # -mean(p^beta * NLL)
+    assert wga_loss(logits, labels, beta).item() == pytest.approx(hand, rel=1e-6)
+    x = logits.clone().requires_grad_(True)
+    wga_loss(x, labels, 0.0).backward()  # beta 0: plain gradient ascent, d/dz of mean log p
+    assert x.grad[0, 0, 1].item() == pytest.approx((1 - p[0]) / 2, rel=1e-5)
+
+
+def test_undial_loss_matches_hand_computation():
+    logits = torch.tensor([[[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]])
+    ref = torch.tensor([[[2.0, 1.0, 0.0], [0.0, 0.0, 0.0]]])
+    labels = torch.tensor([[-100, 0]])  # one answer token, gold 0, predicted at position 0
+    beta = 1.5
+    z = [2.0 - beta, 1.0, 0.0]
+    target = [math.exp(v) / sum(math.exp(u) for u in z) for v in z]
+    logq = [v - math.log(math.exp(0) + math.exp(1) + math.exp(0)) for v in (0.0, 1.0, 0.0)]
+    hand = -sum(t * lq for t, lq in zip(target, logq))
+    assert undial_loss(logits, ref, labels, beta).item() == pytest.approx(hand, rel=1e-6)
+    # beta 0: plain self-distillation, minimised when the model equals the reference
+    assert undial_loss(ref, ref, labels, 0.0).item() < undial_loss(logits, ref, labels, 0.0).item()

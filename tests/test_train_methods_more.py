@@ -4,21 +4,21 @@ import math
 
 import pytest
 import torch
+from transformers import Trainer
 
 from offside_data import as_text_only
 from offside_data.encode import IGNORE_INDEX
 from offside_data.lineage import load_model, read_lineage
 from offside_train import cli
-from offside_train.config import ConfigError, SFTRunConfig
+from offside_train.config import ConfigError
 from offside_train.data import ItemCollator
-from offside_train.methods import get_method
-from offside_train.methods.idkdpo import dpo_loss
+from offside_train.methods.base import preference_loss
 from offside_train.methods.manu import NeuronStats, neuron_scores, top_fraction
+from offside_train.methods import WeightEditor
 from offside_train.methods.mmu import select_mask
-from offside_train.methods.simnpo import simnpo_loss
 from offside_train.sft import run_sft
 from offside_train.unlearn import build_unlearn_trainer, run_unlearn
-from train_helpers import answer_nll
+from train_helpers import answer_nll, config, train_vanilla
 
 OPTIONS = {"manu": {"prune_ratio_mm": 0.02, "prune_ratio_text": 0.02, "stat_batches": 2},
            "mmu": {"mask_fraction": 0.2, "saliency_batches": 2},
@@ -27,17 +27,13 @@ OPTIONS = {"manu": {"prune_ratio_mm": 0.02, "prune_ratio_text": 0.02, "stat_batc
 
 @pytest.fixture(scope="module")
 def vanilla(tiny_model_dir, mini_root, tmp_path_factory):
-    out = tmp_path_factory.mktemp("vanilla")
-    run_sft(SFTRunConfig(model=str(tiny_model_dir), data=str(mini_root), out=str(out), finetune="full",
-                         learning_rate=1e-3, max_steps=4, batch_size=4, progress=False))
-    return out
+    return train_vanilla(tiny_model_dir, mini_root, tmp_path_factory.mktemp("vanilla"))
 
 
 def _cfg(method, vanilla, mini_root, out, setting="complete", modality="mm", **kw):
-    """The pipeline's call: config_class(model, data, out, progress, method, setting, modality, **options)."""
-    options = {"finetune": "full", "logging_steps": 1, "batch_size": 2, **OPTIONS[method], **kw}
-    return get_method(method).config_class(model=str(vanilla), data=str(mini_root), out=str(out), progress=False,
-                                           method=method, setting=setting, modality=modality, **options)
+    """The pipeline's call: build_config(method, options) with setting and modality."""
+    options = {"finetune": "full", "logging_steps": 1, "per_device_train_batch_size": 2, **OPTIONS[method], **kw}
+    return config(method, vanilla, mini_root, out, setting=setting, modality=modality, **options)
 
 
 @pytest.mark.parametrize("method", ["manu", "mmu", "simnpo", "idkdpo", "rmu"])
@@ -72,8 +68,7 @@ def test_method_runs_in_selective_and_unimodal_settings(method, setting, modalit
 
 def test_new_methods_then_relearn(vanilla, mini_root, tmp_path):
     unlearned = run_unlearn(_cfg("simnpo", vanilla, mini_root, tmp_path / "u", max_steps=2))
-    out = run_sft(SFTRunConfig(model=str(unlearned), data=str(mini_root), out=str(tmp_path / "r"), role="relearn",
-                               max_steps=1, batch_size=2, progress=False))
+    out = run_sft(config("relearn", unlearned, mini_root, tmp_path / "r", max_steps=1, per_device_train_batch_size=2))
     assert read_lineage(out)["parent"] == str(unlearned.resolve())
 
 
@@ -117,19 +112,18 @@ def _plant_forget_detector(model, processor, forget, retain, root, neuron=7):
 
 
 def test_manu_prunes_the_planted_forget_neuron(vanilla, mini_root, tmp_path):
-    trainer_cls = get_method("manu")
     cfg = _cfg("manu", vanilla, mini_root, tmp_path / "m", prune_ratio_mm=0.0, prune_ratio_text=0.0)
     trainer, processor = build_unlearn_trainer(cfg)
     model = trainer.model
     neuron = _plant_forget_detector(model, processor, trainer.forget_items, trainer.retain_items, mini_root)
     n = sum(m.down_proj.in_features for m in trainer.mlps()["language"])
     cfg.prune_ratio_mm = 1 / n  # one neuron, by the multimodal score only
-    trainer.setup()
+    trainer.edit()
     assert trainer.pruned == {"language": {"0": [neuron]}}
     mlp = model.model.language_model.layers[0].mlp
     assert not mlp.gate_proj.weight[neuron].any() and not mlp.up_proj.weight[neuron].any()
     assert not mlp.down_proj.weight[:, neuron].any() and mlp.down_proj.weight[:, neuron + 1].any()
-    assert trainer_cls.trains is False
+    assert isinstance(trainer, WeightEditor) and not isinstance(trainer, Trainer)  # MANU never trains
 
 
 def test_manu_ratio_zero_is_bit_identical(vanilla, mini_root, tmp_path):
@@ -141,6 +135,7 @@ def test_manu_ratio_zero_is_bit_identical(vanilla, mini_root, tmp_path):
 
 def test_manu_text_and_multimodal_statistics_differ(vanilla, mini_root, tmp_path):
     trainer, _ = build_unlearn_trainer(_cfg("manu", vanilla, mini_root, tmp_path / "m", vision=True))
+    trainer.edit()
     (mm_forget, _), (text_forget, _) = trainer.stats["mm"], trainer.stats["text"]
     assert set(trainer.stats) == {"mm", "text"}
     assert not torch.allclose(mm_forget["language"][0].importance(), text_forget["language"][0].importance())
@@ -211,7 +206,7 @@ def test_simnpo_loss_matches_hand_computation():
     beta, gamma = 2.5, 0.5
     sig = lambda x: 1 / (1 + math.exp(-x))
     hand = sum(-(2 / beta) * math.log(sig(-(beta / n) * lp - gamma)) for lp, n in zip(logp.tolist(), lengths.tolist())) / 3
-    assert simnpo_loss(logp, lengths, beta, gamma).item() == pytest.approx(hand, rel=1e-9)
+    assert preference_loss(-logp / lengths - gamma / beta, beta).item() == pytest.approx(hand, rel=1e-9)
 
 
 def test_dpo_loss_matches_hand_computation():
@@ -220,18 +215,26 @@ def test_dpo_loss_matches_hand_computation():
     beta = 0.1
     margins = [((-4 + 5) - (-1 + 1.5)), ((-2 + 2.5) - (-3 + 2))]
     hand = sum(math.log(1 + math.exp(-beta * m)) for m in margins) / 2
-    assert dpo_loss(chosen, rejected, ref_c, ref_r, beta).item() == pytest.approx(hand, rel=1e-6)
-    assert dpo_loss(ref_c, ref_r, ref_c, ref_r, beta).item() == pytest.approx(math.log(2), rel=1e-6)
+    dpo_loss = lambda c, r, rc, rr: preference_loss((c - rc) - (r - rr), beta, scale=1.0)  # noqa: E731
+    assert dpo_loss(chosen, rejected, ref_c, ref_r).item() == pytest.approx(hand, rel=1e-6)
+    assert dpo_loss(ref_c, ref_r, ref_c, ref_r).item() == pytest.approx(math.log(2), rel=1e-6)
 
 
 def test_idkdpo_pairs_refusals_with_forget_answers(vanilla, mini_root, tmp_path):
     trainer, _ = build_unlearn_trainer(_cfg("idkdpo", vanilla, mini_root, tmp_path / "d"))
-    batch = trainer.role_collator([0, 1])
-    assert batch["role"] == "forget" and "pixel_values" in batch and "pixel_values" in batch["rejected"]
-    assert not torch.equal(batch["labels"], batch["rejected"]["labels"])
+    batch = trainer.role_collator([0, 1])  # one padded batch: 2 chosen (refusal) rows, then 2 rejected rows
+    assert batch["role"] == "forget" and batch["labels"].shape[0] == 4 and batch["image_grid_thw"].shape[0] == 4
+    answers = [trainer.processing_class.tokenizer.decode(row[row != IGNORE_INDEX]) for row in batch["labels"]]
+    items = trainer.forget_items[:2]
+    assert [a.split("<|im_end|>")[0] for a in answers] == [trainer.answer_for(it) for it in items] + [it.answer for it in items]
+    calls = []
+    handles = [m.register_forward_hook(lambda module, *a: calls.append(module)) for m in (trainer.model, trainer.ref_model)]
     trainer.model.eval()
     terms = trainer.forget_loss(trainer.model, {k: v for k, v in batch.items() if k != "role"})
+    for handle in handles:
+        handle.remove()
     assert terms["forget_idkdpo"].item() == pytest.approx(math.log(2), abs=1e-5)  # policy == reference
+    assert calls == [trainer.model, trainer.ref_model]  # one forward each for chosen and rejected together
 
 
 # ---- RMU --------------------------------------------------------------------------------------

@@ -6,9 +6,9 @@ from offside_data import load_items, view
 from offside_data.lineage import load_model, read_lineage, resolve_checkpoint
 from offside_train.checkpoint import load_processor
 from offside_train.cli import main
-from offside_train.config import SFTRunConfig
 from offside_train.data import ItemCollator
 from offside_train.sft import run_sft
+from train_helpers import config, train_vanilla
 
 
 def _nll(path, items, root):
@@ -18,13 +18,11 @@ def _nll(path, items, root):
 
 
 def test_vanilla_then_relearn_raises_relearn_likelihood(tiny_model_dir, mini_root, tmp_path):
-    vanilla = run_sft(SFTRunConfig(model=str(tiny_model_dir), data=str(mini_root), out=str(tmp_path / "vanilla"),
-                                   finetune="full", learning_rate=1e-3, max_steps=4, batch_size=4, progress=False))
+    vanilla = train_vanilla(tiny_model_dir, mini_root, tmp_path / "vanilla")
     relearn_items = view(load_items(mini_root), "relearn")[:6]
     before = _nll(vanilla, relearn_items, mini_root)
-    relearned = run_sft(SFTRunConfig(model=str(vanilla), data=str(mini_root), out=str(tmp_path / "relearn"),
-                                     role="relearn", finetune="full", learning_rate=1e-3, max_steps=4, batch_size=4,
-                                     progress=False))
+    relearned = run_sft(config("relearn", vanilla, mini_root, tmp_path / "relearn", finetune="full",
+                               learning_rate=1e-3, max_steps=4, per_device_train_batch_size=4))
     assert _nll(relearned, relearn_items, mini_root) < before - 0.1
     lineage = read_lineage(relearned)
     assert (lineage["stage"], lineage["parent"], lineage["data"]["items"]) == ("relearn", str(vanilla.resolve()),
@@ -35,7 +33,8 @@ def test_vanilla_then_relearn_raises_relearn_likelihood(tiny_model_dir, mini_roo
 def test_cli_sft_lora_with_merge_and_resume(tiny_model_dir, mini_root, tmp_path):
     out = tmp_path / "sft"
     argv = ["sft", "--model", str(tiny_model_dir), "--data", str(mini_root), "--out", str(out), "--max_steps", "2",
-            "--batch_size", "2", "--merge", "--save_steps", "1", "--progress", "false", "--logging_steps", "1"]
+            "--per_device_train_batch_size", "2", "--merge", "--save_strategy", "steps", "--save_steps", "1",
+            "--disable_tqdm", "true", "--logging_steps", "1"]
     assert main(argv) == 0
     lineage = read_lineage(out)
     assert lineage["finetune"] == "lora" and lineage["steps"] == 2 and "loss" in lineage["final_losses"]
@@ -45,5 +44,6 @@ def test_cli_sft_lora_with_merge_and_resume(tiny_model_dir, mini_root, tmp_path)
     logs = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [entry["step"] for entry in logs if "loss" in entry] == [1, 2]
     # resuming from the last checkpoint continues to a later max_steps instead of restarting
-    assert main(argv[:argv.index("--max_steps") + 1] + ["3"] + argv[argv.index("--max_steps") + 2:] + ["--resume"]) == 0
+    longer = argv[:argv.index("--max_steps") + 1] + ["3"] + argv[argv.index("--max_steps") + 2:]
+    assert main(longer + ["--resume_from_checkpoint", "last"]) == 0
     assert read_lineage(out)["steps"] == 3

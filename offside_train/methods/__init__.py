@@ -1,5 +1,6 @@
-"""Unlearning methods, registered by name: one config dataclass + one trainer file each."""
-from . import ga, gd, idkdpo, kl, manu, mmu, npo, po, rmu, simnpo  # noqa: F401  (importing registers the methods)
-from .base import METHODS, BalancedBatchSampler, UnlearnConfig, UnlearnTrainer, get_method, register
+"""Unlearning methods, registered by name: one config dataclass + the class that runs it, one file each."""
+from . import ga, gd, idkdpo, kl, manu, mmu, npo, po, rmu, simnpo, undial, wga  # noqa: F401  (importing registers)
+from .base import METHODS, BalancedBatchSampler, UnlearnConfig, UnlearnTrainer, WeightEditor, get_method, register
 
-__all__ = ["METHODS", "BalancedBatchSampler", "UnlearnConfig", "UnlearnTrainer", "get_method", "register"]
+__all__ = ["METHODS", "BalancedBatchSampler", "UnlearnConfig", "UnlearnTrainer", "WeightEditor", "get_method",
+           "register"]

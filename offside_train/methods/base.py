@@ -1,63 +1,99 @@
-"""Shared base of the unlearning methods: a transformers Trainer with loss-term hooks.
+"""What every unlearning method shares: its config base, the registry, the balanced schedule,
+the retain terms, the preference loss, and the two ways a method runs.
 
-A method is one config dataclass plus one `UnlearnTrainer` subclass registered by name. It
-fills in some of these hooks:
-
-  forget_loss(model, inputs) / retain_loss(model, inputs)  -> {term name: tensor}; loss = sum
-  answer_for(item)       the forget target (PO swaps in "I don't know" answers)
-  uses_retain(cfg)       put retain batches into the balanced schedule
-  uses_reference(cfg)    needs the frozen reference model (`self.reference_forward`)
-  setup()                pre-training work (saliency masks, pruning, ...)
-  trains                 False for methods that only edit weights in setup() (MANU)
-  lineage_extra()        method-specific entries for offside_lineage.json (masks, pruned neurons)
+A method is one file: a config dataclass (its options and defaults) registered with the class
+that runs it. Gradient methods subclass `UnlearnTrainer` and define `forget_loss` (plus, where
+needed, `answer_for`, `setup`, `lineage_extra`); the retain term is chosen by the config
+(`retain_loss: nll | kl | none`, weighted by `retain_weight`), so GD is GA with an NLL retain
+term and KL is GA with a KL one. Methods that edit weights once instead of training subclass
+`WeightEditor` and define `edit`.
 
 Every batch is a full model input (input_ids, labels, pixel_values, image_grid_thw, ...),
-so the losses see the images: dropping them would turn multimodal unlearning into text
-unlearning. Forget and retain data are never mixed in one optimiser step; the paper's
-balanced schedule alternates whole steps, `schedule` forget:retain (default 1:3).
+so the losses see the images. Forget and retain data are never mixed in one optimiser step;
+the paper's balanced schedule alternates whole steps, `schedule` forget:retain (default 1:3).
 """
 from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Callable, ClassVar, Iterator, Literal, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer
+from trl.trainer.utils import selective_log_softmax
 
 from offside_data import OffsideItem
 from offside_data.encode import IGNORE_INDEX
 
-from ..config import ConfigError, TrainConfig
+from ..config import ConfigError, TrainConfig, did_you_mean, option
 from ..data import ItemCollator
 
-METHODS: dict[str, type["UnlearnTrainer"]] = {}
+METHODS: dict[str, type["UnlearnConfig"]] = {}
 
 
-def register(name: str):
-    """Class decorator: make a trainer available as `offside-train unlearn --method NAME`."""
+def register(config_class: type["UnlearnConfig"]) -> Callable[[type], type]:
+    """`register(Config)(Runner)`: make `offside-train unlearn --method Config.method` run Runner."""
 
-    def wrap(cls: type["UnlearnTrainer"]) -> type["UnlearnTrainer"]:
-        cls.name = name
-        METHODS[name] = cls
-        return cls
+    def wrap(runner: type) -> type:
+        config_class.runner = runner
+        METHODS[config_class.method] = config_class
+        return runner
 
     return wrap
 
 
-def get_method(name: str) -> type["UnlearnTrainer"]:
+def get_method(name: str) -> type["UnlearnConfig"]:
+    """The config class of a registered method."""
     if name not in METHODS:
-        raise ConfigError(f"unknown method {name!r}; choose from {', '.join(sorted(METHODS))}")
+        raise ConfigError(f"unknown method {name!r}{did_you_mean(name, sorted(METHODS))}; "
+                          f"choose from {', '.join(sorted(METHODS))}")
     return METHODS[name]
+
+
+RetainLoss = Literal["nll", "kl", "none"]
+
+
+def retain_loss_option(default: str):
+    """The `retain_loss` field with a method's default."""
+    return option(default, "Retain term on retain steps: nll = NLL of the retain answers, kl = KL(reference || "
+                           "model) on retain answer tokens, none = forget steps only.")
+
+
+def retain_weight_option(default: float):
+    """The `retain_weight` field with a method's default."""
+    return option(default, "Weight of the retain term; 0 turns retain steps off.")
 
 
 @dataclass
 class UnlearnConfig(TrainConfig):
-    method: str = ""
-    learning_rate: float = 2e-5
-    schedule: str = "1:3"  # forget:retain optimiser steps, for methods that use retain data
+    """Options shared by the unlearning methods; a method's config sets its defaults and adds its own."""
+
+    method: ClassVar[str] = ""
+    runner: ClassVar[type]
+    forget_uses_reference: ClassVar[bool] = False  # the forget loss compares with the frozen reference
+
+    learning_rate: float = option(2e-5, "Peak learning rate (AdamW by default, see --optim).")
+    forget_weight: float = option(1.0, "Weight of the forget term.")
+    retain_loss: RetainLoss = retain_loss_option("none")
+    retain_weight: float = retain_weight_option(1.0)
+    ref_model: str | None = option(None, "Frozen reference for methods that use one; default: the model being "
+                                         "unlearned (LoRA: the same weights with the adapter off).")
+    schedule: str = option("1:3", "Balanced schedule: FORGET:RETAIN whole optimiser steps, when there is a retain term.")
+
+    def __post_init__(self):
+        self.steps_ratio()
+        super().__post_init__()
+
+    @property
+    def uses_retain(self) -> bool:
+        return self.retain_loss != "none" and self.retain_weight > 0
+
+    @property
+    def uses_reference(self) -> bool:
+        return self.forget_uses_reference or (self.uses_retain and self.retain_loss in ("kl", "activations"))
 
     def steps_ratio(self) -> tuple[int, int]:
         try:
@@ -68,18 +104,34 @@ class UnlearnConfig(TrainConfig):
             raise ConfigError(f"--schedule needs >= 1 forget step and >= 0 retain steps, got {self.schedule!r}")
         return forget, retain
 
-    def validate(self) -> None:
-        super().validate()
-        get_method(self.method)
-        self.steps_ratio()
-
 
 def token_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(log p(label) per position, answer-token mask), shifted so position t predicts token t+1."""
     logits, labels = logits[:, :-1].float(), labels[:, 1:]
     mask = labels != IGNORE_INDEX
-    logps = torch.gather(logits.log_softmax(-1), 2, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    return logps * mask, mask
+    return selective_log_softmax(logits, labels.clamp(min=0)) * mask, mask
+
+
+def sequence_logprob(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """log p(answer | prompt, image) per example: summed over answer tokens."""
+    return token_logprobs(logits, labels)[0].sum(-1)
+
+
+def preference_loss(margin: torch.Tensor, beta: float, scale: float | None = None) -> torch.Tensor:
+    """Mean of -scale * log sigmoid(beta * margin), scale = 2/beta unless given (NPO, SimNPO, IdkDPO)."""
+    return -(2.0 / beta if scale is None else scale) * F.logsigmoid(beta * margin).mean()
+
+
+def kl_ref_to_current(ref_logits: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean over answer positions of KL(softmax(ref) || softmax(current)), shifted like the NLL.
+
+    The frozen reference is the first argument: 0 while the model equals it, growing as its
+    predictions drift.
+    """
+    mask = labels[:, 1:] != IGNORE_INDEX
+    ref_logp = ref_logits[:, :-1].float().log_softmax(-1)[mask]
+    cur_logp = logits[:, :-1].float().log_softmax(-1)[mask]
+    return (ref_logp.exp() * (ref_logp - cur_logp)).sum(-1).mean()
 
 
 class BalancedBatchSampler:
@@ -127,7 +179,7 @@ class BalancedBatchSampler:
 
 
 class RoleCollator:
-    """Index batch of one role -> model inputs plus `role`; forget targets come from `answer_for`."""
+    """Index batch of one role -> model inputs plus `role`."""
 
     def __init__(self, items: Sequence[OffsideItem], n_forget: int, forget: ItemCollator, retain: ItemCollator):
         self.items, self.n_forget, self.forget, self.retain = items, n_forget, forget, retain
@@ -141,59 +193,78 @@ class RoleCollator:
         return {**batch, "role": role}
 
 
-class UnlearnTrainer(Trainer):
-    name = "base"
-    config_class = UnlearnConfig
-    trains = True  # False: setup() is the whole method and run_unlearn skips train()
+class WeightEditor:
+    """A method that edits the weights once instead of training (MANU): `edit()`, then the model is saved."""
 
     def __init__(self, model, cfg: UnlearnConfig, processor, forget: Sequence[OffsideItem],
-                 retain: Sequence[OffsideItem] = (), ref_model=None, callbacks=None):
-        self.cfg = cfg
-        self.forget_items = list(forget)
-        self.retain_items = list(retain) if self.uses_retain(cfg) else []
-        if self.uses_retain(cfg) and not self.retain_items:
-            raise ConfigError(f"method {self.name} needs retain items, found none")
-        root, size = cfg.data, cfg.image_size
-        self.role_collator = RoleCollator(
-            self.forget_items + self.retain_items, len(self.forget_items),
-            ItemCollator(processor, root, cfg.max_length, size, self.answer_for),
-            ItemCollator(processor, root, cfg.max_length, size),
-        )
-        super().__init__(model=model, args=TrainingArguments(**cfg.training_kwargs()), processing_class=processor,
-                         train_dataset=self.forget_items + self.retain_items, data_collator=self.role_collator,
-                         callbacks=callbacks)
-        self.model_accepts_loss_kwargs = False  # our losses are per-batch means: let Trainer scale for accumulation
-        self.ref_model = self._prepare_reference(ref_model) if ref_model is not None else None
-        if self.uses_reference(cfg) and ref_model is None and not hasattr(self._unwrapped(), "disable_adapter"):
-            raise ConfigError(f"method {self.name} needs a reference model (full fine-tuning: load one)")
-        self.step_roles: Counter = Counter()
-        self._terms: dict[str, list[float]] = defaultdict(list)
-        self.setup()
+                 retain: Sequence[OffsideItem] = ()):
+        from accelerate import PartialState
 
-    # ---- hooks -------------------------------------------------------------------------------
-    @classmethod
-    def uses_retain(cls, cfg: UnlearnConfig) -> bool:
-        return False
+        state = PartialState()
+        self.device, self.main_process = state.device, state.is_main_process
+        self.model, self.cfg, self.processor = model.to(self.device), cfg, processor
+        self.forget_items, self.retain_items = list(forget), list(retain)
 
-    @classmethod
-    def uses_reference(cls, cfg: UnlearnConfig) -> bool:
-        return False
-
-    def setup(self) -> None:
-        """Runs once before training (masks, pruning); nothing by default."""
-
-    def answer_for(self, item: OffsideItem) -> str:
-        return item.answer
+    def edit(self) -> None:
+        raise NotImplementedError
 
     def lineage_extra(self) -> dict:
         """Entries added to the checkpoint's lineage record; none by default."""
         return {}
 
+
+class UnlearnTrainer(Trainer):
+    """A transformers Trainer whose loss is the method's forget term or the config's retain term."""
+
+    def __init__(self, model, cfg: UnlearnConfig, processor, forget: Sequence[OffsideItem],
+                 retain: Sequence[OffsideItem] = (), ref_model=None, callbacks=None):
+        self.cfg = cfg
+        self.forget_items = list(forget)
+        self.retain_items = list(retain) if cfg.uses_retain else []
+        if cfg.uses_retain and not self.retain_items:
+            raise ConfigError(f"method {cfg.method} needs retain items, found none")
+        self.role_collator = RoleCollator(self.forget_items + self.retain_items, len(self.forget_items),
+                                          self.forget_collator(processor),
+                                          ItemCollator(processor, cfg.data, cfg.max_length, cfg.image_size))
+        super().__init__(model=model, args=cfg, processing_class=processor,
+                         train_dataset=self.forget_items + self.retain_items, data_collator=self.role_collator,
+                         callbacks=callbacks)
+        self.model_accepts_loss_kwargs = False  # our losses are per-batch means: let Trainer scale for accumulation
+        self.ref_model = self._prepare_reference(ref_model) if ref_model is not None else None
+        if cfg.uses_reference and ref_model is None and not hasattr(self._unwrapped(), "disable_adapter"):
+            raise ConfigError(f"method {cfg.method} needs a reference model (full fine-tuning: load one)")
+        self.step_roles: Counter = Counter()
+        self._terms: dict[str, list[float]] = defaultdict(list)
+        self.setup()
+
+    # ---- hooks -------------------------------------------------------------------------------
     def forget_loss(self, model, inputs: dict) -> dict[str, torch.Tensor]:
+        """{term name: tensor} of one forget batch; the method's objective."""
         raise NotImplementedError
 
+    def answer_for(self, item: OffsideItem) -> str:
+        """The forget target of an item (PO, IdkDPO: a refusal)."""
+        return item.answer
+
+    def forget_collator(self, processor) -> ItemCollator:
+        """Batches forget items with `answer_for` targets."""
+        cfg = self.cfg
+        return ItemCollator(processor, cfg.data, cfg.max_length, cfg.image_size, self.answer_for)
+
+    def setup(self) -> None:
+        """Runs once before training (masks, frozen layers); nothing by default."""
+
+    def lineage_extra(self) -> dict:
+        """Entries added to the checkpoint's lineage record; none by default."""
+        return {}
+
     def retain_loss(self, model, inputs: dict) -> dict[str, torch.Tensor]:
-        raise NotImplementedError(f"method {self.name} has no retain term")
+        kind = self.cfg.retain_loss
+        if kind == "nll":
+            loss = self.nll(model, inputs)
+        else:
+            loss = kl_ref_to_current(self.reference_logits(inputs), self.logits(model, inputs), inputs["labels"])
+        return {f"retain_{kind}": self.cfg.retain_weight * loss}
 
     # ---- helpers for the hooks -----------------------------------------------------------------
     @staticmethod
@@ -204,11 +275,6 @@ class UnlearnTrainer(Trainer):
     @staticmethod
     def logits(model, inputs: dict) -> torch.Tensor:
         return model(**{k: v for k, v in inputs.items() if k != "labels"}).logits
-
-    def sequence_logprob(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """log p(answer | prompt, image) per example: summed over answer tokens."""
-        logps, _ = token_logprobs(logits, labels)
-        return logps.sum(-1)
 
     @torch.no_grad()
     def reference_forward(self, fn):
@@ -251,7 +317,10 @@ class UnlearnTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         role = inputs.pop("role")
-        terms = self.forget_loss(model, inputs) if role == "forget" else self.retain_loss(model, inputs)
+        if role == "forget":
+            terms = {key: self.cfg.forget_weight * value for key, value in self.forget_loss(model, inputs).items()}
+        else:
+            terms = self.retain_loss(model, inputs)
         loss = sum(terms.values())
         if model.training:
             self.step_roles[role] += 1
@@ -267,5 +336,5 @@ class UnlearnTrainer(Trainer):
         super().log(logs, *args, **kwargs)
 
 
-__all__ = ["METHODS", "BalancedBatchSampler", "UnlearnConfig", "UnlearnTrainer", "get_method", "register",
-           "token_logprobs"]
+__all__ = ["METHODS", "BalancedBatchSampler", "RetainLoss", "retain_loss_option", "retain_weight_option", "UnlearnConfig", "UnlearnTrainer", "WeightEditor", "get_method",
+           "kl_ref_to_current", "preference_loss", "register", "sequence_logprob", "token_logprobs"]

@@ -8,12 +8,12 @@ from .base import UnlearnConfig, UnlearnTrainer, register
 
 @dataclass
 class GAConfig(UnlearnConfig):
-    method: str = "ga"
+    """GA: forget steps only (no retain term unless --retain_loss asks for one)."""
+
+    method = "ga"
 
 
-@register("ga")
-class GATrainer(UnlearnTrainer):
-    config_class = GAConfig
-
+@register(GAConfig)
+class GradientAscent(UnlearnTrainer):
     def forget_loss(self, model, inputs):
         return {"forget_neg_nll": -self.nll(model, inputs)}

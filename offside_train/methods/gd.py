@@ -1,25 +1,18 @@
-"""Gradient difference: GA on forget steps, NLL(retain) on retain steps of the balanced schedule."""
+"""Gradient difference: gradient ascent on forget steps, NLL(retain) on retain steps."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import register
-from .ga import GAConfig, GATrainer
+from .base import RetainLoss, UnlearnConfig, register, retain_loss_option
+from .ga import GradientAscent
 
 
 @dataclass
-class GDConfig(GAConfig):
-    method: str = "gd"
-    retain_weight: float = 1.0
+class GDConfig(UnlearnConfig):
+    """GD = GA + the NLL retain term."""
+
+    method = "gd"
+    retain_loss: RetainLoss = retain_loss_option("nll")
 
 
-@register("gd")
-class GDTrainer(GATrainer):
-    config_class = GDConfig
-
-    @classmethod
-    def uses_retain(cls, cfg):
-        return True
-
-    def retain_loss(self, model, inputs):
-        return {"retain_nll": self.cfg.retain_weight * self.nll(model, inputs)}
+register(GDConfig)(GradientAscent)

@@ -1,4 +1,4 @@
-"""MANU: modality-aware neuron pruning; no gradient training.
+"""MANU: modality-aware neuron pruning; a weight edit, no gradient training.
 
 Stage 1 (statistics): the frozen model runs over forget and retain items, once with their
 images (mm) and once text-only; forward pre-hooks on every MLP's down_proj see the
@@ -18,15 +18,17 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 
 from offside_data import as_text_only
 from offside_data.encode import IGNORE_INDEX
+from offside_data.fileio import atomic_write_text
 
-from ..config import ConfigError
+from ..config import ConfigError, option
 from ..data import ItemCollator
-from .base import UnlearnConfig, UnlearnTrainer, register
+from .base import UnlearnConfig, WeightEditor, register
 
 PRUNED_FILE = "manu_pruned.json"
 LANGUAGE_MLP = re.compile(r".*language_model\.layers\.(\d+)\.mlp$")
@@ -65,36 +67,37 @@ def top_fraction(scores: torch.Tensor, fraction: float) -> set[int]:
 
 @dataclass
 class MANUConfig(UnlearnConfig):
-    method: str = "manu"
-    finetune: str = "full"  # pruning edits the weights themselves
-    prune_ratio_mm: float = 0.01  # share of neurons pruned by the multimodal score
-    prune_ratio_text: float = 0.01  # share pruned by the text-only score
-    vision: bool = False  # also score and prune the vision encoder's MLP neurons (mm pass only)
-    threshold: float = 0.01  # |activation| above which a neuron counts as firing
-    stat_batches: int = 0  # batches per role and modality for the statistics; 0: all items
-    eps: float = 1e-6
+    method = "manu"
+    finetune: Literal["lora", "full"] = option("full", "Pruning edits the weights themselves: full only.")
+    prune_ratio_mm: float = option(0.01, "Share of neurons pruned by the multimodal score.")
+    prune_ratio_text: float = option(0.01, "Share of neurons pruned by the text-only score.")
+    vision: bool = option(False, "Also score and prune the vision encoder's MLP neurons (multimodal pass only).")
+    threshold: float = option(0.01, "|activation| above which a neuron counts as firing.")
+    stat_batches: int = option(0, "Batches per role and modality for the statistics; 0: all items.")
+    eps: float = option(1e-6, "Added to the retain importances before dividing.")
 
-    def validate(self):
-        super().validate()
+    def __post_init__(self):
+        super().__post_init__()
         if self.finetune != "full":
             raise ConfigError("manu prunes the weights themselves: use --finetune full")
         for name in ("prune_ratio_mm", "prune_ratio_text"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"--{name} must be in [0, 1], got {getattr(self, name)}")
 
+    @property
+    def uses_retain(self) -> bool:
+        return True  # the scores compare forget with retain activations
 
-@register("manu")
-class MANUTrainer(UnlearnTrainer):
-    config_class = MANUConfig
-    trains = False
+    @property
+    def uses_reference(self) -> bool:
+        return False
 
-    @classmethod
-    def uses_retain(cls, cfg):
-        return True
 
+@register(MANUConfig)
+class MANU(WeightEditor):
     def mlps(self) -> dict[str, list[torch.nn.Module]]:
         groups = {"language": [], "vision": []}
-        for name, module in self._unwrapped().named_modules():
+        for name, module in self.model.named_modules():
             if LANGUAGE_MLP.fullmatch(name):
                 groups["language"].append(module)
             elif VISION_MLP.fullmatch(name) and self.cfg.vision:
@@ -117,13 +120,13 @@ class MANUTrainer(UnlearnTrainer):
 
         handles = [m.down_proj.register_forward_pre_hook(hook(s, g))
                    for g, mods in groups.items() for m, s in zip(mods, stats[g])]
-        collator = ItemCollator(self.processing_class, self.cfg.data, self.cfg.max_length, self.cfg.image_size)
-        training, size = self.model.training, self.cfg.batch_size
+        collator = ItemCollator(self.processor, self.cfg.data, self.cfg.max_length, self.cfg.image_size)
+        training, size = self.model.training, self.cfg.per_device_train_batch_size
         items = items[:self.cfg.stat_batches * size or None]
         self.model.eval()
         try:
             for start in range(0, len(items), size):
-                inputs = self._prepare_inputs(collator(items[start:start + self.cfg.batch_size]))
+                inputs = {k: v.to(self.device) for k, v in collator(items[start:start + size]).items()}
                 answer["mask"] = inputs["labels"] != IGNORE_INDEX
                 self.model(**{k: v for k, v in inputs.items() if k != "labels"})
         finally:
@@ -132,7 +135,7 @@ class MANUTrainer(UnlearnTrainer):
             self.model.train(training)
         return stats
 
-    def setup(self):
+    def edit(self):
         cfg, groups = self.cfg, self.mlps()
         forget, retain = self.forget_items, self.retain_items
         passes = {"text": (forget, retain)}  # --modality text: the items are text-only already
@@ -150,9 +153,8 @@ class MANUTrainer(UnlearnTrainer):
                     continue  # text-only inputs never reach the vision encoder
                 chosen[group] |= top_fraction(neuron_scores(f[group], r[group], cfg.eps), ratio)
         self.pruned = {g: self.prune(groups[g], sorted(chosen[g])) for g in groups}
-        if self.is_world_process_zero():
-            Path(cfg.out).mkdir(parents=True, exist_ok=True)
-            (Path(cfg.out) / PRUNED_FILE).write_text(json.dumps(self.pruned, indent=1) + "\n")
+        if self.main_process:
+            atomic_write_text(Path(cfg.output_dir) / PRUNED_FILE, json.dumps(self.pruned, indent=1) + "\n")
 
     @torch.no_grad()
     def prune(self, mlps: list[torch.nn.Module], flat: list[int]) -> dict[str, list[int]]:

@@ -25,9 +25,9 @@ import torch
 
 from offside_data import as_text_only
 
-from ..config import ConfigError
-from .base import register
-from .gd import GDConfig, GDTrainer
+from ..config import ConfigError, option
+from .base import RetainLoss, UnlearnConfig, UnlearnTrainer, register, retain_loss_option
+from .ga import GradientAscent
 
 
 def select_mask(forget: torch.Tensor, retain: torch.Tensor, ratio: float, fraction: float) -> torch.Tensor:
@@ -44,25 +44,28 @@ def select_mask(forget: torch.Tensor, retain: torch.Tensor, ratio: float, fracti
 
 
 @dataclass
-class MMUConfig(GDConfig):
-    method: str = "mmu"
-    saliency_ratio: float = 1.0
-    mask_fraction: float = 0.1  # per tensor; 1.0: the ratio rule alone
-    mask_params: str = r".*language_model.*"  # weights (full FT) or adapted modules (LoRA) the mask may select
-    saliency_batches: int = 0  # batches per role for the saliency pass; 0: all
-    retain_forget_text: bool = True  # forget players' text-only QAs join retain (mm modality)
+class MMUConfig(UnlearnConfig):
+    method = "mmu"
+    retain_loss: RetainLoss = retain_loss_option("nll")
+    saliency_ratio: float = option(1.0, "A weight is selected only where S_forget > saliency_ratio * S_retain.")
+    mask_fraction: float = option(0.1, "Share of each tensor the mask may select, by S_forget / S_retain; 1: the "
+                                       "ratio rule alone.")
+    mask_params: str = option(r".*language_model.*", "Regex of the weights (full FT) or adapted modules (LoRA) "
+                                                      "the mask may select.")
+    saliency_batches: int = option(0, "Batches per role for the saliency pass; 0: all items.")
+    retain_forget_text: bool = option(True, "mm modality: the forget players' text-only QAs join the retain set.")
 
-    def validate(self):
-        super().validate()
+    def __post_init__(self):
+        super().__post_init__()
         if not 0 < self.mask_fraction <= 1:
             raise ConfigError(f"--mask_fraction must be in (0, 1], got {self.mask_fraction}")
         if self.weight_decay:
             raise ConfigError("mmu: --weight_decay must be 0 (decoupled decay would move masked-out weights)")
 
 
-@register("mmu")
-class MMUTrainer(GDTrainer):
-    config_class = MMUConfig
+@register(MMUConfig)
+class MMUTrainer(UnlearnTrainer):
+    forget_loss = GradientAscent.forget_loss  # MMUnlearner is gradient ascent; only its gradients are masked
 
     def __init__(self, model, cfg, processor, forget, retain=(), **kwargs):
         if cfg.modality == "mm" and cfg.retain_forget_text:

@@ -4,8 +4,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from .base import register
-from .gd import GDConfig, GDTrainer
+from offside_data import OffsideItem
+
+from .base import RetainLoss, UnlearnConfig, UnlearnTrainer, register, retain_loss_option
 
 # Varied refusals, so the model learns to decline rather than one fixed string.
 IDK_ANSWERS = (
@@ -22,18 +23,21 @@ IDK_ANSWERS = (
 )
 
 
+def idk_answer(item: OffsideItem, seed: int) -> str:
+    """A refusal fixed per item and seed, so a question keeps the same target across epochs."""
+    return random.Random(f"{seed}:{item.id}").choice(IDK_ANSWERS)
+
+
 @dataclass
-class POConfig(GDConfig):
-    method: str = "po"
+class POConfig(UnlearnConfig):
+    method = "po"
+    retain_loss: RetainLoss = retain_loss_option("nll")
 
 
-@register("po")
-class POTrainer(GDTrainer):
-    config_class = POConfig
-
+@register(POConfig)
+class POTrainer(UnlearnTrainer):
     def answer_for(self, item):
-        """A refusal fixed per item and seed, so a question keeps the same target across epochs."""
-        return random.Random(f"{self.cfg.seed}:{item.id}").choice(IDK_ANSWERS)
+        return idk_answer(item, self.cfg.seed)
 
     def forget_loss(self, model, inputs):
         return {"forget_idk_nll": self.nll(model, inputs)}

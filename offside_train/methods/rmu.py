@@ -3,7 +3,7 @@
 Forget steps: mean over answer tokens of ||h_L(x) - c * u||^2 / d, with h_L the output of
 decoder layer `layer`, u a fixed random unit vector (seeded) and c `steering_coeff`, so
 the forget answers' representations become noise that later layers cannot read.
-Retain steps: alpha * the same squared distance between h_L and the frozen model's h_L
+Retain steps: retain_weight * the same squared distance between h_L and the frozen model's h_L
 on retain tokens, so everything else keeps its representation. Only the MLPs of
 `update_layers` (default: layer-2 .. layer) are trained.
 """
@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
 from offside_data.encode import IGNORE_INDEX
 
-from ..config import ConfigError
-from .base import UnlearnConfig, UnlearnTrainer, register
+from ..config import ConfigError, option
+from .base import UnlearnConfig, UnlearnTrainer, register, retain_weight_option
 
 
 def layer_mse(hidden: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -28,25 +29,18 @@ def layer_mse(hidden: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) ->
 
 @dataclass
 class RMUConfig(UnlearnConfig):
-    method: str = "rmu"
-    layer: int = -1  # decoder layer whose output is steered; -1: the middle layer
-    update_layers: str = ""  # comma-separated decoder layers whose MLPs train; "": layer-2..layer
-    steering_coeff: float = 6.5
-    alpha: float = 100.0  # weight of the retain activation-matching term
-    ref_model: str | None = None  # frozen model for retain activations; default: the model being unlearned
+    method = "rmu"
+    layer: int = option(-1, "Decoder layer whose output is steered; -1: the middle layer.")
+    update_layers: str = option("", "Comma-separated decoder layers whose MLPs train; empty: layer-2 .. layer.")
+    steering_coeff: float = option(6.5, "Norm c of the random control vector c*u.")
+    retain_loss: Literal["activations", "nll", "kl", "none"] = option(
+        "activations", "Retain term: activations = MSE between the layer output and the frozen reference's, "
+                       "or nll / kl / none as for the other methods.")
+    retain_weight: float = retain_weight_option(100.0)
 
 
-@register("rmu")
+@register(RMUConfig)
 class RMUTrainer(UnlearnTrainer):
-    config_class = RMUConfig
-
-    @classmethod
-    def uses_retain(cls, cfg):
-        return True
-
-    @classmethod
-    def uses_reference(cls, cfg):
-        return True
 
     def setup(self):
         cfg = self.cfg
@@ -84,9 +78,11 @@ class RMUTrainer(UnlearnTrainer):
         return {"forget_rmu": layer_mse(hidden, self.control.to(hidden.device).expand_as(hidden), mask)}
 
     def retain_loss(self, model, inputs):
+        if self.cfg.retain_loss != "activations":
+            return super().retain_loss(model, inputs)
         frozen = self.reference_forward(lambda ref: self.hidden(ref, inputs))
         mask = inputs["attention_mask"].bool()
-        return {"retain_rmu": self.cfg.alpha * layer_mse(self.hidden(model, inputs), frozen, mask)}
+        return {"retain_rmu": self.cfg.retain_weight * layer_mse(self.hidden(model, inputs), frozen, mask)}
 
     def lineage_extra(self):
         return {"rmu": {"layer": self.layer, "update_layers": self.update_layers}}
