@@ -37,7 +37,11 @@ def load_trainable(cfg: TrainConfig, model_path: str | None = None):
     if cfg.finetune == "full":
         return model
     from peft import LoraConfig, get_peft_model
+    from transformers import set_seed
 
+    # The adapter's random init must depend on the run's seed alone, not on what ran earlier in the
+    # same process (the pipeline trains every method in one process).
+    set_seed(cfg.seed)
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=cfg.lora_target, task_type="CAUSAL_LM")
     return get_peft_model(model, lora)

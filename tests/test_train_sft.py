@@ -47,3 +47,17 @@ def test_cli_sft_lora_with_merge_and_resume(tiny_model_dir, mini_root, tmp_path)
     longer = argv[:argv.index("--max_steps") + 1] + ["3"] + argv[argv.index("--max_steps") + 2:]
     assert main(longer + ["--resume_from_checkpoint", "last"]) == 0
     assert read_lineage(out)["steps"] == 3
+
+
+def test_lora_init_depends_on_the_seed_not_on_earlier_random_draws(tiny_model_dir, mini_root, tmp_path):
+    """The pipeline trains every method in one process: an adapter's init must not depend on order."""
+    from offside_train.checkpoint import load_trainable
+
+    cfg = config("ga", tiny_model_dir, mini_root, tmp_path / "a")
+    first = {k: v.clone() for k, v in load_trainable(cfg).named_parameters() if "lora_A" in k}
+    torch.rand(1000)  # what an earlier stage would have consumed
+    second = {k: v for k, v in load_trainable(cfg).named_parameters() if "lora_A" in k}
+    assert first and all(torch.equal(first[k], second[k]) for k in first)
+    other = config("ga", tiny_model_dir, mini_root, tmp_path / "b", seed=1)
+    third = {k: v for k, v in load_trainable(other).named_parameters() if "lora_A" in k}
+    assert not all(torch.equal(first[k], third[k]) for k in first)
