@@ -43,6 +43,30 @@ def _validate(root: str) -> int:
     return 0
 
 
+def _validate_mllmu(root: str, forget_ratio: int) -> int:
+    from .mllmu import KINDS, MODALITIES, SPLITS, ImageRef, mllmu_docs, read_release
+
+    rows = read_release(root)
+    n_images = 0
+    for config, config_rows in rows.items():
+        for row in config_rows:
+            images = row["images"] if config == "Test_Set" else [row["image"]]
+            for j, img in enumerate(images):
+                field = f"images[{j}]" if config == "Test_Set" else "image"
+                ImageRef(img["bytes"], row["_source"], row["_row"], field).load()
+                n_images += 1
+    print(f"{root}: MLLMU-Bench release, {n_images} images decoded")
+    print("  ".join(f"{config}={len(r)}" for config, r in rows.items()))
+    print(f"\ndocs at forget ratio {forget_ratio} (seed 0; excluded = questions of shot profiles)")
+    print(f"{'split':<10} {'kind':<6} {'mm':>5} {'text':>5} {'excluded mm/text':>17}")
+    for split in SPLITS:
+        for kind in KINDS:
+            docs = {m: mllmu_docs(root, split, kind, m, forget_ratio=forget_ratio, rows=rows) for m in MODALITIES}
+            excluded = "/".join(str(docs[m][0].n_fewshot_excluded if docs[m] else "-") for m in MODALITIES)
+            print(f"{split:<10} {kind:<6} {len(docs['mm']):>5} {len(docs['text']):>5} {excluded:>17}")
+    return 0
+
+
 def _add_llm_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("root", help="data root with {split}_set.json chat files")
     p.add_argument("--out", required=True, help="folder for the written files")
@@ -62,8 +86,8 @@ def _add_llm_args(p: argparse.ArgumentParser) -> None:
 
 
 def _construct(args) -> int:
-    from .llm_client import OpenAIChatClient
     from .construct import make_mcq, make_text
+    from .llm_client import OpenAIChatClient
 
     if args.attempts < 1:
         raise ValueError(f"--attempts must be >= 1, got {args.attempts}")
@@ -89,9 +113,11 @@ def _construct(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="offside-data", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("synth", help="write the synthetic OFFSIDE-mini dataset")
+    p = sub.add_parser("synth", help="write the synthetic OFFSIDE-mini (or MLLMU-mini) dataset")
+    p.add_argument("--benchmark", choices=("offside", "mllmu"), default="offside")
     p.add_argument("--out", required=True)
     p.add_argument("--players", type=int, default=12)
+    p.add_argument("--profiles", type=int, default=60, help="mllmu: fictional profiles")
     p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("tiny-model", help="write a tiny random-weight Qwen2.5-VL checkpoint")
     p.add_argument("--out", required=True)
@@ -100,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num_layers", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("validate", help="check a data root and print counts per split/info/modality")
+    p.add_argument("--benchmark", choices=("offside", "mllmu"), default="offside")
+    p.add_argument("--forget_ratio", type=int, default=5, choices=(5, 10, 15), help="mllmu: forget_N to count")
     p.add_argument("root")
     p = sub.add_parser("mmbench-fixture", help="write a small synthetic MMBench-format TSV (tests, docs)")
     p.add_argument("--out", required=True)
@@ -110,7 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     _add_llm_args(p)
     args = parser.parse_args(argv)
     try:
-        if args.command == "synth":
+        if args.command == "synth" and args.benchmark == "mllmu":
+            from .mllmu_synth import generate as generate_mllmu
+
+            counts = generate_mllmu(args.out, n_profiles=args.profiles, seed=args.seed)
+            print(f"MLLMU-mini written to {args.out}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+        elif args.command == "synth":
             from .synth import generate
 
             counts = generate(args.out, n_players=args.players, seed=args.seed)
@@ -127,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"MMBench-format fixture written to {path}: {len(read_tsv(path))} questions")
         elif args.command in ("make-mcq", "make-text"):
             return _construct(args)
+        elif args.benchmark == "mllmu":
+            return _validate_mllmu(args.root, args.forget_ratio)
         else:
             return _validate(args.root)
     except (DataError, ValueError, FileNotFoundError, FileExistsError) as exc:

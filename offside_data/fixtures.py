@@ -1,4 +1,4 @@
-"""Cached offline fixtures: OFFSIDE-mini and the tiny Qwen2.5-VL, built once on first use.
+"""Cached offline fixtures: OFFSIDE-mini, MLLMU-mini and the tiny Qwen2.5-VL, built once on first use.
 
 Each is built in a temporary sibling folder and renamed into place, so an interrupted
 build never leaves a half-written fixture behind. Cache root: $OFFSIDE_CACHE or
@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 MINI_VERSION = "v1"
 
@@ -42,6 +42,14 @@ def ensure_mini(players: int = 12, seed: int = 0) -> Path:
 
     return _build_once(cache_dir() / f"offside-mini-{MINI_VERSION}-p{players}-s{seed}",
                        lambda out: generate(out, n_players=players, seed=seed))
+
+
+def ensure_mllmu_mini(profiles: int = 60, seed: int = 0) -> Path:
+    """Path of the cached MLLMU-mini (fictional profiles, seed), building it if needed."""
+    from .mllmu_synth import generate
+
+    return _build_once(cache_dir() / f"mllmu-mini-{MINI_VERSION}-p{profiles}-s{seed}",
+                       lambda out: generate(out, n_profiles=profiles, seed=seed))
 
 
 def ensure_tiny_model(seed: int = 0) -> Path:
