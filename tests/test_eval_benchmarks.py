@@ -108,3 +108,19 @@ def test_cli_data_root_per_benchmark(toyqa, tmp_path):
     assert _data_root("offside=/a,toyqa=/b") == {"offside": "/a", "toyqa": "/b"}
     assert _data_root("/data/run=3") == "/data/run=3"  # a path that merely holds '='
     assert _data_root(None) is None
+
+
+def test_a_new_output_type_is_one_registry_entry(toyqa, monkeypatch):
+    """A scorer counting the letters of the generation: one OUTPUT_TYPES entry, nothing else."""
+    from offside_eval.output_types import OUTPUT_TYPES, OutputType
+
+    gen = OUTPUT_TYPES["generate_until"]
+    monkeypatch.setitem(OUTPUT_TYPES, "length", OutputType(
+        "generate_until", ("chars",), frozenset({"chars"}), gen.requests,
+        lambda task, doc, results, verdicts: ({"chars": float(len(results[0]))}, {"response": results[0]})))
+    _bench, tasks = toyqa
+    (tasks / "toy.yaml").write_text((tasks / "toy.yaml").read_text().replace("generate_until", "length")
+                                    .replace("metric_list: [{metric: exact_match}]\n", ""))
+    out = evaluate(Paris(), None, "toy_eu", include_path=tasks, progress=False, verbosity="ERROR", log_samples=True)
+    assert out["results"]["toy_eu"]["chars"] == 5.0 and out["tasks"]["toy_eu"]["output_type"] == "length"
+    assert out["samples"]["toy_eu"][0]["response"] == "Paris"
