@@ -1,5 +1,9 @@
-"""offside_eval: evaluation harness and shared data layer of the OFFSIDE unlearning benchmark."""
+"""offside_eval: evaluation harness of the OFFSIDE unlearning benchmark (lmms-eval-style YAML tasks)."""
+from .task_config import GroupConfig, TaskConfig, TaskError
+from .tasks_index import TaskIndex
+
 __version__ = "0.1.0"
+__all__ = ["GroupConfig", "TaskConfig", "TaskError", "TaskIndex", "evaluate"]
 
 
 def evaluate(*args, **kwargs):

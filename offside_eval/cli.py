@@ -17,7 +17,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log_samples", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--include_path", action="append", default=[], help="extra task folder (repeatable)")
-    p.add_argument("--data_root", default=None, help="OFFSIDE release folder or hub id ($OFFSIDE_DATA_ROOT)")
+    p.add_argument("--data_root", default=None,
+                   help="data of the tasks' benchmark: a folder or hub id, or NAME=PATH,... per benchmark "
+                        "(else each benchmark's env var, e.g. $OFFSIDE_DATA_ROOT, else its synthetic fixture)")
     p.add_argument("--gen_kwargs", default=None, help="k=v,... overriding the tasks' generation_kwargs")
     p.add_argument("--judge_args", default=None,
                    help="LLM judge for *_judge tasks (fact_score): base_url=URL,model=NAME[,concurrency=8,...] "
@@ -28,12 +30,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _data_root(value: str | None) -> str | dict[str, str] | None:
+    """`--data_root PATH` (every benchmark) or `--data_root NAME=PATH,NAME2=PATH2` (per benchmark)."""
+    from offside_data.benchmarks import BENCHMARKS
+
+    if not value or value.partition("=")[0] not in BENCHMARKS:
+        return value
+    return dict(pair.partition("=")[::2] for pair in value.split(","))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from offside_data import DataError
-    from .evaluator import EvalError, evaluate, make_table
+    from offside_data.benchmarks import BenchmarkError
+    from .evaluator import EvalError, evaluate
     from .metrics import MetricError
     from .models import ModelError
+    from .results import make_table
     from .tasks_index import TaskError, TaskIndex
 
     try:
@@ -45,10 +58,10 @@ def main(argv: list[str] | None = None) -> int:
             limit = int(limit)
         out = evaluate(args.model, args.model_args, args.tasks, batch_size=args.batch_size, device=args.device,
                        limit=limit, output_path=args.output_path, log_samples=args.log_samples, seed=args.seed,
-                       include_path=args.include_path, data_root=args.data_root, gen_kwargs=args.gen_kwargs,
+                       include_path=args.include_path, data_root=_data_root(args.data_root), gen_kwargs=args.gen_kwargs,
                        bootstrap_iters=args.bootstrap_iters, verbosity=args.verbosity,
                        progress=not args.no_progress, judge_args=args.judge_args)
-    except (TaskError, ModelError, DataError, EvalError, MetricError) as exc:
+    except (TaskError, ModelError, DataError, EvalError, MetricError, BenchmarkError) as exc:
         print(f"offside-eval: error: {exc}", file=sys.stderr)
         return 2
     print(make_table(out))

@@ -1,4 +1,9 @@
-"""A configured task: docs -> requests -> per-sample metrics -> aggregated metrics."""
+"""A configured task: docs -> requests -> per-sample metrics -> aggregated metrics.
+
+Docs come from a registered benchmark (`offside_data.benchmarks`, e.g. `dataset_path: offside`),
+a local json/jsonl/parquet/tsv file or folder, or a hub dataset; requests and per-sample scores
+come from the task's output type (`offside_eval.output_types`).
+"""
 from __future__ import annotations
 
 import inspect
@@ -7,17 +12,13 @@ import math
 from pathlib import Path
 from typing import Any, Callable
 
+from offside_data.benchmarks import Benchmark, BenchmarkError, get_benchmark
+
 from .metrics import AGGREGATIONS, METRICS, MetricError, is_judge_metric, is_missing, stderr
-from .requests import GenerationRequest, LoglikelihoodRequest
+from .output_types import OUTPUT_TYPES
+from .task_config import TaskConfig
 from .tasks_index import FunctionRef, TaskError
 
-OUTPUT_TYPES = ("multiple_choice", "generate_until", "loglikelihood")
-DEFAULT_METRICS = {
-    "multiple_choice": [{"metric": "acc"}, {"metric": "acc_norm"}],
-    "loglikelihood": [{"metric": "loglikelihood"}, {"metric": "acc"}],
-    "generate_until": [{"metric": "exact_match"}],
-}
-_BUILTIN_SCORED = {"multiple_choice": {"acc", "acc_norm"}, "loglikelihood": {"loglikelihood", "acc", "perplexity"}}
 _LOWER_IS_BETTER = {"perplexity"}
 
 
@@ -28,9 +29,9 @@ def _perplexity(values):
 AGGREGATIONS.setdefault("perplexity", _perplexity)
 
 
-def judge_metrics(config: dict[str, Any]) -> list[str]:
+def judge_metrics(config: TaskConfig) -> list[str]:
     """Names of the LLM-judge metrics (e.g. fact_score) in a task config's metric_list."""
-    return [spec["metric"] for spec in config.get("metric_list") or []
+    return [spec["metric"] for spec in config.metric_list or []
             if isinstance(spec, dict) and is_judge_metric(spec.get("metric"))]
 
 
@@ -56,56 +57,33 @@ def _render(template: str, doc: dict) -> Any:
     return template
 
 
-def json_safe(value: Any) -> Any:
-    if value is None or isinstance(value, (str, int, bool)):
-        return value
-    if isinstance(value, float):
-        return None if math.isnan(value) else value
-    if isinstance(value, dict):
-        out = {str(k): json_safe(v) for k, v in value.items()}
-        return {k: v for k, v in out.items() if v is not _SKIP}
-    if isinstance(value, (list, tuple)):
-        out = [json_safe(v) for v in value]
-        return [v for v in out if v is not _SKIP]
-    return _SKIP
-
-
-_SKIP = object()
-
-
 class Task:
-    def __init__(self, name: str, config: dict[str, Any], path: Path | None, data_root: Path | None,
-                 model_name: str = "", gen_kwargs: dict[str, Any] | None = None):
-        self.name, self.config, self.path = name, dict(config), path
-        self.base_dir = path.parent if path else Path.cwd()
-        self.data_root = data_root
-        self.output_type = config.get("output_type", "generate_until")
+    def __init__(self, config: TaskConfig, model_name: str = "", gen_kwargs: dict[str, Any] | None = None):
+        self.config, self.name, self.path = config, config.task, config.path
+        self.base_dir = self.path.parent if self.path else Path.cwd()
+        self.output_type = config.output_type
         if self.output_type not in OUTPUT_TYPES:
-            raise TaskError(f"task {name}: output_type {self.output_type!r} not one of {', '.join(OUTPUT_TYPES)}")
-        self.modality = config.get("modality", "mm")
-        if self.modality not in ("mm", "text"):
-            raise TaskError(f"task {name}: modality must be mm or text, got {self.modality!r}")
-        size = config.get("image_size")
-        self.image_size = tuple(size) if size else None
-        self.prompt_kwargs = self._prompt_kwargs(config.get("lmms_eval_specific_kwargs") or {}, model_name)
-        self.gen_kwargs = dict(config.get("generation_kwargs") or {})
-        self.gen_kwargs.update(gen_kwargs or {})
-        self.metric_list = config.get("metric_list") or DEFAULT_METRICS[self.output_type]
-        self.process_results = _resolve(config.get("process_results"))
-        self.judge_metrics = judge_metrics(self.config)
-        if self.judge_metrics and self.output_type != "generate_until":
-            raise TaskError(f"task {name}: judge metric(s) {', '.join(self.judge_metrics)} need output_type "
+            raise TaskError(f"task {self.name}: output_type {self.output_type!r} not one of {', '.join(OUTPUT_TYPES)}")
+        self.kind = OUTPUT_TYPES[self.output_type]
+        self.modality, self.image_size = config.modality, config.image_size
+        self.prompt_kwargs = self._prompt_kwargs(config.lmms_eval_specific_kwargs, model_name)
+        self.gen_kwargs = {**config.generation_kwargs, **(gen_kwargs or {})}
+        self.metric_list = config.metric_list or [{"metric": m} for m in self.kind.default_metrics]
+        self.process_results = _resolve(config.process_results)
+        self.judge_metrics = judge_metrics(config)
+        if self.judge_metrics and self.kind.stream != "generate_until":
+            raise TaskError(f"task {self.name}: judge metric(s) {', '.join(self.judge_metrics)} need output_type "
                             "generate_until (the judge rates generated answers)")
         self._resized: dict[int, tuple[Any, Any]] = {}
         for spec in self.metric_list:
             metric = spec.get("metric")
             if isinstance(metric, FunctionRef) or self.process_results is not None:
                 continue
-            if metric not in METRICS and metric not in _BUILTIN_SCORED.get(self.output_type, ()):
-                raise TaskError(f"task {name}: unknown metric {metric!r} (no process_results defines it)")
+            if metric not in METRICS and metric not in self.kind.builtin_metrics:
+                raise TaskError(f"task {self.name}: unknown metric {metric!r} (no process_results defines it)")
             agg = spec.get("aggregation", METRICS.get(metric, {}).get("aggregation", "mean"))
             if isinstance(agg, str) and agg not in AGGREGATIONS:
-                raise TaskError(f"task {name}: unknown aggregation {agg!r}")
+                raise TaskError(f"task {self.name}: unknown aggregation {agg!r}")
 
     @staticmethod
     def _prompt_kwargs(spec: dict[str, Any], model_name: str) -> dict[str, Any]:
@@ -114,43 +92,35 @@ class Task:
         return out
 
     # ---- data ---------------------------------------------------------------------------
-    def docs(self) -> list[dict[str, Any]]:
-        path = self.config.get("dataset_path")
-        kwargs = dict(self.config.get("dataset_kwargs") or {})
+    @property
+    def benchmark(self) -> Benchmark | None:
+        """The registered benchmark the task's dataset_path names (None: a file or hub dataset)."""
+        return get_benchmark(self.config.dataset_path)
+
+    def docs(self, data_root: str | Path | None = None) -> list[dict[str, Any]]:
+        """The task's docs; `data_root` is its benchmark's resolved root (`Benchmark.resolve`)."""
+        path = self.config.dataset_path
         if not path:
             raise TaskError(f"task {self.name}: no dataset_path")
-        docs = self._offside_docs(kwargs) if path == "offside" else self._file_or_hub_docs(str(path), kwargs)
-        process = _resolve(self.config.get("process_docs"))
+        benchmark = self.benchmark
+        if benchmark is None:
+            docs = self._file_or_hub_docs(str(path), dict(self.config.dataset_kwargs))
+        elif data_root is None:
+            raise TaskError(f"task {self.name}: benchmark {benchmark.name!r} needs its data root")
+        else:
+            try:
+                docs = benchmark.load_docs(Path(data_root), dict(self.config.dataset_kwargs))
+            except BenchmarkError as exc:
+                raise TaskError(f"task {self.name} ({self.config.source}): {exc}") from None
+        process = _resolve(self.config.process_docs)
         if process is not None:  # lmms-eval hook: raw rows -> the docs the task iterates over
             docs = list(process(docs))
         return docs
 
-    def _offside_docs(self, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
-        from offside_data import load_items, view
-
-        if self.data_root is None:
-            raise TaskError(f"task {self.name}: no OFFSIDE data root")
-        info = kwargs.pop("info", None)
-        need_options = kwargs.pop("require_options", self.output_type == "multiple_choice")
-        items = view(load_items(self.data_root), kwargs.pop("role", "forget"), kwargs.pop("setting", "complete"),
-                     kwargs.pop("modality", None))
-        if kwargs:
-            raise TaskError(f"task {self.name}: unknown dataset_kwargs for offside: {', '.join(kwargs)}")
-        docs = []
-        for item in items:
-            if (info and item.info != info) or (need_options and not item.options):
-                continue
-            doc = item.to_dict()
-            doc.pop("extra", None)
-            doc["_root"] = str(self.data_root)
-            docs.append(doc)
-        return docs
-
     def _file_or_hub_docs(self, path: str, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
-        split = self.config.get("test_split", "test")
-        candidates = [self.base_dir / path] + ([self.data_root / path] if self.data_root else [])
-        local = next((c for c in candidates if c.exists()), None)
-        if local is not None:
+        split = self.config.test_split
+        local = self.base_dir / path  # relative to the YAML file, or absolute
+        if local.exists():
             if local.is_dir():
                 found = [local / f"{split}{ext}" for ext in (".jsonl", ".json", ".parquet", ".tsv")]
                 local = next((f for f in found if f.exists()), None)
@@ -160,7 +130,7 @@ class Task:
         try:
             import datasets
 
-            ds = datasets.load_dataset(path, self.config.get("dataset_name"), split=split, **kwargs)
+            ds = datasets.load_dataset(path, self.config.dataset_name, split=split, **kwargs)
         except Exception as exc:
             raise TaskError(f"task {self.name}: dataset {path!r} is no local file and could not be loaded "
                             f"from the hub ({exc.__class__.__name__}: {str(exc).splitlines()[0][:200]})") from None
@@ -196,7 +166,7 @@ class Task:
     def visuals(self, doc: dict) -> list[Any]:
         if self.modality == "text":
             return []
-        spec = _resolve(self.config.get("doc_to_visual"))
+        spec = _resolve(self.config.doc_to_visual)
         if spec is None:
             return []
         visuals = _call(spec, doc, self.prompt_kwargs) if callable(spec) else doc.get(spec)
@@ -216,14 +186,14 @@ class Task:
         return self._resized[key][1]
 
     def text(self, doc: dict) -> str:
-        spec = _resolve(self.config.get("doc_to_text"))
+        spec = _resolve(self.config.doc_to_text)
         if spec is None:
             raise TaskError(f"task {self.name}: no doc_to_text")
         text = _call(spec, doc, self.prompt_kwargs) if callable(spec) else _render(str(spec), doc)
         return str(text)
 
     def target(self, doc: dict) -> Any:
-        spec = _resolve(self.config.get("doc_to_target"))
+        spec = _resolve(self.config.doc_to_target)
         if spec is None:
             return None
         if callable(spec):
@@ -231,7 +201,7 @@ class Task:
         return spec if isinstance(spec, int) else _render(str(spec), doc)
 
     def choices(self, doc: dict) -> list[str]:
-        spec = _resolve(self.config.get("doc_to_choice"))
+        spec = _resolve(self.config.doc_to_choice)
         if spec is None:
             raise TaskError(f"task {self.name}: multiple_choice needs doc_to_choice")
         choices = _call(spec, doc, self.prompt_kwargs) if callable(spec) else (
@@ -256,20 +226,11 @@ class Task:
         content = [{"type": "image"} for _ in range(n_visuals)] + [{"type": "text", "text": self.text(doc)}]
         return [{"role": "user", "content": content}]
 
-    # ---- requests -------------------------------------------------------------------------
+    # ---- requests and scores: by output type ---------------------------------------------------
     def requests(self, doc: dict, index: int) -> list[Any]:
         visuals = self.visuals(doc)
-        messages = self.messages(doc, len(visuals))
-        doc_id = self.doc_id(doc, index)
-        if self.output_type == "generate_until":
-            return [GenerationRequest(messages, visuals, dict(self.gen_kwargs), self.name, doc_id)]
-        if self.output_type == "loglikelihood":
-            return [LoglikelihoodRequest(messages, visuals, str(self.target(doc)), (self.name, doc_id),
-                                         self.name, doc_id, 0)]
-        return [LoglikelihoodRequest(messages, visuals, choice, (self.name, doc_id), self.name, doc_id, k)
-                for k, choice in enumerate(self.choices(doc))]
+        return self.kind.requests(self, doc, self.doc_id(doc, index), visuals, self.messages(doc, len(visuals)))
 
-    # ---- scoring ------------------------------------------------------------------------
     def judge_inputs(self, doc: dict) -> tuple[str, str]:
         """(question, reference answer) the LLM judge sees next to the model's response."""
         return self.text(doc), str(self.target(doc))
@@ -280,41 +241,9 @@ class Task:
 
         `verdicts`: judge metric name -> `offside_eval.judge.Verdict` for this sample (judge tasks).
         """
-        if self.output_type == "generate_until":
-            response = results[0]
-            target = self.target(doc)
-            extra = {"response": response, "target": json_safe(target)}
-            judged = self._judge_values(verdicts or {}, extra)
-            if self.process_results is not None:
-                return {**dict(self.process_results(doc, [response])), **judged}, extra
-            values = {}
-            for spec in self.metric_list:
-                name = spec["metric"]
-                if is_judge_metric(name):
-                    continue
-                fn = _resolve(name) if isinstance(name, FunctionRef) else METRICS[name]["fn"]
-                values[self._metric_name(spec)] = fn(response, target, doc)
-            return {**values, **judged}, extra
-        if self.output_type == "loglikelihood":
-            ll, greedy = results[0]
-            extra = {"target": json_safe(self.target(doc)), "loglikelihood": ll, "is_greedy": greedy}
-            if self.process_results is not None:
-                return dict(self.process_results(doc, results)), extra
-            return {"loglikelihood": ll, "perplexity": ll, "acc": float(greedy)}, extra
-        choices = self.choices(doc)
-        gold = self.gold_index(doc, choices)
-        lls = [r[0] for r in results]
-        extra = {"choices": choices, "target": gold, "loglikelihoods": lls,
-                 "is_greedy": [bool(r[1]) for r in results]}
-        if self.process_results is not None:
-            return dict(self.process_results(doc, results)), extra
-        pred = max(range(len(lls)), key=lambda k: lls[k])
-        norm = [ll / max(len(c), 1) for ll, c in zip(lls, choices)]
-        pred_norm = max(range(len(norm)), key=lambda k: norm[k])
-        extra.update(pred=pred, pred_norm=pred_norm)
-        return {"acc": float(pred == gold), "acc_norm": float(pred_norm == gold)}, extra
+        return self.kind.score(self, doc, results, verdicts or {})
 
-    def _judge_values(self, verdicts: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    def judge_values(self, verdicts: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         values = {}
         for name in self.judge_metrics:
             verdict = verdicts.get(name)
@@ -330,14 +259,14 @@ class Task:
         return values
 
     @staticmethod
-    def _metric_name(spec: dict) -> str:
+    def metric_name(spec: dict) -> str:
         metric = spec["metric"]
         return metric.spec.rpartition(".")[2] if isinstance(metric, FunctionRef) else str(metric)
 
     def aggregate(self, per_sample: list[dict[str, Any]], bootstrap_iters: int = 100) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for spec in self.metric_list:
-            name = self._metric_name(spec)
+            name = self.metric_name(spec)
             if any(name not in values for values in per_sample):
                 raise MetricError(f"task {self.name}: metric {name!r} missing from some samples' results")
             values = [v[name] for v in per_sample]
@@ -359,7 +288,7 @@ class Task:
     def higher_is_better(self) -> dict[str, bool]:
         out = {}
         for spec in self.metric_list:
-            name = self._metric_name(spec)
+            name = self.metric_name(spec)
             default = METRICS.get(name, {}).get("higher_is_better", name not in _LOWER_IS_BETTER)
             out[name] = bool(spec.get("higher_is_better", default))
         return out

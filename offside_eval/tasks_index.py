@@ -1,10 +1,12 @@
 """Task index: YAML task/group files from the built-in `tasks/` folder and any `--include_path`.
 
-lmms-eval-compatible YAML: `include:` merges a template (a file without `.yaml` suffix is a
-template, never a task; a relative include is looked up next to the file, then among the
-built-in tasks), `!function file.fn` names a Python hook relative to the YAML, a
-file with `group:` and `task: [...]` is a group, `tag:` adds a task to a named collection.
-A task in an include path overrides a built-in of the same name (with a warning).
+lmms-eval-compatible YAML: `include:` (one file or a list, merged in order) deep-merges templates
+under the file (nested mappings merge, the including file wins; a file without `.yaml` suffix is
+a template, never a task; a relative include is looked up next to the file, then among the
+built-in tasks), `!function file.fn` names a Python hook relative to the YAML, a file with
+`group:` and `task: [...]` is a group, `tag:` adds a task to a named collection. Keys are
+checked per file (`offside_eval.task_config`). A task in an include path overrides a built-in
+of the same name (with a warning). `TaskIndex.find(**metadata)` selects tasks by their metadata.
 """
 from __future__ import annotations
 
@@ -17,11 +19,9 @@ from typing import Any, Iterable
 
 import yaml
 
+from .task_config import GroupConfig, TaskConfig, TaskError, check_keys, make_config
+
 log = logging.getLogger("offside_eval")
-
-
-class TaskError(ValueError):
-    """Bad task name or task file."""
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,19 @@ def _loader_for(base_dir: Path):
     return Loader
 
 
+def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """`base` updated by `top`, nested mappings merged key by key (lists and scalars: `top` wins)."""
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def load_yaml(path: str | Path, _seen: tuple = ()) -> dict[str, Any]:
-    """Read one task/group YAML with its `include` chain merged (the including file wins)."""
+    """Read one task/group YAML with its `include` chain deep-merged (the including file wins)."""
     path = Path(path).resolve()
     if path in _seen:
         raise TaskError(f"{path}: include loop")
@@ -78,17 +89,21 @@ def load_yaml(path: str | Path, _seen: tuple = ()) -> dict[str, Any]:
         raise TaskError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, dict):
         raise TaskError(f"{path}: top level must be a mapping")
+    check_keys(data, path)
     include = data.pop("include", None)
-    if include:
-        base = Path(include) if Path(include).is_absolute() else path.parent / include
-        if not base.exists() and not Path(include).is_absolute():
-            base = builtin_dir() / include  # a user task may build on a built-in one: include: mmbench/mmbench_en_dev.yaml
-        if not base.exists():
-            raise TaskError(f"{path}: include {include!r} not found (next to the file or among the built-in tasks)")
-        merged = load_yaml(base, _seen + (path,))
-        merged.update(data)
-        data = merged
-    return data
+    merged: dict[str, Any] = {}
+    for name in [include] if isinstance(include, str) else include or []:
+        merged = deep_merge(merged, load_yaml(_include_path(path, str(name)), _seen + (path,)))
+    return deep_merge(merged, data)
+
+
+def _include_path(path: Path, include: str) -> Path:
+    base = Path(include) if Path(include).is_absolute() else path.parent / include
+    if not base.exists() and not Path(include).is_absolute():
+        base = builtin_dir() / include  # a user task may build on a built-in one: include: mmbench/mmbench_en_dev.yaml
+    if not base.exists():
+        raise TaskError(f"{path}: include {include!r} not found (next to the file or among the built-in tasks)")
+    return base
 
 
 @dataclass
@@ -96,7 +111,7 @@ class Entry:
     name: str
     kind: str  # "task" | "group" | "tag"
     path: Path | None
-    config: dict[str, Any] = field(default_factory=dict)
+    config: TaskConfig | GroupConfig | None = None  # None for a tag
     subtasks: list[str] = field(default_factory=list)
     builtin: bool = True
 
@@ -122,12 +137,11 @@ class TaskIndex:
         for path in sorted(root.rglob("*.yaml")):
             if "__pycache__" in path.parts:
                 continue
-            config = load_yaml(path)
-            if "group" in config and isinstance(config.get("task"), list):
-                subtasks = [t if isinstance(t, str) else t.get("task") for t in config["task"]]
-                self._add(Entry(str(config["group"]), "group", path, config, subtasks, builtin))
-            elif isinstance(config.get("task"), str):
-                self._add(Entry(config["task"], "task", path, config, [], builtin))
+            config = make_config(load_yaml(path), path)
+            if isinstance(config, GroupConfig):
+                self._add(Entry(config.group, "group", path, config, config.subtasks, builtin))
+            elif isinstance(config, TaskConfig):
+                self._add(Entry(config.task, "task", path, config, [], builtin))
             else:
                 log.debug("skipping %s: neither a task nor a group", path)
 
@@ -145,12 +159,11 @@ class TaskIndex:
     def _add_tags(self) -> None:
         tags: dict[str, list[str]] = {}
         for entry in list(self.entries.values()):
-            tag = entry.config.get("tag") if entry.kind == "task" else None
-            for t in ([tag] if isinstance(tag, str) else tag or []):
+            for t in entry.config.tag if entry.kind == "task" else []:
                 tags.setdefault(t, []).append(entry.name)
         for tag, names in tags.items():
             if tag not in self.entries:
-                self.entries[tag] = Entry(tag, "tag", None, {}, sorted(names))
+                self.entries[tag] = Entry(tag, "tag", None, None, sorted(names))
 
     # ---- queries ------------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -162,6 +175,20 @@ class TaskIndex:
             hint = f"; did you mean: {', '.join(close)}?" if close else "; run `offside-eval --tasks list`"
             raise TaskError(f"unknown task {name!r}{hint}")
         return self.entries[name]
+
+    def find(self, **metadata: Any) -> list[str]:
+        """Sorted names of the tasks whose `metadata` has every given key=value.
+
+        find(benchmark="offside", role="forget", kind="mc", modality="mm") -> ["offside_forget_mm_mc"].
+        A key no task's metadata has is an error (a typo would otherwise select nothing).
+        """
+        tasks = [e for e in self.entries.values() if e.kind == "task"]
+        known = {k for e in tasks for k in e.config.metadata}
+        unknown = sorted(set(metadata) - known)
+        if unknown:
+            raise TaskError(f"no task has metadata key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        return sorted(e.name for e in tasks if all(k in e.config.metadata and e.config.metadata[k] == v
+                                                   for k, v in metadata.items()))
 
     def expand(self, name: str, _stack: tuple = ()) -> list[str]:
         """Leaf task names of a task, group or tag (in order, without duplicates)."""
@@ -181,7 +208,7 @@ class TaskIndex:
         rows = [("name", "kind", "output_type / members", "source")]
         for name in self.names():
             e = self.entries[name]
-            what = e.config.get("output_type", "?") if e.kind == "task" else ", ".join(e.subtasks[:3])
+            what = e.config.output_type if e.kind == "task" else ", ".join(e.subtasks[:3])
             if e.kind != "task" and len(e.subtasks) > 3:
                 what += f", ... ({len(e.subtasks)} tasks)"
             rows.append((name, e.kind, what, "built-in" if e.builtin else str(e.path)))

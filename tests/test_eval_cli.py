@@ -22,6 +22,9 @@ def test_user_command_writes_results_and_samples(tiny_model_dir, tmp_path, capsy
     assert results["config"]["model_args"] == {"pretrained": str(tiny_model_dir)}
     assert {"torch", "transformers", "offside"} <= set(results["versions"])
     assert results["higher_is_better"]["offside_forget_mm_mc"]["acc"] is True
+    assert results["tasks"]["offside_forget_mm_mcgen"]["metadata"] == {
+        "benchmark": "offside", "role": "forget", "kind": "mcgen", "modality": "mm"}
+    assert results["tasks"]["offside_forget_mm_mc"]["samples_file"] == str(out / "samples_offside_forget_mm_mc.jsonl")
     rows = [json.loads(line) for line in (out / "samples_offside_forget_mm_mc.jsonl").read_text().splitlines()]
     assert len(rows) == 3
     for row in rows:

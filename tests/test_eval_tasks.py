@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from offside_eval.cli import main
@@ -14,12 +16,14 @@ def test_builtin_index_names_groups_and_output_types():
             stem = f"offside_{split}_{mod}"
             assert index.expand(stem) == [f"{stem}_{k}" for k in ("mc", "mcgen", "gen", "judge")]
             judge, gen = index.get(f"{stem}_judge").config, index.get(f"{stem}_gen").config
-            assert [m["metric"] for m in judge["metric_list"]] == ["fact_score"]
-            assert {k: v for k, v in judge.items() if k not in ("task", "tag", "metric_list")} == \
-                {k: v for k, v in gen.items() if k not in ("task", "tag", "metric_list")}
+            assert [m["metric"] for m in judge.metric_list] == ["fact_score"]
+            differ = ("task", "tag", "metric_list", "metadata", "path")
+            assert {k: v for k, v in dataclasses.asdict(judge).items() if k not in differ} == \
+                {k: v for k, v in dataclasses.asdict(gen).items() if k not in differ}
+            assert judge.metadata == {**gen.metadata, "kind": "judge"}
     assert index.expand("mmbench") == ["mmbench_en_dev", "mmbench_en_dev_gen"]
-    assert index.get("offside_forget_mm_mc").config["output_type"] == "multiple_choice"
-    assert index.get("offside_forget_text_gen").config["modality"] == "text"
+    assert index.get("offside_forget_mm_mc").config.output_type == "multiple_choice"
+    assert index.get("offside_forget_text_gen").config.modality == "text"
     assert not any(n.startswith("_default") for n in names)  # templates are not tasks
 
 
@@ -47,7 +51,7 @@ def test_include_path_override_and_function_hooks(tmp_path, caplog):
     assert "overrides the built-in" in caplog.text
     entry = index.get("offside_forget_mm_gen")
     assert not entry.builtin
-    task = Task(entry.name, entry.config, entry.path, None)
+    task = Task(entry.config)
     docs = task.docs()
     assert [task.text(d) for d in docs] == ["Q: one", "Q: two"] and task.target(docs[1]) == "2"
     assert task.visuals(docs[0]) == []
@@ -56,12 +60,12 @@ def test_include_path_override_and_function_hooks(tmp_path, caplog):
 def test_offside_docs_carry_join_fields(mini_root):
     index = TaskIndex()
     e = index.get("offside_private_mm_mc")
-    docs = Task(e.name, e.config, e.path, mini_root).docs()
+    docs = Task(e.config).docs(mini_root)
     assert docs and all(d["info"] == "private" and d["split"] == "forget" and d["options"] for d in docs)
     assert {"id", "player", "visual_rumor", "image"} <= set(docs[0])
     e = index.get("offside_forget_text_gen")
-    task = Task(e.name, e.config, e.path, mini_root)
-    docs = task.docs()
+    task = Task(e.config)
+    docs = task.docs(mini_root)
     assert all(d["image"] is None for d in docs) and task.visuals(docs[0]) == []
 
 
@@ -70,4 +74,38 @@ def test_bad_metric_is_an_error(tmp_path):
                                        "doc_to_text: q\nmetric_list:\n  - metric: no_such_metric\n")
     e = TaskIndex([tmp_path]).get("offside_bad")
     with pytest.raises(TaskError, match="unknown metric"):
-        Task(e.name, e.config, e.path, None)
+        Task(e.config)
+
+
+def test_unknown_key_names_file_and_closest_key(tmp_path, capsys):
+    bad = tmp_path / "typo.yaml"
+    bad.write_text("task: my_typo\ndataset_path: x.jsonl\ndoc_to_text: q\ngeneration_kwarg: {max_new_tokens: 3}\n")
+    with pytest.raises(TaskError) as err:
+        TaskIndex([tmp_path])
+    assert str(err.value) == f"{bad}: unknown key 'generation_kwarg' (did you mean 'generation_kwargs'?)"
+    assert main(["--tasks", "list", "--include_path", str(tmp_path)]) == 2
+    out = capsys.readouterr().err.strip()
+    assert len(out.splitlines()) == 1 and str(bad) in out and "'generation_kwargs'" in out
+
+
+def test_include_list_deep_merges_in_order(tmp_path):
+    (tmp_path / "_a").write_text("output_type: generate_until\ndataset_path: a.jsonl\ndoc_to_text: q\n"
+                                 "generation_kwargs: {max_new_tokens: 8, temperature: 0}\nmetadata: {kind: gen}\n")
+    (tmp_path / "_b").write_text("dataset_path: b.jsonl\ngeneration_kwargs: {max_new_tokens: 4, top_p: 1}\n")
+    (tmp_path / "t.yaml").write_text("include: [_a, _b]\ntask: merged\ngeneration_kwargs: {top_p: 0.5}\n"
+                                     "metadata: {role: forget}\n")
+    config = TaskIndex([tmp_path]).get("merged").config
+    assert config.dataset_path == "b.jsonl"  # later include wins over earlier
+    assert config.generation_kwargs == {"max_new_tokens": 4, "temperature": 0, "top_p": 0.5}  # nested merge
+    assert config.metadata == {"kind": "gen", "role": "forget"}
+
+
+def test_find_by_metadata():
+    index = TaskIndex()
+    assert index.find(benchmark="offside", role="forget", kind="mc", modality="mm") == ["offside_forget_mm_mc"]
+    assert index.find(role="forget_private", modality="text") == [
+        f"offside_private_text_{k}" for k in ("gen", "judge", "mc", "mcgen")]
+    assert len(index.find(benchmark="offside")) == 6 * 2 * 4
+    assert index.find(kind="mcgen", modality="mm", role="test") == ["offside_test_mm_mcgen"]
+    with pytest.raises(TaskError, match="no task has metadata key.*rol.*known: benchmark, kind, modality, role"):
+        index.find(rol="forget")
