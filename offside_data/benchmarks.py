@@ -82,7 +82,9 @@ def _offside_docs(root: Path, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
     """OffsideItem dicts of one view; `_root` lets the task hooks find the images.
 
     dataset_kwargs: role, setting, modality (as `offside_data.view`), info (private/shared only),
-    require_options (only items with MC options).
+    require_options (only items with MC options), require_text_question (only items with a
+    text-only rewrite: the reference protocol asks those with the image). Each doc keeps `extra`
+    (the questions exactly as the release files store them).
     """
     from .loader import load_items
     from .views import view
@@ -90,10 +92,11 @@ def _offside_docs(root: Path, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
     kwargs = dict(kwargs)
     info = kwargs.pop("info", None)
     need_options = bool(kwargs.pop("require_options", False))
+    need_text = bool(kwargs.pop("require_text_question", False))
     role, setting, modality = kwargs.pop("role", "forget"), kwargs.pop("setting", "complete"), kwargs.pop("modality", None)
     if kwargs:
         raise BenchmarkError(f"unknown dataset_kwargs for offside: {', '.join(kwargs)} "
-                             "(role, setting, modality, info, require_options)")
+                             "(role, setting, modality, info, require_options, require_text_question)")
     try:
         items = view(load_items(root), role, setting, modality)
     except ValueError as exc:
@@ -102,10 +105,10 @@ def _offside_docs(root: Path, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
         raise BenchmarkError(str(exc)) from None
     docs = []
     for item in items:
-        if (info and item.info != info) or (need_options and not item.options):
+        if (info and item.info != info) or (need_options and not item.options) or (
+                need_text and not item.text_question):
             continue
         doc = item.to_dict()
-        doc.pop("extra", None)
         doc["_root"] = str(root)
         docs.append(doc)
     return docs

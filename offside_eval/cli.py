@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from offside_data import DataError
     from offside_data.benchmarks import BenchmarkError
+    from offside_data.options import OptionError
     from .evaluator import EvalError, evaluate
     from .metrics import MetricError
     from .models import ModelError
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                        include_path=args.include_path, data_root=_data_root(args.data_root), gen_kwargs=args.gen_kwargs,
                        bootstrap_iters=args.bootstrap_iters, verbosity=args.verbosity,
                        progress=not args.no_progress, judge_args=args.judge_args)
-    except (TaskError, ModelError, DataError, EvalError, MetricError, BenchmarkError) as exc:
+    except (TaskError, ModelError, DataError, EvalError, MetricError, BenchmarkError, OptionError) as exc:
         print(f"offside-eval: error: {exc}", file=sys.stderr)
         return 2
     print(make_table(out))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from offside_data.benchmarks import data_root_for
+from offside_data.options import parse_kv
 from offside_data.provenance import package_versions
 
 from .judging import judge_client, judge_info, run_judge, select_leaves
@@ -139,7 +140,7 @@ def plan(tasks: str | Sequence[str], *, model_name: str = "", include_path: Any 
     requested = _task_names(tasks)
     client = judge_client(judge_args)
     leaves, skipped = select_leaves(index, requested, client is not None)
-    overrides = parse_model_args(gen_kwargs) if isinstance(gen_kwargs, str) else dict(gen_kwargs or {})
+    overrides = parse_kv(gen_kwargs, "--gen_kwargs") if isinstance(gen_kwargs, str) else dict(gen_kwargs or {})
     task_objs = {name: Task(index.get(name).config, model_name, overrides) for name in leaves}
     data: dict[str, dict[str, Any]] = {}
     for task in task_objs.values():

@@ -27,7 +27,7 @@ def judge_client(judge_args: Any):
     try:
         return client_from_args(judge_args)
     except ValueError as exc:
-        raise EvalError(f"--judge_args: {exc}") from None
+        raise EvalError(str(exc)) from None
 
 
 def select_leaves(index: TaskIndex, requested: list[str], have_judge: bool) -> tuple[list[str], list[str]]:

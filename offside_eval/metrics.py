@@ -68,6 +68,12 @@ def nanmean(values: Sequence[Any]) -> float:
     return sum(kept) / len(kept) if kept else float("nan")
 
 
+@register_aggregation("sum")
+def total(values: Sequence[Any]) -> float:
+    """Counts such as n_dropped (samples a protocol left out of its means)."""
+    return float(sum(v for v in values if not is_missing(v)))
+
+
 @register_aggregation("median")
 def median(values: Sequence[Any]) -> float:
     kept = sorted(v for v in values if not is_missing(v))

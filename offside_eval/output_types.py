@@ -50,7 +50,7 @@ def _score_generation(task, doc, results, verdicts) -> Scored:
 
 # ---- loglikelihood --------------------------------------------------------------------------
 def _loglikelihood_requests(task, doc, doc_id, visuals, messages):
-    return [LoglikelihoodRequest(messages, visuals, str(task.target(doc)), (task.name, doc_id), task.name, doc_id, 0)]
+    return [LoglikelihoodRequest(messages, visuals, str(task.target(doc)), (task.name, doc_id), task.name, doc_id)]
 
 
 def _score_loglikelihood(task, doc, results, verdicts) -> Scored:
@@ -63,8 +63,8 @@ def _score_loglikelihood(task, doc, results, verdicts) -> Scored:
 
 # ---- multiple_choice ------------------------------------------------------------------------
 def _choice_requests(task, doc, doc_id, visuals, messages):
-    return [LoglikelihoodRequest(messages, visuals, choice, (task.name, doc_id), task.name, doc_id, k)
-            for k, choice in enumerate(task.choices(doc))]
+    return [LoglikelihoodRequest(messages, visuals, choice, (task.name, doc_id), task.name, doc_id)
+            for choice in task.choices(doc)]
 
 
 def _score_choices(task, doc, results, verdicts) -> Scored:

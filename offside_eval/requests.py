@@ -18,7 +18,6 @@ class LoglikelihoodRequest:
     group: Any = None  # requests sharing a context (options of one MC item) carry the same group key
     task: str = ""
     doc_id: Any = None
-    index: int = 0  # option index within the group
 
 
 @dataclass

@@ -151,12 +151,9 @@ class Task:
 
             return pq.read_table(path).to_pylist()
         if path.suffix == ".tsv":  # e.g. the official MMBench files (large base64 image cells)
-            import csv
-            import sys
+            from offside_data.tables import read_tsv_rows
 
-            csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-            with path.open(encoding="utf-8", newline="") as fh:
-                return [{(k or "").strip(): v for k, v in row.items()} for row in csv.DictReader(fh, delimiter="\t")]
+            return read_tsv_rows(path)
         raise TaskError(f"task {self.name}: unsupported dataset file {path} (json, jsonl, parquet, tsv)")
 
     # ---- doc -> prompt pieces ---------------------------------------------------------------

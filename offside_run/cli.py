@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("config", help="experiment YAML, or the name of a shipped config (demo, paper_3b, paper_7b)")
     p.add_argument("--output_dir", help="override the config's output_dir")
     p.add_argument("--no_progress", action="store_true")
+    p.add_argument("--dry_run", action="store_true",
+                   help="validate everything and print the stage plan (cached / to run, work per stage); run nothing")
     p = sub.add_parser("report", help="rebuild report.md, tables and plots of a run folder")
     p.add_argument("run_dir")
     args = parser.parse_args(argv)
@@ -37,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
             if path is None:
                 raise ExperimentError(f"{args.config}: no such file or shipped config")
             runner = Runner(Experiment.from_yaml(path, args.output_dir), progress=not args.no_progress)
+            if args.dry_run:
+                stages = runner.plan()
+                runner.validate(stages)
+                print(runner.describe(stages))
+                return 0
             report = runner.run()
             print(f"trained {len(runner.trained)} stage(s), evaluated {len(runner.evaluated)} checkpoint(s)")
         else:

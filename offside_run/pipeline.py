@@ -16,87 +16,25 @@ import logging
 import shutil
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
-
-import yaml
+from typing import Any
 
 from offside_data.fileio import atomic_write_text
 
+from .experiment import Experiment, ExperimentError, closest
 from .report import Entry, write_report
 
 log = logging.getLogger("offside_run")
 STAGE_FILE = ".offside_stage.json"
 MANIFEST = "run_manifest.json"
-SETTINGS = ("complete", "selective", "unimodal")
-# role in the report -> role name in the task names (offside_<name>_mm_{mc,gen})
-TASK_ROLE = {"forget": "forget", "test": "test", "retain": "retain", "relearn": "relearn",
-             "forget_private": "private", "forget_shared": "shared"}
 ROLES_BY_SETTING = {"complete": ["forget", "test", "retain"], "unimodal": ["forget", "test", "retain"],
                     "selective": ["forget_private", "test", "forget_shared"]}
-
-
-class ExperimentError(ValueError):
-    """Invalid experiment YAML; the message names the file and key."""
-
-
-@dataclass
-class Experiment:
-    name: str
-    output_dir: Path
-    base_model: str = "tiny"  # "tiny": the cached tiny Qwen2.5-VL; else a path or hub id
-    data_root: str = "mini"  # "mini" / "mini:N": the cached OFFSIDE-mini (N players); else a path
-    settings: list[str] = field(default_factory=lambda: ["complete"])
-    vanilla: dict[str, Any] = field(default_factory=dict)  # offside-train sft options
-    unlearn: dict[str, Any] = field(default_factory=dict)  # options shared by every method
-    methods: dict[str, dict[str, Any]] = field(default_factory=dict)  # method -> its own options
-    relearn: dict[str, Any] = field(default_factory=dict)  # offside-train relearn options
-    relearn_settings: list[str] = field(default_factory=lambda: ["complete"])
-    relearn_vanilla: bool = True
-    eval: dict[str, Any] = field(default_factory=dict)  # evaluate() options: batch_size, limit, ...
-    judge: str | None = None  # --judge_args string, when an LLM judge is configured
-    source: str = "<dict>"
-
-    @classmethod
-    def from_yaml(cls, path: str | Path, output_dir: str | Path | None = None) -> "Experiment":
-        path = Path(path)
-        if not path.exists():
-            raise ExperimentError(f"{path}: experiment file not found")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ExperimentError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
-        return cls.from_dict(data, str(path), output_dir)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "<dict>", output_dir: str | Path | None = None):
-        if not isinstance(data, dict):
-            raise ExperimentError(f"{source}: top level must be a mapping")
-        known = set(cls.__dataclass_fields__) - {"source"}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ExperimentError(f"{source}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
-        data = dict(data)
-        data.setdefault("name", Path(source).stem)
-        if output_dir is not None:
-            data["output_dir"] = output_dir
-        if "output_dir" not in data:
-            raise ExperimentError(f"{source}: 'output_dir' is required")
-        data["output_dir"] = Path(data["output_dir"])
-        exp = cls(**data, source=source)
-        for s in exp.settings + exp.relearn_settings:
-            if s not in SETTINGS:
-                raise ExperimentError(f"{source}: setting {s!r} is not one of {', '.join(SETTINGS)}")
-        if not exp.methods:
-            raise ExperimentError(f"{source}: 'methods' must name at least one unlearning method")
-        for key in ("vanilla", "unlearn", "relearn", "eval"):
-            if not isinstance(getattr(exp, key), dict):
-                raise ExperimentError(f"{source}: '{key}' must be a mapping of options")
-        for method, opts in exp.methods.items():
-            if not isinstance(opts or {}, dict):
-                raise ExperimentError(f"{source}: methods.{method} must be a mapping of options")
-        return exp
+RELEARNED_ROLES = ["forget", "test", "retain", "relearn"]
+# task kinds each protocol reports (task metadata `kind`): classification, generation, judge
+KINDS = {"clean": ("mc", "gen", "judge"), "reference": ("mcgen", "gen", "judge")}
+KIND_METRICS = {"mc": ["acc", "acc_norm"], "mcgen": ["acc", "acc_gen", "n_dropped"], "gen": ["gen_score", "n_dropped"],
+                "judge": ["fact_score", "fact_score_missing"]}
 
 
 def _key(*parts: Any) -> str:
@@ -117,8 +55,34 @@ def _finished(folder: Path, key: str) -> bool:
         return False
 
 
+@dataclass
+class TrainStage:
+    """One checkpoint to train: `stage` is what offside_train.build_config takes (sft, relearn, a method)."""
+    name: str
+    stage: str
+    options: dict[str, Any]
+    parent: "TrainStage | None"
+    key: str
+    method: str
+    setting: str
+    phase: str
+    config: Any = None  # the validated trainer config (set by Runner.validate)
+
+
+@dataclass
+class EvalStage:
+    checkpoint: TrainStage
+    roles: list[str]
+    tasks: dict[str, dict[str, str]]  # role -> kind -> task name
+    key: str
+
+    @property
+    def task_names(self) -> list[str]:
+        return [t for kinds in self.tasks.values() for t in kinds.values()]
+
+
 class Runner:
-    """Runs (or skips) stages and remembers what it did, for the manifest and for tests."""
+    """Plans every stage, validates all of them in seconds, then runs (or skips) them in order."""
 
     def __init__(self, exp: Experiment, progress: bool = True):
         self.exp, self.progress = exp, progress
@@ -151,123 +115,206 @@ class Runner:
             raise ExperimentError(f"{self.exp.source}: data_root {self.exp.data_root!r} is not a directory")
         return self.exp.data_root
 
-    # ------------------------------------------------------------------ stages
-    def _stage(self, folder: Path, key: str, work: Callable[[Path], Any], done: list[str]) -> Path:
-        if _finished(folder, key):
+    # ------------------------------------------------------------------ plan
+    def plan(self) -> list[TrainStage | EvalStage]:
+        """Every stage in run order; nothing is trained or evaluated here."""
+        exp, stages = self.exp, []
+
+        def train(name, stage, options, parent, method, setting, phase, key_kind):
+            parent_key = parent.key if parent else _key(self.base_model, self.data_id)
+            st = TrainStage(name, stage, dict(options), parent, _key(key_kind, parent_key, method if key_kind ==
+                            "unlearn" else None, options), method, setting, phase)
+            stages.append(st)
+            return st
+
+        def evaluate(ckpt, roles):
+            tasks = self.tasks_for(roles)
+            opts = dict(exp.eval)
+            names = [t for kinds in tasks.values() for t in kinds.values()]
+            stages.append(EvalStage(ckpt, roles, tasks, _key("eval", ckpt.key, names, opts, exp.judge)))
+
+        vanilla = train("vanilla", "sft", exp.vanilla, None, "vanilla", "complete", "vanilla", "sft")
+        evaluate(vanilla, ["forget", "test", "retain", "relearn"]
+                 + (["forget_private", "forget_shared"] if "selective" in exp.settings else []))
+        if exp.relearn_vanilla:
+            evaluate(train("vanilla-relearned", "relearn", exp.relearn, vanilla, "vanilla", "complete",
+                           "relearned", "relearn"), RELEARNED_ROLES)
+        for method, setting, options, relearn in exp.method_runs():
+            name = f"{method}-{setting}"
+            unlearned = train(name, method, options, vanilla, method, setting, "unlearned", "unlearn")
+            evaluate(unlearned, ROLES_BY_SETTING[setting])
+            if relearn:
+                evaluate(train(f"{name}-relearned", "relearn", exp.relearn, unlearned, method, setting,
+                               "relearned", "relearn"), RELEARNED_ROLES)
+        return stages
+
+    def tasks_for(self, roles: list[str]) -> dict[str, dict[str, str]]:
+        """role -> kind -> task name, found by the tasks' metadata (benchmark, role, kind, protocol)."""
+        kinds = [k for k in KINDS[self.exp.protocol] if k != "judge" or self.exp.judge]
+        out: dict[str, dict[str, str]] = {}
+        for role in roles:
+            for kind in kinds:
+                query = dict(benchmark="offside", role=role, kind=kind, modality="mm", protocol=self.exp.protocol)
+                found = self.index.find(**query)
+                if len(found) != 1:
+                    raise ExperimentError(f"{self.exp.source}: {len(found)} tasks have metadata {query} "
+                                          f"({', '.join(found) or 'none'}); the report needs exactly one")
+                out.setdefault(role, {})[kind] = found[0]
+        return out
+
+    def count_docs(self, task: str) -> int:
+        from offside_eval.task import Task
+
+        return len(Task(self.index.get(task).config).docs(self.data_root))
+
+    @property
+    def index(self):
+        if not hasattr(self, "_index"):
+            from offside_eval.tasks_index import TaskIndex
+
+            self._index = TaskIndex()
+        return self._index
+
+    def folder(self, stage: TrainStage | EvalStage) -> Path:
+        if isinstance(stage, TrainStage):
+            return self.run_dir / "checkpoints" / stage.name
+        return self.run_dir / "evals" / stage.checkpoint.name
+
+    def validate(self, stages: list[TrainStage | EvalStage]) -> None:
+        """Every trainer config and evaluation option checked before anything runs (seconds)."""
+        from offside_train import ConfigError, build_config
+
+        for st in stages:
+            if isinstance(st, EvalStage):
+                continue
+            parent = str(self.folder(st.parent)) if st.parent else self.base_model
+            try:
+                st.config = build_config(st.stage, {**st.options, "model": parent, "data": self.data_root,
+                                                    "output_dir": str(self.folder(st)),
+                                                    "disable_tqdm": not self.progress}, self._section(st))
+            except ConfigError as exc:
+                raise ExperimentError(str(exc)) from None
+        self._validate_eval_options()
+
+    def _section(self, st: TrainStage) -> str:
+        where = {"sft": "vanilla", "relearn": "relearn"}.get(st.stage, f"methods.{st.stage} (+ unlearn)")
+        return f"{self.exp.source}: {where}"
+
+    def _validate_eval_options(self) -> None:
+        import inspect
+
+        from offside_eval.evaluator import evaluate
+
+        known = set(inspect.signature(evaluate).parameters) - {"tasks", "output_path", "log_samples", "data_root",
+                                                                 "progress", "verbosity", "judge_args"}
+        for key in self.exp.eval:
+            if key not in known:
+                raise ExperimentError(f"{self.exp.source}: eval: unknown option {key!r}{closest(key, known)}")
+
+    def describe(self, stages: list[TrainStage | EvalStage]) -> str:
+        """The dry-run table: each stage, whether a finished copy is cached, and the work it implies."""
+        from offside_data import load_items
+        from offside_train.data import select_items
+
+        items = load_items(self.data_root)
+        limit = self.exp.eval.get("limit")
+        rows = [("stage", "status", "work")]
+        for st in stages:
+            cached = "cached" if _finished(self.folder(st), st.key) else "to run"
+            if isinstance(st, TrainStage):
+                cfg = st.config
+                roles = {"sft": ["train"], "relearn": ["relearn"]}.get(
+                    st.stage, ["forget"] + (["retain"] if getattr(cfg, "uses_retain", False) else []))
+                n = sum(len(select_items(items, role, cfg.setting, cfg.modality)) for role in roles)
+                steps = (f"{cfg.max_steps} steps" if cfg.max_steps > 0 else f"{cfg.num_train_epochs:g} epoch(s)")
+                work = f"{st.stage}: {n} items ({'+'.join(roles)}), {steps}, batch {cfg.per_device_train_batch_size}"
+                rows.append((f"train {st.name}", cached, work))
+            else:
+                docs = sum(min(self.count_docs(t), limit or 10**9) for t in st.task_names)
+                rows.append((f"evaluate {st.checkpoint.name}", cached,
+                             f"{len(st.task_names)} tasks ({', '.join(st.roles)}), {docs} records"))
+        width = [max(len(r[i]) for r in rows) for i in range(2)]
+        lines = [f"{r[0]:<{width[0]}}  {r[1]:<{width[1]}}  {r[2]}" for r in rows]
+        todo = sum(1 for r in rows[1:] if r[1] == "to run")
+        return "\n".join(lines + [f"{todo} of {len(rows) - 1} stages to run ({self.exp.source}, protocol "
+                                   f"{self.exp.protocol})"])
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> Path:
+        stages = self.plan()
+        self.validate(stages)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        failed: dict[str, str] = {}  # checkpoint name -> why it (or its parent) failed
+        for st in stages:
+            ckpt = st if isinstance(st, TrainStage) else st.checkpoint
+            why = failed.get(ckpt.name) or (failed.get(ckpt.parent.name) if ckpt.parent else None)
+            if why:
+                failed[ckpt.name] = why
+                if isinstance(st, EvalStage):
+                    self._record(st, error=why)
+                continue
+            try:
+                self._execute(st)
+                if isinstance(st, EvalStage):
+                    self._record(st)
+            except Exception as exc:  # a failing method is reported; the others go on
+                if ckpt.name == "vanilla":
+                    raise
+                log.error("%s failed: %s", ckpt.name, exc)
+                (self.run_dir / "errors").mkdir(parents=True, exist_ok=True)
+                (self.run_dir / "errors" / f"{ckpt.name}.txt").write_text(traceback.format_exc())
+                failed[ckpt.name] = f"{type(exc).__name__}: {exc}"
+                if isinstance(st, EvalStage):
+                    self._record(st, error=failed[ckpt.name])
+        write_manifest(self.run_dir, self.exp, self.records)
+        return build_report(self.run_dir)
+
+    def _execute(self, st: TrainStage | EvalStage) -> None:
+        folder = self.folder(st)
+        if _finished(folder, st.key):
             log.info("skip %s (finished, same configuration)", folder.relative_to(self.run_dir))
-            return folder
+            return
         if folder.exists():
             shutil.rmtree(folder)  # stale or from another configuration
         log.info("run %s", folder.relative_to(self.run_dir))
         start = time.perf_counter()
-        work(folder)
-        _write_json(folder / STAGE_FILE, {"key": key, "seconds": round(time.perf_counter() - start, 1)})
-        done.append(str(folder.relative_to(self.run_dir)))
-        return folder
+        if isinstance(st, TrainStage):
+            from offside_train.sft import run_sft
+            from offside_train.unlearn import run_unlearn
 
-    def train(self, name: str, kind: str, parent: Path, parent_key: str, options: dict[str, Any],
-              method: str | None = None) -> tuple[Path, str]:
-        from offside_train import build_config
-        from offside_train.sft import run_sft
-        from offside_train.unlearn import run_unlearn
+            run_sft(st.config) if st.stage in ("sft", "relearn") else run_unlearn(st.config)
+            done = self.trained
+        else:
+            import offside_eval
 
-        key = _key(kind, parent_key, method, options)
-
-        def work(out: Path) -> None:
-            common = dict(model=str(parent), data=self.data_root, output_dir=str(out), disable_tqdm=not self.progress)
-            cfg = build_config(method if kind == "unlearn" else kind, {**options, **common},
-                               f"{self.exp.source} ({name})")
-            run_unlearn(cfg) if kind == "unlearn" else run_sft(cfg)
-
-        return self._stage(self.run_dir / "checkpoints" / name, key, work, self.trained), key
-
-    def evaluate(self, name: str, checkpoint: Path, ckpt_key: str, roles: list[str]) -> tuple[Path, dict]:
-        import offside_eval
-
-        tasks = self.tasks_for(roles)
-        opts = dict(self.exp.eval)
-        key = _key("eval", ckpt_key, tasks, opts, self.exp.judge)
-
-        def work(out: Path) -> None:
+            opts = dict(self.exp.eval)
+            model = opts.pop("model", "hf_vlm")
+            model_args = {**dict(opts.pop("model_args", None) or {}), "pretrained": str(self.folder(st.checkpoint))}
             extra = {"judge_args": self.exp.judge} if self.exp.judge else {}
-            offside_eval.evaluate("hf_vlm", {"pretrained": str(checkpoint)}, tasks, output_path=out,
-                                  log_samples=True, data_root=self.data_root, progress=self.progress,
-                                  verbosity="WARNING", **opts, **extra)
+            offside_eval.evaluate(model, model_args, st.task_names, output_path=folder, log_samples=True,
+                                  data_root=self.data_root, progress=self.progress, verbosity="WARNING",
+                                  **opts, **extra)
+            done = self.evaluated
+        _write_json(folder / STAGE_FILE, {"key": st.key, "seconds": round(time.perf_counter() - start, 1)})
+        done.append(str(folder.relative_to(self.run_dir)))
 
-        folder = self._stage(self.run_dir / "evals" / name, key, work, self.evaluated)
-        return folder, {role: self.tasks_for([role]) for role in roles}
-
-    def tasks_for(self, roles: list[str]) -> list[str]:
-        tasks = []
-        for role in roles:
-            stem = f"offside_{TASK_ROLE[role]}_mm"
-            tasks += [f"{stem}_mc", f"{stem}_gen"] + ([f"{stem}_judge"] if self.exp.judge else [])
-        return tasks
-
-    # ------------------------------------------------------------------ protocol
-    def record(self, method: str, setting: str, phase: str, checkpoint: Path | None, key: str | None,
-               roles: list[str] | None = None, error: str | None = None) -> None:
-        entry: dict[str, Any] = {"method": method, "setting": setting, "phase": phase,
-                                 "checkpoint": str(checkpoint) if checkpoint else None, "error": error}
-        if error is None and checkpoint is not None:
-            folder, task_map = self.evaluate(checkpoint.name, checkpoint, key, list(roles or []))
-            entry["eval_dir"] = str(folder.relative_to(self.run_dir))
-            entry["tasks"] = task_map
+    def _record(self, st: EvalStage, error: str | None = None) -> None:
+        ckpt = st.checkpoint
+        entry: dict[str, Any] = {"method": ckpt.method, "setting": ckpt.setting, "phase": ckpt.phase,
+                                 "checkpoint": str(self.folder(ckpt)), "error": error,
+                                 "protocol": self.exp.protocol}
+        if error is None:
+            entry["eval_dir"] = str(self.folder(st).relative_to(self.run_dir))
+            entry["tasks"] = st.tasks
         self.records.append(entry)
-
-    def run(self) -> Path:
-        exp = self.exp
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        vanilla_roles = ["forget", "test", "retain", "relearn"]
-        if "selective" in exp.settings:
-            vanilla_roles += ["forget_private", "forget_shared"]
-        base_key = _key(self.base_model, self.data_id)
-        vanilla, vkey = self.train("vanilla", "sft", Path(self.base_model), base_key, exp.vanilla)
-        self.record("vanilla", "complete", "vanilla", vanilla, vkey, vanilla_roles)
-        if exp.relearn_vanilla:
-            self._guarded("vanilla", "complete", "relearned", lambda: self._relearn("vanilla", vanilla, vkey))
-        for setting in exp.settings:
-            for method, opts in exp.methods.items():
-                opts = dict(opts or {})
-                if setting not in opts.pop("settings", exp.settings):  # a method may run in fewer settings
-                    continue
-                self._guarded(method, setting, "unlearned",
-                              lambda m=method, o=opts, s=setting: self._unlearn_chain(m, o, s, vanilla, vkey))
-        write_manifest(self.run_dir, exp, self.records)
-        return build_report(self.run_dir)
-
-    def _guarded(self, method: str, setting: str, phase: str, fn: Callable[[], None]) -> None:
-        try:
-            fn()
-        except Exception as exc:  # a failing method is reported; the others go on
-            log.error("%s/%s/%s failed: %s", method, setting, phase, exc)
-            (self.run_dir / "errors").mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "errors" / f"{method}-{setting}-{phase}.txt").write_text(traceback.format_exc())
-            self.record(method, setting, phase, None, None, error=f"{type(exc).__name__}: {exc}")
-
-    def _unlearn_chain(self, method: str, opts: dict, setting: str, vanilla: Path, vkey: str) -> None:
-        opts = dict(opts)
-        relearn = opts.pop("relearn", True)  # a method may skip the relearning stage
-        options = {**self.exp.unlearn, **opts}
-        options["setting"] = "complete" if setting == "unimodal" else setting
-        options["modality"] = "text" if setting == "unimodal" else "mm"
-        name = f"{method}-{setting}"
-        ckpt, key = self.train(name, "unlearn", vanilla, vkey, options, method)
-        self.record(method, setting, "unlearned", ckpt, key, ROLES_BY_SETTING[setting])
-        if relearn and setting in self.exp.relearn_settings:
-            self._guarded(method, setting, "relearned", lambda: self._relearn(name, ckpt, key, method, setting))
-
-    def _relearn(self, name: str, parent: Path, parent_key: str, method: str = "vanilla",
-                 setting: str = "complete") -> None:
-        ckpt, key = self.train(f"{name}-relearned", "relearn", parent, parent_key, self.exp.relearn)
-        self.record(method, setting, "relearned", ckpt, key, ["forget", "test", "retain", "relearn"])
 
 
 def write_manifest(run_dir: Path, exp: Experiment, records: list[dict]) -> None:
-    _write_json(run_dir / MANIFEST, {"name": exp.name, "source": exp.source, "records": records})
+    _write_json(run_dir / MANIFEST, {"name": exp.name, "source": exp.source, "protocol": exp.protocol,
+                                     "records": records})
 
 
-def load_entries(run_dir: str | Path) -> tuple[str, list[Entry]]:
+def load_entries(run_dir: str | Path) -> tuple[str, str, list[Entry]]:
     """Rebuild report entries from a run folder's manifest, results.json and samples files."""
     run_dir = Path(run_dir)
     manifest_path = run_dir / MANIFEST
@@ -284,17 +331,16 @@ def load_entries(run_dir: str | Path) -> tuple[str, list[Entry]]:
             for role, tasks in rec["tasks"].items():
                 metrics[role], samples[role] = _role_metrics(folder, results, tasks)
         entries.append(Entry(rec["method"], rec["setting"], rec["phase"], metrics, samples, rec.get("error")))
-    return manifest["name"], entries
+    return manifest["name"], manifest["protocol"], entries
 
 
-def _role_metrics(folder: Path, results: dict, tasks: list[str]) -> tuple[dict[str, float], list[dict]]:
-    """acc from the MC task, gen_score from the generation task, fact_score from the judge task."""
-    wanted = {"_mc": ["acc", "acc_norm"], "_gen": ["gen_score"], "_judge": ["fact_score", "fact_score_missing"]}
+def _role_metrics(folder: Path, results: dict, tasks: dict[str, str]) -> tuple[dict[str, float], list[dict]]:
+    """The report's numbers of one role: classification acc, gen_score, fact_score (by task kind)."""
     metrics: dict[str, float] = {}
     per_id: dict[str, dict] = {}
-    for task in tasks:
-        suffix = "_" + task.rsplit("_", 1)[1]
-        for metric in wanted.get(suffix, []):
+    for kind, task in tasks.items():
+        wanted = KIND_METRICS[kind]
+        for metric in wanted:
             value = results.get(task, {}).get(metric)
             if value is not None:
                 metrics[metric] = value
@@ -304,10 +350,11 @@ def _role_metrics(folder: Path, results: dict, tasks: list[str]) -> tuple[dict[s
                 row = json.loads(line)
                 rec = per_id.setdefault(row["doc_id"], {"id": row["doc_id"],
                                                         "visual_rumor": row.get("doc", {}).get("visual_rumor", False)})
-                rec.update({m: v for m, v in row.get("metrics", {}).items() if m in wanted.get(suffix, [])})
+                values = row.get("metrics", row)
+                rec.update({m: values[m] for m in wanted if m in values})
     return metrics, list(per_id.values())
 
 
 def build_report(run_dir: str | Path) -> Path:
-    name, entries = load_entries(run_dir)
-    return write_report(entries, Path(run_dir) / "report", title=f"OFFSIDE run: {name}")
+    name, protocol, entries = load_entries(run_dir)
+    return write_report(entries, Path(run_dir) / "report", title=f"OFFSIDE run: {name}", protocol=protocol)

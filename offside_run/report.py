@@ -27,7 +27,7 @@ class Entry:
     method: str  # "vanilla" or a method name
     setting: str  # complete | selective | unimodal
     phase: str  # vanilla | unlearned | relearned
-    metrics: dict[str, dict[str, float]]  # role -> metric -> value; role "mmbench" -> {"acc": ...}
+    metrics: dict[str, dict[str, float]]  # role -> metric -> value
     samples: dict[str, list[dict]] = field(default_factory=dict)  # role -> [{"id", "visual_rumor", metric...}]
     error: str | None = None  # a failed stage is reported, not dropped
 
@@ -55,7 +55,7 @@ class Table:
 def _fmt(metric: str, value: float | None) -> str:
     if value is None or math.isnan(value):
         return "–"
-    if metric in ("acc", "mmbench"):
+    if metric == "acc":
         return f"{100 * value:.1f}%"
     return f"{value:.2f}" if metric == "fact_score" else f"{value:.3f}"
 
@@ -64,11 +64,8 @@ def _value(entry: Entry, role: str, metric: str) -> float | None:
     return entry.metrics.get(role, {}).get(metric)
 
 
-def _role_groups(roles: Iterable[str], metrics: list[str], with_mmbench: bool):
-    groups = [(ROLE_LABELS[r], [(f"{r}:{m}", r not in FORGET_ROLES) for m in metrics]) for r in roles]
-    if with_mmbench:
-        groups.append(("MM-Bench", [("mmbench:acc", True)]))
-    return groups
+def _role_groups(roles: Iterable[str], metrics: list[str]):
+    return [(ROLE_LABELS[r], [(f"{r}:{m}", r not in FORGET_ROLES) for m in metrics]) for r in roles]
 
 
 def _rows(entries: list[Entry], groups) -> list[tuple[str, list[float | None]]]:
@@ -82,10 +79,14 @@ def _present_metrics(entries: list[Entry]) -> list[str]:
     return [m for m in METRICS if m in found]
 
 
-def build_tables(entries: list[Entry]) -> list[Table]:
-    """The paper's Table 2 (complete), 3 (selective), 4 (relearning) and the Figure 3 comparison."""
+PROTOCOL_CAPTIONS = {"clean": "clean protocol: offside's prompts, as the model was trained",
+                     "reference": "reference protocol: the OFFSIDE authors' evaluation scripts"}
+
+
+def build_tables(entries: list[Entry], protocol: str = "clean") -> list[Table]:
+    """The paper's Table 2 (complete), 3 (selective), 4 (relearning) and the Figure 3 comparison;
+    every caption names the evaluation protocol its numbers come from."""
     metrics = _present_metrics(entries)
-    mmbench = any("mmbench" in e.metrics for e in entries)
     ok = [e for e in entries if not e.error]
     vanilla = [e for e in ok if e.phase == "vanilla"][:1]
     tables = []
@@ -98,12 +99,12 @@ def build_tables(entries: list[Entry]) -> list[Table]:
         chosen = [e for e in ok if e.setting == setting and e.phase == phase and e.method != "vanilla"]
         if not chosen:
             continue
-        groups = _role_groups(roles, metrics, mmbench)
+        groups = _role_groups(roles, metrics)
         rows = _rows(vanilla + chosen, groups)
         if phase == "relearned":  # the paper's control: vanilla relearned without unlearning
             control = [e for e in ok if e.method == "vanilla" and e.phase == "relearned"][:1]
             rows = [("Vanilla (relearned only)", vals) for _n, vals in _rows(control, groups)] + rows[1:]
-        tables.append(Table(title, groups, rows))
+        tables.append(Table(f"{title} ({PROTOCOL_CAPTIONS[protocol]})", groups, rows))
     uni = [e for e in ok if e.setting == "unimodal" and e.phase == "unlearned"]
     if uni:
         mm = {e.method: e for e in ok if e.setting == "complete" and e.phase == "unlearned"}
@@ -118,7 +119,8 @@ def build_tables(entries: list[Entry]) -> list[Table]:
                     src = partner if mod == "mm" else e
                     values.extend(_value(src, r, m) if src else None for m in metrics)
             rows.append(("Vanilla" if e.method == "vanilla" else e.method, values))
-        tables.append(Table("Figure 3: multimodal vs unimodal (text-only) unlearning", groups, rows))
+        tables.append(Table(f"Figure 3: multimodal vs unimodal (text-only) unlearning ({PROTOCOL_CAPTIONS[protocol]})",
+                            groups, rows))
     return tables
 
 
@@ -130,7 +132,7 @@ def to_markdown(table: Table) -> str:
     for i, (name, values) in enumerate(table.rows):
         cells = []
         for j, ((_g, key, _h), v) in enumerate(zip(table.columns(), values)):
-            text = _fmt(key.split(":")[1] if not key.startswith("mmbench") else "mmbench", v)
+            text = _fmt(key.split(":")[1], v)
             cells.append(f"**{text}**" if i in best[j] else text)
         lines.append("| " + " | ".join([name] + cells) + " |")
     return "\n".join(lines) + "\n"
@@ -158,7 +160,7 @@ def to_latex(table: Table) -> str:
     for i, (name, values) in enumerate(table.rows):
         cells = []
         for j, ((_g, key, _h), v) in enumerate(zip(cols, values)):
-            text = _fmt(key.split(":")[1] if not key.startswith("mmbench") else "mmbench", v).replace("%", "\\%")
+            text = _fmt(key.split(":")[1], v).replace("%", "\\%")
             cells.append(f"\\textbf{{{text}}}" if i in best[j] else text)
         out.append(" & ".join([name.replace("_", "\\_")] + cells) + " \\\\")
     out += ["\\bottomrule", "\\end{tabular}"]
@@ -322,11 +324,11 @@ def _save(fig, path: Path) -> Path:
 
 # ----------------------------------------------------------------------------- writing
 
-def write_report(entries: list[Entry], out_dir: str | Path, title: str = "OFFSIDE run") -> Path:
+def write_report(entries: list[Entry], out_dir: str | Path, title: str = "OFFSIDE run", protocol: str = "clean") -> Path:
     """Write report.md, tables/*.csv|.tex and plots/*.png under out_dir; returns report.md."""
     out_dir = Path(out_dir)
     (out_dir / "tables").mkdir(parents=True, exist_ok=True)
-    tables = build_tables(entries)
+    tables = build_tables(entries, protocol)
     md = [f"# {title}", ""]
     for table in tables:
         stem = table.title.split(":")[0].lower().replace(" ", "")  # table2, table3, table4, figure3

@@ -186,20 +186,15 @@ def build_config(stage: str, options: dict[str, Any], source: str = "options") -
 
 
 def load_yaml(path: str | None) -> dict[str, Any]:
+    """The option values of a --config file ({} without one)."""
     if not path:
         return {}
-    import yaml
+    from offside_data.fileio import read_yaml_mapping
 
-    file = Path(path)
-    if not file.exists():
-        raise ConfigError(f"--config {path}: file not found")
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--config {path}: invalid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"--config {path}: top level must be a mapping of option names to values")
-    return data
+        return read_yaml_mapping(path, f"--config {path}")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 __all__ = ["ConfigError", "LANGUAGE_LORA_TARGETS", "RelearnConfig", "SFTRunConfig", "STAGES", "TrainConfig",

@@ -23,7 +23,7 @@ def test_user_command_writes_results_and_samples(tiny_model_dir, tmp_path, capsy
     assert {"torch", "transformers", "offside"} <= set(results["versions"])
     assert results["higher_is_better"]["offside_forget_mm_mc"]["acc"] is True
     assert results["tasks"]["offside_forget_mm_mcgen"]["metadata"] == {
-        "benchmark": "offside", "role": "forget", "kind": "mcgen", "modality": "mm"}
+        "benchmark": "offside", "role": "forget", "kind": "mcgen", "modality": "mm", "protocol": "clean"}
     assert results["tasks"]["offside_forget_mm_mc"]["samples_file"] == str(out / "samples_offside_forget_mm_mc.jsonl")
     rows = [json.loads(line) for line in (out / "samples_offside_forget_mm_mc.jsonl").read_text().splitlines()]
     assert len(rows) == 3

@@ -103,9 +103,11 @@ def test_include_list_deep_merges_in_order(tmp_path):
 def test_find_by_metadata():
     index = TaskIndex()
     assert index.find(benchmark="offside", role="forget", kind="mc", modality="mm") == ["offside_forget_mm_mc"]
-    assert index.find(role="forget_private", modality="text") == [
+    assert index.find(role="forget_private", modality="text", protocol="clean") == [
         f"offside_private_text_{k}" for k in ("gen", "judge", "mc", "mcgen")]
-    assert len(index.find(benchmark="offside")) == 6 * 2 * 4
-    assert index.find(kind="mcgen", modality="mm", role="test") == ["offside_test_mm_mcgen"]
-    with pytest.raises(TaskError, match="no task has metadata key.*rol.*known: benchmark, kind, modality, role"):
+    assert index.find(role="forget_private", modality="text", protocol="reference") == [
+        "offside_private_text_gen_ref", "offside_private_text_mcgen_ref"]
+    assert len(index.find(benchmark="offside")) == 6 * 2 * (4 + 2)
+    assert index.find(kind="mcgen", modality="mm", role="test") == ["offside_test_mm_mcgen", "offside_test_mm_mcgen_ref"]
+    with pytest.raises(TaskError, match="no task has metadata key.*rol.*known: benchmark, kind, modality, protocol, role"):
         index.find(rol="forget")

@@ -12,7 +12,7 @@ CONFIG = {
     "settings": ["complete", "unimodal"],
     "vanilla": {"finetune": "full", "learning_rate": 1e-3, "max_steps": 2, "per_device_train_batch_size": 8},
     "unlearn": {"finetune": "full", "learning_rate": 1e-4, "max_steps": 1, "per_device_train_batch_size": 4},
-    "methods": {"ga": {}, "npo": {}, "kl": {"schedule": "not-a-schedule"}},
+    "methods": {"ga": {}, "npo": {}, "kl": {"ref_model": "/nonexistent/reference"}},  # kl fails while running
     "relearn": {"finetune": "full", "learning_rate": 1e-3, "max_steps": 1, "per_device_train_batch_size": 8},
     "eval": {"limit": 3, "batch_size": 8, "gen_kwargs": {"max_new_tokens": 6}},
 }
@@ -36,7 +36,7 @@ def test_short_pipeline_and_resume(tmp_path, tiny_model_dir, mini_root):
                    "Visual-rumor breakdown", "Forgotten-ID overlap"):
         assert needle in text, needle
     # the failing method is reported, and did not stop the others
-    assert "kl / complete / unlearned: ConfigError" in text
+    assert "kl / complete / unlearned: " in text and "/nonexistent/reference" in text
     run = tmp_path / "run"
     for png in ("tradeoff.png", "bounce_back.png", "unimodal.png"):
         assert (run / "report" / "plots" / png).stat().st_size > 1000
@@ -58,6 +58,40 @@ def test_short_pipeline_and_resume(tmp_path, tiny_model_dir, mini_root):
                                      "checkpoints/ga-unimodal"]
 
     assert offside_main(["report", str(run)]) == 0
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"methods": {"ga": {}, "npoo": {}}}, "did you mean 'npo'"),
+    ({"methods": {"ga": {"learnin_rate": 1e-4}}}, "unknown option 'learnin_rate' for ga (did you mean 'learning_rate'"),
+    ({"vanilla": {"learning_rate": "fast"}}, "learning_rate"),
+    ({"eval": {"limt": 3}}, "eval: unknown option 'limt' (did you mean 'limit'?)"),
+    ({"evaluation": {}}, "unknown key 'evaluation' (did you mean 'eval'?)"),
+])
+def test_bad_experiment_fails_in_seconds_with_nothing_written(tmp_path, tiny_model_dir, mini_root, capsys,
+                                                              change, message):
+    import time
+
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml.safe_dump(CONFIG | {"output_dir": str(tmp_path / "run"), "data_root": str(mini_root)}
+                                     | change))
+    start = time.perf_counter()
+    assert offside_main(["run", str(config), "--no_progress"]) == 2
+    assert time.perf_counter() - start < 10
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err and str(config) in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_dry_run_prints_the_plan_and_trains_nothing(tmp_path, tiny_model_dir, mini_root, capsys):
+    config = tmp_path / "plan.yaml"
+    config.write_text(yaml.safe_dump(CONFIG | {"output_dir": str(tmp_path / "run"), "data_root": str(mini_root)}))
+    assert offside_main(["run", str(config), "--dry_run"]) == 0
+    out = capsys.readouterr().out
+    assert "train vanilla" in out and "evaluate ga-complete-relearned" in out and "to run" in out
+    assert "sft: 672 items (train), 2 steps, batch 8" in out  # 12 players x (1 forget + 3 retain images) x 14 QAs
+    assert "ga: 168 items (forget), 1 steps, batch 4" in out and "npo: 168 items (forget)" in out
+    assert "22 of 22 stages to run" in out
+    assert not (tmp_path / "run").exists()
 
 
 def test_experiment_validation(tmp_path):

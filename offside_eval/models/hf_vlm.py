@@ -216,28 +216,36 @@ class HFVLM(LMM):
 
     @torch.inference_mode()
     def _generate(self, reqs: Sequence[GenerationRequest], kw: dict[str, Any]) -> list[str]:
+        """Greedy unless a temperature is given. Two keys serve protocols that decode the way a
+        reference script does: `use_checkpoint_generation_config: true` passes only the explicit
+        keys to `generate` (sampling settings then come from the checkpoint's generation_config),
+        `strip_reply: false` returns the decoded text as it is."""
         kw = dict(kw)
         until = kw.pop("until", None) or []
         until = [until] if isinstance(until, str) else list(until)
-        temperature = float(kw.pop("temperature", 0.0) or 0.0)
+        as_checkpoint = bool(kw.pop("use_checkpoint_generation_config", False))
+        strip = bool(kw.pop("strip_reply", True))
         gen = {"max_new_tokens": int(kw.pop("max_new_tokens", self.max_new_tokens))}
-        if temperature > 0:
-            gen.update(do_sample=True, temperature=temperature, top_p=kw.pop("top_p", 1.0))
-        else:
-            kw.pop("top_p", None)
-            gen.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        kw.pop("do_sample", None)
+        if not as_checkpoint:
+            temperature = float(kw.pop("temperature", 0.0) or 0.0)
+            if temperature > 0:
+                gen.update(do_sample=True, temperature=temperature, top_p=kw.pop("top_p", 1.0))
+            else:
+                kw.pop("top_p", None)
+                gen.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            kw.pop("do_sample", None)
         gen.update(kw)  # num_beams, repetition_penalty, ...
         tok = self.tokenizer
         prompts = [self.processor.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False)
                    for r in reqs]
         batch = process_padded(self.processor, prompts, [im for r in reqs for im in r.visuals], "left")
         out = self.model.generate(**self._to_device(dict(batch)), **gen, pad_token_id=tok.pad_token_id)
-        texts = tok.batch_decode(out[:, batch["input_ids"].shape[1]:].cpu(), skip_special_tokens=True)
+        texts = tok.batch_decode(out[:, batch["input_ids"].shape[1]:].cpu(), skip_special_tokens=True,
+                                 clean_up_tokenization_spaces=False)
         cleaned = []
         for text in texts:
             for stop in until:
                 if stop and stop in text:
                     text = text.split(stop, 1)[0]
-            cleaned.append(text.strip())
+            cleaned.append(text.strip() if strip else text)
         return cleaned

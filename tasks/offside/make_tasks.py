@@ -1,5 +1,5 @@
 """Writes the OFFSIDE task and group YAMLs of this folder (the `_default_template_*` files and
-utils.py are hand-written). Edit the tables here, then run
+the hooks utils.py and reference.py are hand-written). Edit the tables here, then run
 
     python tasks/offside/make_tasks.py            # or: python -m offside_eval.tasks.offside.make_tasks
     python tasks/offside/make_tasks.py --check    # exit 1 naming the files that differ
@@ -36,8 +36,35 @@ def _flow(mapping: dict) -> str:
     return "{" + ", ".join(f"{k}: {v}" for k, v in mapping.items()) + "}"
 
 
-def _metadata(role: str, kind: str, modality: str) -> str:
-    return _flow({"benchmark": "offside", "role": role, "kind": kind, "modality": modality})
+def _metadata(role: str, kind: str, modality: str, protocol: str = "clean") -> str:
+    return _flow({"benchmark": "offside", "role": role, "kind": kind, "modality": modality, "protocol": protocol})
+
+
+REF_KINDS = ("mcgen", "gen")
+REF_MODALITIES = {"mm": "image + question as stored", "text": "text-only question as stored, asked with the image"}  # the authors' scripts: letter from a generation, open generation
+REF_TEXT_HOOKS = {"gen": "doc_to_text_only_text", "mcgen": "doc_to_text_only_mc_text"}
+
+
+def _reference_files(stem: str, role: str, view: dict, mod: str, about: str) -> dict[str, str]:
+    """The `_ref` tasks: the OFFSIDE authors' protocol (see _default_template_*_ref, reference.py).
+
+    Their scripts send the record's image with every question, the text-only rewrites included,
+    so a text task here asks the stored text-only question next to the image.
+    """
+    files = {}
+    kwargs = {**view, "modality": "mm"} if mod == "mm" else {**view, "modality": "mm", "require_text_question": "true"}
+    for kind in REF_KINDS:
+        text_hook = f"doc_to_text: !function reference.{REF_TEXT_HOOKS[kind]}\n" if mod == "text" else ""
+        files[f"{stem}_{kind}_ref.yaml"] = (
+            f"{HEADER}# {about}, {REF_MODALITIES[mod]}; the OFFSIDE authors' evaluation protocol.\n"
+            f"include: _default_template_{kind}_ref\ntask: {stem}_{kind}_ref\n"
+            f"tag: [offside_ref, offside_{mod}_ref]\n{text_hook}"
+            f"dataset_kwargs: {_flow(kwargs)}\n"
+            f"metadata: {_metadata(role, kind, mod, 'reference')}\n")
+    members = "".join(f"  - {stem}_{kind}_ref\n" for kind in REF_KINDS)
+    files[f"{stem}_ref.yaml"] = (f"{HEADER}# {about}: the OFFSIDE authors' protocol (letter generation and open "
+                                 f"generation as their scripts score them).\ngroup: {stem}_ref\ntask:\n{members}")
+    return files
 
 
 def render() -> dict[str, str]:
@@ -63,6 +90,7 @@ def render() -> dict[str, str]:
             files[f"{stem}.yaml"] = (
                 f"{HEADER}# {about}: {GROUP_SUMMARY}\ngroup: {stem}\ntask:\n{members}"
                 f"  - {stem}_judge  # run only when a judge is configured (--judge_args)\n")
+            files.update(_reference_files(stem, role, view, mod, about))
     return files
 
 

@@ -1,0 +1,102 @@
+"""The experiment file: what `offside run` trains and evaluates, validated before any work starts."""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from offside_data.fileio import read_yaml_mapping
+
+SETTINGS = ("complete", "selective", "unimodal")
+PROTOCOLS = ("clean", "reference")
+PIPELINE_KEYS = {"settings": "settings this method runs in (default: all)",
+                 "relearn": "false: skip this method's relearning stage"}
+
+
+class ExperimentError(ValueError):
+    """Invalid experiment YAML; the message names the file and key."""
+
+
+def closest(name: str, known) -> str:
+    match = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.5)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+@dataclass
+class Experiment:
+    name: str = field(metadata={"help": "run name (default: the file's stem)"})
+    output_dir: Path = field(metadata={"help": "run folder: checkpoints/, evals/, report/"})
+    base_model: str = field(default="tiny", metadata={"help": "'tiny' (the cached tiny Qwen2.5-VL), a path or hub id"})
+    data_root: str = field(default="mini", metadata={"help": "'mini' / 'mini:N' (cached OFFSIDE-mini), or a path"})
+    settings: list[str] = field(default_factory=lambda: ["complete"], metadata={"help": "unlearning settings"})
+    vanilla: dict[str, Any] = field(default_factory=dict, metadata={"help": "offside-train sft options"})
+    unlearn: dict[str, Any] = field(default_factory=dict, metadata={"help": "options shared by every method"})
+    methods: dict[str, dict[str, Any]] = field(default_factory=dict, metadata={"help": "method -> its options"})
+    relearn: dict[str, Any] = field(default_factory=dict, metadata={"help": "offside-train relearn options"})
+    relearn_settings: list[str] = field(default_factory=lambda: ["complete"], metadata={"help": "settings relearned"})
+    relearn_vanilla: bool = field(default=True, metadata={"help": "also relearn the vanilla model (the control)"})
+    eval: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "evaluate() options: model (default hf_vlm), model_args, batch_size, limit, gen_kwargs, ..."})
+    protocol: str = field(default="clean", metadata={
+        "help": "clean: offside's tasks; reference: the OFFSIDE authors' scripts' protocol (_ref tasks)"})
+    judge: str | None = field(default=None, metadata={"help": "--judge_args string when an LLM judge is configured"})
+    source: str = "<dict>"
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, output_dir: str | Path | None = None) -> "Experiment":
+        try:
+            data = read_yaml_mapping(path, str(path))
+        except ValueError as exc:
+            raise ExperimentError(str(exc)) from None
+        return cls.from_dict(data, str(path), output_dir)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "<dict>", output_dir: str | Path | None = None):
+        if not isinstance(data, dict):
+            raise ExperimentError(f"{source}: top level must be a mapping")
+        known = {f.name for f in fields(cls)} - {"source"}
+        for key in data:
+            if key not in known:
+                raise ExperimentError(f"{source}: unknown key {key!r}{closest(key, known)}")
+        data = dict(data)
+        data.setdefault("name", Path(source).stem)
+        if output_dir is not None:
+            data["output_dir"] = output_dir
+        if "output_dir" not in data:
+            raise ExperimentError(f"{source}: 'output_dir' is required")
+        data["output_dir"] = Path(data["output_dir"])
+        exp = cls(**data, source=source)
+        for s in exp.settings + exp.relearn_settings:
+            if s not in SETTINGS:
+                raise ExperimentError(f"{source}: setting {s!r} is not one of {', '.join(SETTINGS)}")
+        if exp.protocol not in PROTOCOLS:
+            raise ExperimentError(f"{source}: protocol {exp.protocol!r} is not one of {', '.join(PROTOCOLS)}")
+        if not exp.methods:
+            raise ExperimentError(f"{source}: 'methods' must name at least one unlearning method")
+        for key in ("vanilla", "unlearn", "relearn", "eval"):
+            if not isinstance(getattr(exp, key), dict):
+                raise ExperimentError(f"{source}: '{key}' must be a mapping of options")
+        for method, opts in exp.methods.items():
+            if not isinstance(opts or {}, dict):
+                raise ExperimentError(f"{source}: methods.{method} must be a mapping of options")
+            for s in (opts or {}).get("settings", []):
+                if s not in SETTINGS:
+                    raise ExperimentError(f"{source}: methods.{method}.settings: {s!r} is not one of "
+                                          f"{', '.join(SETTINGS)}")
+        return exp
+
+    def method_runs(self) -> list[tuple[str, str, dict[str, Any], bool]]:
+        """(method, setting, its trainer options, relearned?) in run order."""
+        runs = []
+        for setting in self.settings:
+            for method, opts in self.methods.items():
+                opts = dict(opts or {})
+                if setting not in opts.pop("settings", self.settings):  # a method may run in fewer settings
+                    continue
+                relearn = bool(opts.pop("relearn", True)) and setting in self.relearn_settings
+                options = {**self.unlearn, **opts,
+                           "setting": "complete" if setting == "unimodal" else setting,
+                           "modality": "text" if setting == "unimodal" else "mm"}
+                runs.append((method, setting, options, relearn))
+        return runs
