@@ -117,10 +117,29 @@ class Task:
             docs = list(process(docs))
         return docs
 
+    def local_path(self, path: str | Path) -> Path | None:
+        """A relative path of the task (dataset_path, data_files, image fields): next to the YAML
+        first, then the working directory (lmms-eval's rule), so a task folder runs from anywhere."""
+        for candidate in (self.base_dir / path, Path.cwd() / path):
+            if candidate.exists():
+                return candidate
+        return None
+
+    def _data_files(self, spec: Any) -> Any:
+        """`dataset_kwargs.data_files` (a path, a list, or split -> path(s)) with local paths resolved."""
+        if isinstance(spec, dict):
+            return {key: self._data_files(value) for key, value in spec.items()}
+        if isinstance(spec, (list, tuple)):
+            return [self._data_files(value) for value in spec]
+        found = self.local_path(str(spec))
+        return str(found) if found else spec
+
     def _file_or_hub_docs(self, path: str, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
         split = self.config.test_split
-        local = self.base_dir / path  # relative to the YAML file, or absolute
-        if local.exists():
+        if "data_files" in kwargs:
+            kwargs["data_files"] = self._data_files(kwargs["data_files"])
+        local = self.local_path(path) if "data_files" not in kwargs else None
+        if local is not None:
             if local.is_dir():
                 found = [local / f"{split}{ext}" for ext in (".jsonl", ".json", ".parquet", ".tsv")]
                 local = next((f for f in found if f.exists()), None)
@@ -170,7 +189,20 @@ class Task:
         if visuals is None:
             return []
         visuals = list(visuals) if isinstance(visuals, (list, tuple)) else [visuals]
-        return [self._resize(v) for v in visuals]
+        return [self._resize(self._open(v) if isinstance(v, (str, Path)) else v) for v in visuals]
+
+    def _open(self, path: str | Path) -> Any:
+        """An image named by a relative or absolute path in the doc, decoded as RGB."""
+        from PIL import Image
+
+        from offside_data.chat import to_rgb
+
+        found = self.local_path(path)
+        if found is None:
+            raise TaskError(f"task {self.name}: image {str(path)!r} not found next to {self.base_dir} or in "
+                            f"{Path.cwd()}")
+        with Image.open(found) as img:
+            return to_rgb(img)
 
     def _resize(self, image: Any) -> Any:
         if self.image_size is None or getattr(image, "size", None) == self.image_size:

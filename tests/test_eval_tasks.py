@@ -1,3 +1,4 @@
+import json
 import dataclasses
 
 import pytest
@@ -111,3 +112,28 @@ def test_find_by_metadata():
     assert index.find(kind="mcgen", modality="mm", role="test") == ["offside_test_mm_mcgen", "offside_test_mm_mcgen_ref"]
     with pytest.raises(TaskError, match="no task has metadata key.*rol.*known: benchmark, kind, modality, protocol, role"):
         index.find(rol="forget")
+
+
+def test_a_task_folder_with_relative_paths_runs_from_another_directory(tmp_path, monkeypatch, tiny_model_dir):
+    """data_files and image paths resolve next to the YAML first, then in the working directory."""
+    from PIL import Image
+
+    import offside_eval
+
+    folder = tmp_path / "mytasks"
+    (folder / "data").mkdir(parents=True)
+    (folder / "imgs").mkdir()
+    Image.new("RGB", (40, 40), (200, 10, 10)).save(folder / "imgs" / "red.png")
+    rows = [{"id": i, "question": f"What colour is square {i}?", "answer": "Red.", "image": "imgs/red.png"}
+            for i in range(3)]
+    (folder / "data" / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "my_qa.yaml").write_text(
+        "task: my_qa\ndataset_path: json\ndataset_kwargs: {data_files: {test: data/qa.jsonl}}\n"
+        "output_type: generate_until\ndoc_to_visual: image\ndoc_to_text: '{{ question }}'\ndoc_to_target: answer\n"
+        "generation_kwargs: {max_new_tokens: 4}\nmetric_list: [{metric: rougeL}]\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    out = offside_eval.evaluate("qwen2_5_vl", {"pretrained": str(tiny_model_dir)}, ["my_qa"],
+                                include_path=[str(folder)], progress=False)
+    assert out["results"]["my_qa"]["n"] == 3 and "rougeL" in out["results"]["my_qa"]
