@@ -1,11 +1,11 @@
-import json
 import dataclasses
+import json
 
 import pytest
 
 from offside_eval.cli import main
-from offside_eval.tasks_index import TaskError, TaskIndex
 from offside_eval.task import Task
+from offside_eval.tasks_index import TaskError, TaskIndex
 
 
 def test_builtin_index_names_groups_and_output_types():
