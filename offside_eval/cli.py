@@ -24,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--judge_args", default=None,
                    help="LLM judge for *_judge tasks (fact_score): base_url=URL,model=NAME[,concurrency=8,...] "
                         "(OpenAI-compatible; key from $OPENAI_API_KEY) or judge=hf,pretrained=PATH")
+    p.add_argument("--reference_results", default=None,
+                   help="results folder of a reference model (e.g. trained on retain only, run with --log_samples): "
+                        "adds forget_quality to forget truth-ratio tasks and privleak_* to MIA tasks")
     p.add_argument("--bootstrap_iters", type=int, default=100)
     p.add_argument("--verbosity", default="INFO")
     p.add_argument("--no_progress", action="store_true", help="no progress bars")
@@ -61,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
                        limit=limit, output_path=args.output_path, log_samples=args.log_samples, seed=args.seed,
                        include_path=args.include_path, data_root=_data_root(args.data_root), gen_kwargs=args.gen_kwargs,
                        bootstrap_iters=args.bootstrap_iters, verbosity=args.verbosity,
-                       progress=not args.no_progress, judge_args=args.judge_args)
+                       progress=not args.no_progress, judge_args=args.judge_args,
+                       reference_results=args.reference_results)
     except (TaskError, ModelError, DataError, EvalError, MetricError, BenchmarkError, OptionError) as exc:
         print(f"offside-eval: error: {exc}", file=sys.stderr)
         return 2

@@ -24,6 +24,7 @@ from offside_data.provenance import package_versions
 
 from .judging import judge_client, judge_info, run_judge, select_leaves
 from .models import LMM, ModelError, load_model, parse_model_args
+from .reference_results import add_reference_comparison
 from .requests import GenerationRequest, LoglikelihoodRequest
 from .results import EvalError, data_field, group_results, json_safe, write_results
 from .task import Task
@@ -64,7 +65,8 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
              log_samples: bool = False, seed: int = 0, include_path: str | Path | Iterable[str | Path] | None = None,
              data_root: str | Path | dict[str, str | Path] | None = None, gen_kwargs: str | dict[str, Any] | None = None,
              bootstrap_iters: int = 100, verbosity: str | None = "INFO", progress: bool = True,
-             judge_args: str | dict[str, Any] | Any = None) -> dict[str, Any]:
+             judge_args: str | dict[str, Any] | Any = None,
+             reference_results: str | Path | None = None) -> dict[str, Any]:
     """Evaluate `model` (a registry name + model_args, or an already-loaded LMM) on `tasks`.
 
     Returns (and writes as results.json under output_path, a folder, when given):
@@ -91,6 +93,8 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
     model_name = model if isinstance(model, str) else getattr(model, "name", type(model).__name__)
     p = plan(tasks, model_name=model_name, include_path=include_path, data_root=data_root, gen_kwargs=gen_kwargs,
              judge_args=judge_args, limit=limit)
+    if reference_results is not None and not (Path(reference_results) / "results.json").is_file():
+        raise EvalError(f"--reference_results {reference_results}: no results.json there")
     t0 = time.perf_counter()
     lm = _load(model, model_args, p, batch_size, device)
     timings = {"load_model_s": time.perf_counter() - t0}
@@ -99,6 +103,9 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
     verdicts = judge(p, outputs, progress)
     timings["judge_s"] = time.perf_counter() - t0
     results, samples = score(p, outputs, verdicts, bootstrap_iters)
+    if reference_results is not None:  # forget_quality / privleak against a reference model's run
+        add_reference_comparison(results, samples, {n: t.config.metadata for n, t in p.tasks.items()},
+                                 reference_results)
     folder = Path(output_path) if output_path else None
     samples_files = {n: str(folder / f"samples_{n}.jsonl") if folder and log_samples else None for n in p.tasks}
     timings["total_s"] = time.perf_counter() - t_start
@@ -116,7 +123,8 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
                                                                 else parse_model_args(model_args)),
                    "tasks": p.requested, "batch_size": getattr(lm, "batch_size", batch_size), "device": device,
                    "limit": limit, "seed": seed, "gen_kwargs": json_safe(p.gen_kwargs),
-                   "include_path": [str(x) for x in p.include_paths], "bootstrap_iters": bootstrap_iters},
+                   "include_path": [str(x) for x in p.include_paths], "bootstrap_iters": bootstrap_iters,
+                   "reference_results": str(reference_results) if reference_results else None},
         "model": json_safe(lm.config()),
         "data": data_field(p.data),
         "task_files": {n: str(t.path) for n, t in p.tasks.items()},

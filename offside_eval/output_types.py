@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from .metrics import METRICS, is_judge_metric
+from .metrics import METRICS, MetricError, is_judge_metric
 from .requests import GenerationRequest, LoglikelihoodRequest
 from .results import json_safe
 from .tasks_index import FunctionRef
@@ -82,6 +82,22 @@ def _score_choices(task, doc, results, verdicts) -> Scored:
     return {"acc": float(pred == gold), "acc_norm": float(pred_norm == gold)}, extra
 
 
+# ---- token_scores ---------------------------------------------------------------------------
+def _token_requests(task, doc, doc_id, visuals, messages):
+    """One detailed request per continuation: the choices when the task has them, else the target."""
+    texts = task.choices(doc) if task.config.doc_to_choice is not None else [str(task.target(doc))]
+    return [LoglikelihoodRequest(messages, visuals, text, (task.name, doc_id), task.name, doc_id, details=True)
+            for text in texts]
+
+
+def _score_tokens(task, doc, results, verdicts) -> Scored:
+    """Per-token answers go to the task's process_results (the unlearning metrics need all of them)."""
+    if task.process_results is None:
+        raise MetricError(f"task {task.name}: output_type token_scores needs a process_results hook")
+    extra = {"logprobs": [r["logprob"] for r in results], "n_tokens": [r["n_tokens"] for r in results]}
+    return dict(task.process_results(doc, results)), extra
+
+
 OUTPUT_TYPES: dict[str, OutputType] = {
     "multiple_choice": OutputType("loglikelihood", ("acc", "acc_norm"), frozenset({"acc", "acc_norm"}),
                                   _choice_requests, _score_choices),
@@ -90,4 +106,5 @@ OUTPUT_TYPES: dict[str, OutputType] = {
                                 _loglikelihood_requests, _score_loglikelihood),
     "generate_until": OutputType("generate_until", ("exact_match",), frozenset(),
                                  _generation_requests, _score_generation),
+    "token_scores": OutputType("loglikelihood", (), frozenset(), _token_requests, _score_tokens),
 }

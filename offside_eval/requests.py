@@ -18,6 +18,7 @@ class LoglikelihoodRequest:
     group: Any = None  # requests sharing a context (options of one MC item) carry the same group key
     task: str = ""
     doc_id: Any = None
+    details: bool = False  # answer with `models.token_details` scores (a dict), not (logprob, is_greedy)
 
 
 @dataclass

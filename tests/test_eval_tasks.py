@@ -108,7 +108,7 @@ def test_find_by_metadata():
         f"offside_private_text_{k}" for k in ("gen", "judge", "mc", "mcgen")]
     assert index.find(role="forget_private", modality="text", protocol="reference") == [
         "offside_private_text_gen_ref", "offside_private_text_mcgen_ref"]
-    assert len(index.find(benchmark="offside")) == 6 * 2 * (4 + 2)
+    assert len(index.find(benchmark="offside")) == 6 * 2 * (4 + 2) + 3 * 6
     assert index.find(kind="mcgen", modality="mm", role="test") == ["offside_test_mm_mcgen", "offside_test_mm_mcgen_ref"]
     with pytest.raises(TaskError, match="no task has metadata key.*rol.*known: benchmark, kind, modality, protocol, role"):
         index.find(rol="forget")

@@ -158,6 +158,8 @@ class HFVLM(LMM):
 
     # ---- log-likelihood -------------------------------------------------------------------
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest], progress: bool = True) -> list[tuple[float, bool]]:
+        if any(r.details for r in requests):
+            return self._with_details(requests, progress)
         groups: dict[Any, list[int]] = {}
         for i, req in enumerate(requests):
             key = ("group", req.group) if req.group is not None else ("single", i)
@@ -175,6 +177,25 @@ class HFVLM(LMM):
             bar.update(len(idx))
         bar.close()
         return results  # type: ignore[return-value]
+
+    def _with_details(self, requests: Sequence[LoglikelihoodRequest], progress: bool) -> list:
+        """Detailed requests (unlearning metrics) get `token_details` dicts, the others the usual tuples."""
+        from .token_details import score_with_details
+
+        detailed = [i for i, r in enumerate(requests) if r.details]
+        plain = [i for i, r in enumerate(requests) if not r.details]
+        results: list = [None] * len(requests)
+        for i, res in zip(plain, self.loglikelihood([requests[i] for i in plain], progress) if plain else []):
+            results[i] = res
+        bar = tqdm(total=len(detailed), desc="token scores", disable=not progress, leave=False)
+        for start in range(0, len(detailed), self.batch_size):
+            chunk = detailed[start:start + self.batch_size]
+            for i, res in zip(chunk, score_with_details(self.model, self.processor, [requests[i] for i in chunk],
+                                                        self._to_device)):
+                results[i] = res
+            bar.update(len(chunk))
+        bar.close()
+        return results
 
     @torch.inference_mode()
     def _score(self, reqs: Sequence[LoglikelihoodRequest]) -> list[tuple[float, bool]]:

@@ -91,6 +91,67 @@ def render() -> dict[str, str]:
                 f"{HEADER}# {about}: {GROUP_SUMMARY}\ngroup: {stem}\ntask:\n{members}"
                 f"  - {stem}_judge  # run only when a judge is configured (--judge_args)\n")
             files.update(_reference_files(stem, role, view, mod, about))
+    files.update(_unlearning_files())
+    return files
+
+
+# Unlearning-metric tasks (issue: truth ratio, correction rate, memorization, MIA) and their modalities.
+UNLEARNING_MODALITIES = {
+    "mm": ("mm", "mm", "image + question"),
+    "text": ("text", "text", "text-only question (player named, no image)"),
+    "blank": ("mm", "mm", "the image question with a blank grey image (is the fact or only the image cue forgotten?)"),
+}  # name -> (TaskConfig modality, view modality, description)
+_TR = "metric_list: [{{metric: truth_ratio, aggregation: !function unlearning.truth_ratio_{agg}, higher_is_better: true}}]\n"
+UNLEARNING_KINDS = {  # kind -> (sets, extra YAML lines, description)
+    "tr": (("forget", "retain", "test"),
+           "doc_to_choice: !function unlearning.doc_to_choice\nprocess_results: !function unlearning.truth_ratio\n",
+           "truth ratio of the true option against the three distractors (per-token probabilities)"),
+    "correction": (("forget",),
+                   "process_docs: !function unlearning.correction_docs\n"
+                   "doc_to_choice: !function unlearning.doc_to_correction_choice\n"
+                   "process_results: !function unlearning.correction\n"
+                   "metric_list:\n  - {metric: correction_rate, aggregation: mean, higher_is_better: true}\n"
+                   "  - {metric: correction_share, aggregation: mean, higher_is_better: true}\n",
+                   "does the model prefer the relearn split's corrected fact over the rumor?"),
+    "mem": (("forget",),
+            "process_results: !function unlearning.memorization\n"
+            "metric_list:\n  - {metric: exact_memorization, aggregation: mean, higher_is_better: false}\n"
+            "  - {metric: extraction_strength, aggregation: mean, higher_is_better: false}\n",
+            "exact memorization and extraction strength of the answers"),
+}
+
+
+def _unlearning_files() -> dict[str, str]:
+    files = {}
+    for mod, (task_modality, view_modality, about) in UNLEARNING_MODALITIES.items():
+        visual = "doc_to_visual: !function unlearning.doc_to_blank_visual\n" if mod == "blank" else ""
+        members = []
+        for kind, (sets, lines, what) in UNLEARNING_KINDS.items():
+            for infix in sets:
+                role, view, set_about = SETS[infix]
+                name = f"offside_{infix}_{mod}_{kind}"
+                options = {"require_options": "true"} if kind == "tr" else {}
+                metric = _TR.format(agg="forget" if infix == "forget" else "retain") if kind == "tr" else ""
+                files[f"{name}.yaml"] = (
+                    f"{HEADER}# {set_about}, {about}: {what}.\ninclude: _default_template_unlearning\n"
+                    f"task: {name}\ntag: [offside_unlearning]\nmodality: {task_modality}\n{visual}"
+                    f"dataset_kwargs: {_flow({**view, 'modality': view_modality, **options})}\n{lines}{metric}"
+                    f"metadata: {_metadata(role, kind, mod)}\n")
+                members.append(name)
+        mia = f"offside_mia_{mod}"
+        files[f"{mia}.yaml"] = (
+            f"{HEADER}# Membership inference, {about}: members = forget-set QAs, non-members = relearn-set QAs.\n"
+            f"include: _default_template_unlearning\ntask: {mia}\ntag: [offside_unlearning]\n"
+            f"modality: {task_modality}\n{visual}"
+            f"dataset_kwargs: {_flow({'role': 'forget', 'setting': 'complete', 'modality': view_modality})}\n"
+            "process_docs: !function unlearning.mia_docs\nprocess_results: !function unlearning.mia\nmetric_list:\n"
+            + "".join(f"  - {{metric: mia_{a}_auc, aggregation: !function unlearning.mia_{a}_auc, "
+                      "higher_is_better: false}\n" for a in ("loss", "zlib", "mink", "minkpp"))
+            + f"metadata: {_metadata('forget', 'mia', mod)}\n")
+        members.append(mia)
+        files[f"offside_unlearning_{mod}.yaml"] = (
+            f"{HEADER}# Unlearning metrics, {about}.\ngroup: offside_unlearning_{mod}\ntask:\n"
+            + "".join(f"  - {m}\n" for m in members))
     return files
 
 

@@ -1,0 +1,50 @@
+"""Per-token scores of an answer under teacher forcing, for the unlearning metrics
+(`offside_eval.unlearning_metrics`: truth ratio, exact memorization, extraction strength, MIA).
+
+One forward per batch on exactly the training encoding (`offside_data.encode`), images included.
+The answer's tokens are the target tokens without the trailing end-of-turn special token(s), as
+open-unlearning scores answers.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from offside_data.encode import IGNORE_INDEX, Example, encode_examples
+
+from ..requests import LoglikelihoodRequest
+
+
+@torch.inference_mode()
+def score_with_details(model, processor, reqs: Sequence[LoglikelihoodRequest], move) -> list[dict[str, Any]]:
+    """For each request: logprob (summed over answer tokens), is_greedy, n_tokens, token_logprobs,
+    target_ids, argmax_ids, and per position the mean and variance of log p over the vocabulary
+    (sum p log p, sum p (log p)^2 - mean^2: the Min-K%++ normalisers). `move` puts a batch on the
+    model's device and dtype."""
+    tokenizer = getattr(processor, "tokenizer", processor)
+    special = set(tokenizer.all_special_ids)
+    examples = [Example(list(r.messages), r.continuation, list(r.visuals)) for r in reqs]
+    batch = encode_examples(processor, examples)
+    labels = batch.pop("labels")
+    logits = model(**move(batch)).logits.float().cpu()
+    out = []
+    for row in range(labels.shape[0]):
+        positions = (labels[row] != IGNORE_INDEX).nonzero().flatten().tolist()
+        while positions and int(labels[row, positions[-1]]) in special:
+            positions.pop()
+        if not positions:
+            raise ValueError(f"request {row}: the answer {reqs[row].continuation!r} has no tokens")
+        index = torch.tensor(positions)
+        logp = torch.log_softmax(logits[row, index - 1], dim=-1)  # position t-1 predicts token t
+        targets = labels[row, index]
+        token_logprobs = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        probs = logp.exp()
+        mean = (probs * logp).sum(-1)
+        var = (probs * logp.square()).sum(-1) - mean.square()
+        argmax = logp.argmax(-1)
+        out.append({"logprob": float(token_logprobs.sum()), "is_greedy": bool((argmax == targets).all()),
+                    "n_tokens": len(positions), "token_logprobs": token_logprobs.tolist(),
+                    "target_ids": targets.tolist(), "argmax_ids": argmax.tolist(),
+                    "vocab_mean": mean.tolist(), "vocab_var": var.tolist()})
+    return out

@@ -1,0 +1,85 @@
+"""The unlearning-metric tasks end to end on the tiny model: values recomputed by hand from the
+per-token scores in the samples, and a model against itself as reference."""
+import json
+import math
+
+import pytest
+
+import offside_eval
+from offside_eval import unlearning_metrics as um
+
+TASKS = ["offside_forget_mm_tr", "offside_retain_mm_tr", "offside_forget_mm_correction", "offside_forget_mm_mem",
+         "offside_mia_mm", "offside_forget_text_tr", "offside_forget_blank_tr", "offside_mia_text"]
+
+
+@pytest.fixture(scope="module")
+def run(tiny_model_dir, mini_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("unlearning-eval")
+    result = offside_eval.evaluate("qwen2_5_vl", {"pretrained": str(tiny_model_dir)}, TASKS, limit=12, batch_size=8,
+                                   data_root=str(mini_root), output_path=str(out), log_samples=True, progress=False)
+    return result, out
+
+
+def _rows(folder, task):
+    return [json.loads(line) for line in (folder / f"samples_{task}.jsonl").read_text().splitlines()]
+
+
+def test_truth_ratio_and_correction_equal_hand_computations(run):
+    result, folder = run
+    rows = _rows(folder, "offside_forget_mm_tr")
+    ratios = []
+    for row in rows:
+        gold = "ABCD".index(row["doc"]["correct"])
+        lp, n = row["logprobs"], row["n_tokens"]
+        p_true = math.exp(lp[gold] / n[gold])
+        p_false = math.prod(math.exp(l / k) for i, (l, k) in enumerate(zip(lp, n)) if i != gold) ** (1 / 3)
+        ratios.append(p_false / (p_true + 1e-10))
+        assert row["metrics"]["truth_ratio"] == pytest.approx(ratios[-1], rel=1e-6)
+    want = sum(min(r, 1 / r) for r in ratios) / len(ratios)
+    assert result["results"]["offside_forget_mm_tr"]["truth_ratio"] == pytest.approx(want, rel=1e-6)
+    corr = _rows(folder, "offside_forget_mm_correction")
+    assert corr and all(r["doc"]["corrected"] != r["doc"]["rumor"] and r["doc"]["info"] == "private" for r in corr)
+    prefers = [(l[0] / k[0]) > (l[1] / k[1]) for l, k in ((r["logprobs"], r["n_tokens"]) for r in corr)]
+    assert result["results"]["offside_forget_mm_correction"]["correction_rate"] == pytest.approx(
+        sum(prefers) / len(prefers))
+
+
+def test_mia_auc_and_memorization_from_the_samples(run):
+    result, folder = run
+    rows = _rows(folder, "offside_mia_mm")
+    assert {r["doc"]["member"] for r in rows} == {True, False}
+    members = [r["metrics"]["mia_loss_auc"][1] for r in rows if r["doc"]["member"]]
+    others = [r["metrics"]["mia_loss_auc"][1] for r in rows if not r["doc"]["member"]]
+    wins = sum((o > m) + 0.5 * (o == m) for o in others for m in members)
+    assert result["results"]["offside_mia_mm"]["mia_loss_auc"] == pytest.approx(wins / (len(members) * len(others)))
+    mem = result["results"]["offside_forget_mm_mem"]
+    assert 0 <= mem["exact_memorization"] <= 1 and 0 <= mem["extraction_strength"] <= 1
+
+
+def test_modalities_send_what_they_say(run):
+    _result, folder = run
+    assert all(r["n_images"] == 1 for r in _rows(folder, "offside_forget_blank_tr"))
+    assert all(r["n_images"] == 0 for r in _rows(folder, "offside_forget_text_tr"))
+    mm = {r["doc_id"]: r["logprobs"] for r in _rows(folder, "offside_forget_mm_tr")}
+    blank = {r["doc_id"]: r["logprobs"] for r in _rows(folder, "offside_forget_blank_tr")}
+    assert mm.keys() == blank.keys() and mm != blank  # same questions, the image changes the scores
+
+
+def test_against_itself_forget_quality_is_1_and_privleak_0(run, tiny_model_dir, mini_root, tmp_path):
+    _result, folder = run
+    again = offside_eval.evaluate("qwen2_5_vl", {"pretrained": str(tiny_model_dir)}, TASKS, limit=12, batch_size=8,
+                                  data_root=str(mini_root), progress=False, reference_results=str(folder))
+    res = again["results"]
+    assert res["offside_forget_mm_tr"]["forget_quality"] == pytest.approx(1.0)
+    for attack in ("loss", "zlib", "mink", "minkpp"):
+        assert res["offside_mia_mm"][f"privleak_{attack}"] == pytest.approx(0.0, abs=1e-6)
+    assert "forget_quality" not in res["offside_retain_mm_tr"]
+
+
+def test_reference_folder_without_results_fails_before_loading(tiny_model_dir, mini_root, tmp_path):
+    from offside_eval.evaluator import EvalError
+
+    with pytest.raises(EvalError, match="no results.json"):
+        offside_eval.evaluate("qwen2_5_vl", {"pretrained": "/nonexistent"}, TASKS[:1], data_root=str(mini_root),
+                              progress=False, reference_results=str(tmp_path))
+    assert um.forget_quality([0.1, 0.2], [0.1, 0.2]) == 1.0
