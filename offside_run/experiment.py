@@ -38,6 +38,11 @@ class Experiment:
     relearn_vanilla: bool = field(default=True, metadata={"help": "also relearn the vanilla model (the control)"})
     eval: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "evaluate() options: model (default hf_vlm), model_args, batch_size, limit, gen_kwargs, ..."})
+    unlearning_metrics: bool = field(default=True, metadata={
+        "help": "also train the retain-only reference once per setting and evaluate the unlearning metrics "
+                "(truth ratio, forget quality, correction rate, memorization, MIA/privleak) on every checkpoint"})
+    reference: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "offside-train retain_only options for the reference model (default: the vanilla options)"})
     protocol: str = field(default="clean", metadata={
         "help": "clean: offside's tasks; reference: the OFFSIDE authors' scripts' protocol (_ref tasks)"})
     judge: str | None = field(default=None, metadata={"help": "--judge_args string when an LLM judge is configured"})
@@ -74,7 +79,7 @@ class Experiment:
             raise ExperimentError(f"{source}: protocol {exp.protocol!r} is not one of {', '.join(PROTOCOLS)}")
         if not exp.methods:
             raise ExperimentError(f"{source}: 'methods' must name at least one unlearning method")
-        for key in ("vanilla", "unlearn", "relearn", "eval"):
+        for key in ("vanilla", "unlearn", "relearn", "eval", "reference"):
             if not isinstance(getattr(exp, key), dict):
                 raise ExperimentError(f"{source}: '{key}' must be a mapping of options")
         for method, opts in exp.methods.items():

@@ -34,7 +34,11 @@ RELEARNED_ROLES = ["forget", "test", "retain", "relearn"]
 # task kinds each protocol reports (task metadata `kind`): classification, generation, judge
 KINDS = {"clean": ("mc", "gen", "judge"), "reference": ("mcgen", "gen", "judge")}
 KIND_METRICS = {"mc": ["acc", "acc_norm"], "mcgen": ["acc", "acc_gen", "n_dropped"], "gen": ["gen_score", "n_dropped"],
-                "judge": ["fact_score", "fact_score_missing"]}
+                "judge": ["fact_score", "fact_score_missing"], "tr": ["truth_ratio", "forget_quality"],
+                "correction": ["correction_rate", "correction_share"], "mem": ["exact_memorization", "extraction_strength"],
+                "mia": ["mia_loss_auc", "mia_minkpp_auc", "privleak_loss", "privleak_minkpp"]}
+UNLEARNING = "unlearning"  # the report role of the unlearning-metric tasks (forget set, image + question)
+UNLEARNING_KINDS = ("tr", "correction", "mem", "mia")
 
 
 def _key(*parts: Any) -> str:
@@ -75,6 +79,7 @@ class EvalStage:
     roles: list[str]
     tasks: dict[str, dict[str, str]]  # role -> kind -> task name
     key: str
+    reference: "EvalStage | None" = None  # the retain-only model's evaluation (--reference_results)
 
     @property
     def task_names(self) -> list[str]:
@@ -90,6 +95,7 @@ class Runner:
         self.trained: list[str] = []
         self.evaluated: list[str] = []
         self.records: list[dict[str, Any]] = []
+        self.failed: dict[str, str] = {}
         self.base_model = self._base_model()
         self.data_root = self._data_root()
         from offside_data import data_fingerprint
@@ -127,22 +133,35 @@ class Runner:
             stages.append(st)
             return st
 
-        def evaluate(ckpt, roles):
+        def evaluate(ckpt, roles, reference=None):
+            if exp.unlearning_metrics and ckpt.phase != "relearned":
+                roles = roles + [UNLEARNING]
             tasks = self.tasks_for(roles)
             opts = dict(exp.eval)
             names = [t for kinds in tasks.values() for t in kinds.values()]
-            stages.append(EvalStage(ckpt, roles, tasks, _key("eval", ckpt.key, names, opts, exp.judge)))
+            stages.append(EvalStage(ckpt, roles, tasks, _key("eval", ckpt.key, names, opts, exp.judge,
+                                                             reference.key if reference else None), reference))
+            return stages[-1]
 
         vanilla = train("vanilla", "sft", exp.vanilla, None, "vanilla", "complete", "vanilla", "sft")
+        references = {}  # setting -> the retain-only model's evaluation
+        if exp.unlearning_metrics:
+            for setting in dict.fromkeys("selective" if s == "selective" else "complete" for s in exp.settings):
+                options = {**exp.vanilla, **exp.reference, "setting": setting}
+                ref = train(f"reference-{setting}", "retain_only", options, None, "retain-only reference", setting,
+                            "reference", "retain_only")
+                references[setting] = evaluate(ref, [])
         evaluate(vanilla, ["forget", "test", "retain", "relearn"]
-                 + (["forget_private", "forget_shared"] if "selective" in exp.settings else []))
+                 + (["forget_private", "forget_shared"] if "selective" in exp.settings else []),
+                 references.get("complete"))
         if exp.relearn_vanilla:
             evaluate(train("vanilla-relearned", "relearn", exp.relearn, vanilla, "vanilla", "complete",
                            "relearned", "relearn"), RELEARNED_ROLES)
         for method, setting, options, relearn in exp.method_runs():
             name = f"{method}-{setting}"
             unlearned = train(name, method, options, vanilla, method, setting, "unlearned", "unlearn")
-            evaluate(unlearned, ROLES_BY_SETTING[setting])
+            evaluate(unlearned, ROLES_BY_SETTING[setting],
+                     references.get("selective" if setting == "selective" else "complete"))
             if relearn:
                 evaluate(train(f"{name}-relearned", "relearn", exp.relearn, unlearned, method, setting,
                                "relearned", "relearn"), RELEARNED_ROLES)
@@ -153,8 +172,10 @@ class Runner:
         kinds = [k for k in KINDS[self.exp.protocol] if k != "judge" or self.exp.judge]
         out: dict[str, dict[str, str]] = {}
         for role in roles:
-            for kind in kinds:
+            for kind in (UNLEARNING_KINDS if role == UNLEARNING else kinds):
                 query = dict(benchmark="offside", role=role, kind=kind, modality="mm", protocol=self.exp.protocol)
+                if role == UNLEARNING:
+                    query.update(role="forget", protocol="clean")
                 found = self.index.find(**query)
                 if len(found) != 1:
                     raise ExperimentError(f"{self.exp.source}: {len(found)} tasks have metadata {query} "
@@ -197,7 +218,8 @@ class Runner:
         self._validate_eval_options()
 
     def _section(self, st: TrainStage) -> str:
-        where = {"sft": "vanilla", "relearn": "relearn"}.get(st.stage, f"methods.{st.stage} (+ unlearn)")
+        where = {"sft": "vanilla", "relearn": "relearn", "retain_only": "reference (+ vanilla)"}.get(
+            st.stage, f"methods.{st.stage} (+ unlearn)")
         return f"{self.exp.source}: {where}"
 
     def _validate_eval_options(self) -> None:
@@ -223,7 +245,7 @@ class Runner:
             cached = "cached" if _finished(self.folder(st), st.key) else "to run"
             if isinstance(st, TrainStage):
                 cfg = st.config
-                roles = {"sft": ["train"], "relearn": ["relearn"]}.get(
+                roles = {"sft": ["train"], "relearn": ["relearn"], "retain_only": ["retain"]}.get(
                     st.stage, ["forget"] + (["retain"] if getattr(cfg, "uses_retain", False) else []))
                 n = sum(len(select_items(items, role, cfg.setting, cfg.modality)) for role in roles)
                 steps = (f"{cfg.max_steps} steps" if cfg.max_steps > 0 else f"{cfg.num_train_epochs:g} epoch(s)")
@@ -244,7 +266,7 @@ class Runner:
         stages = self.plan()
         self.validate(stages)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        failed: dict[str, str] = {}  # checkpoint name -> why it (or its parent) failed
+        failed = self.failed  # checkpoint name -> why it (or its parent) failed
         for st in stages:
             ckpt = st if isinstance(st, TrainStage) else st.checkpoint
             why = failed.get(ckpt.name) or (failed.get(ckpt.parent.name) if ckpt.parent else None)
@@ -282,7 +304,7 @@ class Runner:
             from offside_train.sft import run_sft
             from offside_train.unlearn import run_unlearn
 
-            run_sft(st.config) if st.stage in ("sft", "relearn") else run_unlearn(st.config)
+            run_sft(st.config) if st.stage in ("sft", "relearn", "retain_only") else run_unlearn(st.config)
             done = self.trained
         else:
             import offside_eval
@@ -291,6 +313,10 @@ class Runner:
             model = opts.pop("model", "hf_vlm")
             model_args = {**dict(opts.pop("model_args", None) or {}), "pretrained": str(self.folder(st.checkpoint))}
             extra = {"judge_args": self.exp.judge} if self.exp.judge else {}
+            if st.reference is not None and st.reference.checkpoint.name not in self.failed:
+                extra["reference_results"] = str(self.folder(st.reference))
+            elif st.reference is not None:
+                log.warning("%s: evaluated without forget quality / privleak (the reference failed)", st.checkpoint.name)
             offside_eval.evaluate(model, model_args, st.task_names, output_path=folder, log_samples=True,
                                   data_root=self.data_root, progress=self.progress, verbosity="WARNING",
                                   **opts, **extra)

@@ -17,6 +17,12 @@ from offside_data.fileio import atomic_write_text
 
 # metric key -> (column label, higher is better on a set we want to keep)
 METRICS = {"acc": "Class. Acc.", "gen_score": "Gen. Score", "fact_score": "Fact. Score"}
+UNLEARNING_LABELS = {"truth_ratio": "Truth Ratio", "forget_quality": "Forget Quality", "correction_rate": "Correction Rate",
+                     "correction_share": "Correction Share", "exact_memorization": "Exact Mem.",
+                     "extraction_strength": "Extraction Str.", "mia_loss_auc": "MIA AUC (LOSS)",
+                     "mia_minkpp_auc": "MIA AUC (Min-K%++)"}
+LABELS = {**METRICS, **UNLEARNING_LABELS}
+NOT_RANKED = ("vanilla", "retain-only reference")  # rows shown for comparison, never bold
 ROLE_LABELS = {"forget": "Forget Set", "test": "Test Set", "retain": "Retain Set", "relearn": "Relearn Set",
                "forget_private": "Private Info", "forget_shared": "Shared Info"}
 FORGET_ROLES = {"forget", "forget_private"}  # lower is better there: the rumor should be gone
@@ -46,7 +52,7 @@ class Table:
         out = []
         for j, (_g, _m, hib) in enumerate(self.columns()):
             cands = {i: v[j] for i, (name, v) in enumerate(self.rows)
-                     if not name.lower().startswith("vanilla") and v[j] is not None and not math.isnan(v[j])}
+                     if not name.lower().startswith(NOT_RANKED) and v[j] is not None and not math.isnan(v[j])}
             top = (max if hib else min)(cands.values()) if cands else None
             out.append({i for i, v in cands.items() if v == top})
         return out
@@ -126,7 +132,7 @@ def build_tables(entries: list[Entry], protocol: str = "clean") -> list[Table]:
 
 def to_markdown(table: Table) -> str:
     best = table.best()
-    header = ["Method"] + [f"{g} {METRICS.get(m.split(':')[1], 'Acc.')} {'↑' if h else '↓'}"
+    header = ["Method"] + [f"{g} {LABELS.get(m.split(':')[1], 'Acc.')} {'↑' if h else '↓'}"
                            for g, m, h in table.columns()]
     lines = [f"### {table.title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for i, (name, values) in enumerate(table.rows):
@@ -155,7 +161,7 @@ def to_latex(table: Table) -> str:
         f"\\multicolumn{{{len(c)}}}{{c}}{{{g}}}" for g, c in table.groups) + " \\\\")
     arrows = {True: "$\\uparrow$", False: "$\\downarrow$"}
     out.append(" & " + " & ".join(
-        f"{METRICS.get(k.split(':')[1], 'Acc.')} ({arrows[h]})" for _g, k, h in cols) + " \\\\")
+        f"{LABELS.get(k.split(':')[1], 'Acc.')} ({arrows[h]})" for _g, k, h in cols) + " \\\\")
     out.append("\\midrule")
     for i, (name, values) in enumerate(table.rows):
         cells = []
@@ -328,7 +334,11 @@ def write_report(entries: list[Entry], out_dir: str | Path, title: str = "OFFSID
     """Write report.md, tables/*.csv|.tex and plots/*.png under out_dir; returns report.md."""
     out_dir = Path(out_dir)
     (out_dir / "tables").mkdir(parents=True, exist_ok=True)
+    from .unlearning_report import unlearning_analysis, unlearning_plot, unlearning_table
+
     tables = build_tables(entries, protocol)
+    extra = unlearning_table(entries)
+    tables += [extra] if extra else []
     md = [f"# {title}", ""]
     for table in tables:
         stem = table.title.split(":")[0].lower().replace(" ", "")  # table2, table3, table4, figure3
@@ -337,13 +347,13 @@ def write_report(entries: list[Entry], out_dir: str | Path, title: str = "OFFSID
         md.append(to_markdown(table))
     md.append("Arrows give the better direction; **bold** marks the best unlearning method per column.\n")
     md.append("## Analyses\n")
-    md.append(_analysis_md(entries))
+    md.append(_analysis_md(entries) + unlearning_analysis(entries))
     failed = [e for e in entries if e.error]
     if failed:
         md.append("## Failed stages\n")
         md.extend(f"- {e.method} / {e.setting} / {e.phase}: {e.error}" for e in failed)
         md.append("")
-    plots = plot_all(entries, out_dir / "plots")
+    plots = plot_all(entries, out_dir / "plots") + unlearning_plot(entries, out_dir / "plots")
     if plots:
         md.append("## Plots\n")
         md.extend(f"![{p.stem}](plots/{p.name})" for p in plots)

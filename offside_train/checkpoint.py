@@ -103,7 +103,8 @@ def save_checkpoint(cfg: TrainConfig, processor, stage: str, items: dict[str, in
         return out
     processor.save_pretrained(str(out))
     record = {
-        "stage": stage, "parent": _parent(cfg.model), "method": stage if stage in ("sft", "relearn") else None,
+        "stage": stage, "parent": _parent(cfg.model),
+        "method": stage if stage in ("sft", "relearn", "retain_only") else None,
         "setting": cfg.setting, "modality": cfg.modality, "finetune": cfg.finetune,
         "hyperparameters": cfg.to_dict(),
         "data": {"root": str(Path(cfg.data).resolve()), "fingerprint": data_fingerprint(cfg.data), "items": items},

@@ -3,6 +3,7 @@
   offside-train sft      --model PRETRAINED --data ROOT --out DIR [--finetune full]
   offside-train unlearn  --method METHOD --model VANILLA --data ROOT --out DIR
   offside-train relearn  --model UNLEARNED --data ROOT --out DIR
+  offside-train retain_only --model PRETRAINED --data ROOT --out DIR   # the reference: retain set only
 
 Every option can also come from `--config FILE.yaml` (keys = option names); the command line
 wins. `offside-train unlearn --method NAME --help` lists a method's options, including every
@@ -19,7 +20,8 @@ from .config import ConfigError, build_config, config_class, load_yaml
 from .methods import METHODS, UnlearnConfig
 
 COMMANDS = {"sft": "vanilla model: SFT on forget + retain", "unlearn": "unlearn the forget set with one method",
-            "relearn": "SFT on the relearn split"}
+            "relearn": "SFT on the relearn split",
+            "retain_only": "reference model: SFT on the retain set only (forget quality, NPO reference)"}
 
 
 class OptionParser(HfArgumentParser):

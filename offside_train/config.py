@@ -95,7 +95,16 @@ class RelearnConfig(SFTRunConfig):
     role: ClassVar[str] = "relearn"
 
 
-STAGES: dict[str, type[TrainConfig]] = {"sft": SFTRunConfig, "relearn": RelearnConfig}
+@dataclass
+class RetainOnlyConfig(SFTRunConfig):
+    """`offside-train retain_only`: the reference model -- the pretrained model fine-tuned on the retain
+    set only, never seeing the forget set (the paper's NPO reference; forget quality compares with it)."""
+
+    stage: ClassVar[str] = "retain_only"
+    role: ClassVar[str] = "retain"
+
+
+STAGES: dict[str, type[TrainConfig]] = {"sft": SFTRunConfig, "relearn": RelearnConfig, "retain_only": RetainOnlyConfig}
 
 
 def config_class(stage: str) -> type[TrainConfig]:
@@ -197,5 +206,5 @@ def load_yaml(path: str | None) -> dict[str, Any]:
         raise ConfigError(str(exc)) from None
 
 
-__all__ = ["ConfigError", "LANGUAGE_LORA_TARGETS", "RelearnConfig", "SFTRunConfig", "STAGES", "TrainConfig",
+__all__ = ["ConfigError", "LANGUAGE_LORA_TARGETS", "RelearnConfig", "RetainOnlyConfig", "SFTRunConfig", "STAGES", "TrainConfig",
            "build_config", "config_class", "did_you_mean", "load_yaml", "option", "option_names"]

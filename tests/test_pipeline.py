@@ -24,24 +24,28 @@ def test_short_pipeline_and_resume(tmp_path, tiny_model_dir, mini_root):
     config.write_text(yaml.safe_dump(CONFIG | {"output_dir": str(tmp_path / "run")}))
     first = Runner(Experiment.from_yaml(config), progress=False)
     report = first.run()
-    # vanilla, its relearned control, 2 methods x 2 settings, relearning of the complete ones
+    # vanilla, the retain-only reference, vanilla's relearned control, 2 methods x 2 settings, relearning of the
+    # complete ones
     assert sorted(first.trained) == sorted(
-        ["checkpoints/vanilla", "checkpoints/vanilla-relearned", "checkpoints/ga-complete",
+        ["checkpoints/vanilla", "checkpoints/reference-complete", "checkpoints/vanilla-relearned", "checkpoints/ga-complete",
          "checkpoints/npo-complete", "checkpoints/ga-unimodal", "checkpoints/npo-unimodal",
          "checkpoints/ga-complete-relearned", "checkpoints/npo-complete-relearned"])
     text = report.read_text()
     for needle in ("Table 2: complete unlearning", "Table 4: corrective relearning", "Figure 3",
                    "| ga |", "| npo |", "Vanilla (relearned only)", "Forget Set Gen. Score ↓",
                    "Retain Set Class. Acc. ↑", "Relearn Set Gen. Score ↑", "Bounce-back", "Prompt-attack gap",
-                   "Visual-rumor breakdown", "Forgotten-ID overlap"):
+                   "Visual-rumor breakdown", "Forgotten-ID overlap", "Unlearning metrics: forget set",
+                   "Retain-only reference", "Toward the corrected fact or only away from the rumor"):
         assert needle in text, needle
     # the failing method is reported, and did not stop the others
     assert "kl / complete / unlearned: " in text and "/nonexistent/reference" in text
     run = tmp_path / "run"
-    for png in ("tradeoff.png", "bounce_back.png", "unimodal.png"):
+    for png in ("tradeoff.png", "bounce_back.png", "unimodal.png", "correction.png"):
         assert (run / "report" / "plots" / png).stat().st_size > 1000
     assert {p.name for p in (run / "report" / "tables").glob("*.csv")} == {
-        "table2.csv", "table4.csv", "figure3.csv"}
+        "table2.csv", "table4.csv", "figure3.csv", "unlearningmetrics.csv"}
+    results = json.loads((run / "evals" / "ga-complete" / "results.json").read_text())["results"]
+    assert 0 <= results["offside_forget_mm_tr"]["forget_quality"] <= 1 and "privleak_loss" in results["offside_mia_mm"]
     lineage = json.loads((run / "checkpoints" / "ga-complete" / "offside_lineage.json").read_text())
     assert lineage["parent"].endswith("vanilla")
 
@@ -90,7 +94,8 @@ def test_dry_run_prints_the_plan_and_trains_nothing(tmp_path, tiny_model_dir, mi
     assert "train vanilla" in out and "evaluate ga-complete-relearned" in out and "to run" in out
     assert "sft: 672 items (train), 2 steps, batch 8" in out  # 12 players x (1 forget + 3 retain images) x 14 QAs
     assert "ga: 168 items (forget), 1 steps, batch 4" in out and "npo: 168 items (forget)" in out
-    assert "22 of 22 stages to run" in out
+    assert "train reference-complete" in out and "retain_only: 504 items (retain)" in out
+    assert "24 of 24 stages to run" in out
     assert not (tmp_path / "run").exists()
 
 

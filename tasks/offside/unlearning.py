@@ -8,6 +8,7 @@ question with a blank grey image: does the model forget the fact, or only the im
 """
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 from PIL import Image
@@ -127,10 +128,22 @@ def truth_ratio_retain(values):
     return um.aggregate_truth_ratio(values, "true_better")
 
 
+def _split(values):
+    return [score for member, score in values if member], [score for member, score in values if not member]
+
+
 def _auc(values):
-    members = [score for member, score in values if member]
-    nonmembers = [score for member, score in values if not member]
-    return um.mia_auc(members, nonmembers)
+    return um.mia_auc(*_split(values))
 
 
+def _auc_stderr(values):
+    """Hanley & McNeil (1982): SE^2 = (A(1-A) + (m-1)(Q1-A^2) + (n-1)(Q2-A^2)) / (m n), Q1 = A/(2-A),
+    Q2 = 2A^2/(1+A) -- a bootstrap of the pairs could draw no non-member at all on small sets."""
+    members, nonmembers = _split(values)
+    a, m, n = _auc(values), len(members), len(nonmembers)
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    return math.sqrt(max(0.0, a * (1 - a) + (m - 1) * (q1 - a * a) + (n - 1) * (q2 - a * a)) / (m * n))
+
+
+_auc.stderr = _auc_stderr
 mia_loss_auc = mia_zlib_auc = mia_mink_auc = mia_minkpp_auc = _auc
