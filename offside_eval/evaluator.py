@@ -83,7 +83,9 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
       groups[name]    {"tasks": [...], ["skipped"], aggregate metrics, "n"} per requested group/tag
       data            None, the benchmark's {"benchmark", "root", "synthetic", "fingerprint",
                       ["warning"]}, or {"synthetic", "benchmarks": {name: info}} for several
-      judge, higher_is_better, n_samples, config, model, task_files, versions, timings, date
+      judge, higher_is_better, n_samples, config, model, task_files, versions, timings, date,
+      resumed_samples (answers taken from the journal), journal ({path, model_fingerprint} or None),
+      batch_invariance (None, or {checked, max_abs_diff, tol})
     plus "samples" {task: [rows]} (not in results.json) when log_samples.
 
     `data_root`: a path for the tasks' benchmark, or {benchmark: path}; unset, each benchmark uses its
