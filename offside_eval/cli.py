@@ -30,6 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap_iters", type=int, default=100)
     p.add_argument("--verbosity", default="INFO")
     p.add_argument("--no_progress", action="store_true", help="no progress bars")
+    p.add_argument("--use_cache", default=None,
+                   help="journal store shared by runs and output folders (default: OUTPUT_PATH/journal); "
+                        "answers are keyed by a hash of the model's weight files, the task config and the request")
+    p.add_argument("--check_batch_invariance", type=int, nargs="?", const=16, default=0, metavar="N",
+                   help="re-answer N contexts per stream (default 16) at batch size 1; fail if any differs")
+    p.add_argument("--batch_invariance_tol", type=float, default=1e-4,
+                   help="allowed log-likelihood difference (absolute, and relative to the value)")
     return p
 
 
@@ -47,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     from offside_data import DataError
     from offside_data.benchmarks import BenchmarkError
     from offside_data.options import OptionError
+    from offside_data.lineage import CheckpointError
+    from .batching import BatchVarianceError
     from .evaluator import EvalError, evaluate
+    from .journal import Interrupted
     from .metrics import MetricError
     from .models import ModelError
     from .results import make_table
@@ -64,11 +74,19 @@ def main(argv: list[str] | None = None) -> int:
                        limit=limit, output_path=args.output_path, log_samples=args.log_samples, seed=args.seed,
                        include_path=args.include_path, data_root=_data_root(args.data_root), gen_kwargs=args.gen_kwargs,
                        bootstrap_iters=args.bootstrap_iters, verbosity=args.verbosity,
-                       progress=not args.no_progress, judge_args=args.judge_args,
-                       reference_results=args.reference_results)
-    except (TaskError, ModelError, DataError, EvalError, MetricError, BenchmarkError, OptionError) as exc:
+                       progress=not args.no_progress, judge_args=args.judge_args, use_cache=args.use_cache,
+                       check_batch_invariance=args.check_batch_invariance,
+                       batch_invariance_tol=args.batch_invariance_tol, reference_results=args.reference_results)
+    except (TaskError, ModelError, DataError, EvalError, MetricError, BenchmarkError, OptionError,
+            CheckpointError) as exc:
         print(f"offside-eval: error: {exc}", file=sys.stderr)
         return 2
+    except BatchVarianceError as exc:
+        print(f"offside-eval: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as exc:
+        print(f"offside-eval: {(exc if isinstance(exc, Interrupted) else Interrupted(0)).message()}", file=sys.stderr)
+        return 130
     print(make_table(out))
     return 0
 

@@ -1,15 +1,15 @@
 """`offside_eval.evaluate(...)`: plan -> run -> judge -> score -> write; the CLI is a thin shell.
 
-plan resolves tasks, benchmark data and docs (cheap, fails fast on bad input); run loads the model
-and sends every task's log-likelihood requests in one length-sorted stream and every generation
-request in another; judge rates the judge tasks' answers; score turns answers into per-task
-metrics; write puts results.json (+ samples) in place atomically.
+plan checks the model name and args and the output folders, resolves tasks, benchmark data and docs,
+header-checks the images the docs reference and builds every request (decoding the images): bad input
+fails in one line before any model loads. run loads the model and answers every task's log-likelihood
+requests in one length-sorted stream and every generation request in another, batch by batch through
+the journal (`offside_eval.journal`: a rerun resumes); judge rates the judge tasks' answers; score turns
+answers into per-task metrics; write puts results.json (+ samples) in place atomically.
 """
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
-import json
 import logging
 import math
 import random
@@ -22,6 +22,11 @@ from offside_data.benchmarks import data_root_for
 from offside_data.options import parse_kv
 from offside_data.provenance import package_versions
 
+from offside_data.schema import DataError
+
+from .batching import answer, verify_batch_invariance
+from .checks import check_doc_images, check_folder, check_model
+from .journal import Interrupted, Journal, deferred_sigint, model_fingerprint, request_identity, task_fingerprint
 from .judging import judge_client, judge_info, run_judge, select_leaves
 from .models import LMM, ModelError, load_model, parse_model_args
 from .reference_results import add_reference_comparison
@@ -57,6 +62,8 @@ class Outputs:
     slots: dict[str, list[tuple[str, list[int]]]] = field(default_factory=dict)
     ll_out: list[Any] = field(default_factory=list)
     gen_out: list[Any] = field(default_factory=list)
+    keys: dict[str, list[str]] = field(default_factory=dict)  # stream -> journal key per request
+    resumed: int = 0  # answers taken from the journal
 
 
 def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
@@ -65,7 +72,8 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
              log_samples: bool = False, seed: int = 0, include_path: str | Path | Iterable[str | Path] | None = None,
              data_root: str | Path | dict[str, str | Path] | None = None, gen_kwargs: str | dict[str, Any] | None = None,
              bootstrap_iters: int = 100, verbosity: str | None = "INFO", progress: bool = True,
-             judge_args: str | dict[str, Any] | Any = None,
+             judge_args: str | dict[str, Any] | Any = None, use_cache: str | Path | None = None,
+             check_batch_invariance: int = 0, batch_invariance_tol: float = 1e-4,
              reference_results: str | Path | None = None) -> dict[str, Any]:
     """Evaluate `model` (a registry name + model_args, or an already-loaded LMM) on `tasks`.
 
@@ -77,7 +85,9 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
       groups[name]    {"tasks": [...], ["skipped"], aggregate metrics, "n"} per requested group/tag
       data            None, the benchmark's {"benchmark", "root", "synthetic", "fingerprint",
                       ["warning"]}, or {"synthetic", "benchmarks": {name: info}} for several
-      judge, higher_is_better, n_samples, config, model, task_files, versions, timings, date
+      judge, higher_is_better, n_samples, config, model, task_files, versions, timings, date,
+      resumed_samples (answers taken from the journal), journal ({path, model_fingerprint} or None),
+      batch_invariance (None, or {checked, max_abs_diff, tol})
     plus "samples" {task: [rows]} (not in results.json) when log_samples.
 
     `data_root`: a path for the tasks' benchmark, or {benchmark: path}; unset, each benchmark uses its
@@ -86,27 +96,45 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
     (OpenAI-compatible; key from the environment), "judge=hf,pretrained=PATH", a dict of the same,
     or a ready `offside_data.llm_client.ChatClient`. Without one, groups run without their judge
     tasks (said in the log and in results["judge"]); a judge task named directly is an error.
+
+    Answers are journaled per batch under output_path/journal, or in `use_cache` (a store shared by
+    runs); the same call again resumes (results["resumed_samples"]). Ctrl-C finishes the current batch
+    and raises `offside_eval.journal.Interrupted`. `check_batch_invariance=N` re-answers up to N
+    contexts per stream alone and raises `BatchVarianceError` if one differs (beyond
+    `batch_invariance_tol` for log-likelihoods).
     """
     _setup_logging(verbosity)
     t_start = time.perf_counter()
     _seed_everything(seed)
     model_name = model if isinstance(model, str) else getattr(model, "name", type(model).__name__)
+    check_model(model, model_args)
+    folder = check_folder(output_path, "--output_path")
+    store = check_folder(use_cache, "--use_cache") or (folder / "journal" if folder else None)
     p = plan(tasks, model_name=model_name, include_path=include_path, data_root=data_root, gen_kwargs=gen_kwargs,
              judge_args=judge_args, limit=limit)
     if reference_results is not None and not (Path(reference_results) / "results.json").is_file():
         raise EvalError(f"--reference_results {reference_results}: no results.json there")
-    t0 = time.perf_counter()
-    lm = _load(model, model_args, p, batch_size, device)
-    timings = {"load_model_s": time.perf_counter() - t0}
-    outputs = run(p, lm, progress, timings)
-    t0 = time.perf_counter()
-    verdicts = judge(p, outputs, progress)
-    timings["judge_s"] = time.perf_counter() - t0
+    outputs = build_requests(p)
+    journal = None
+    try:
+        t0 = time.perf_counter()
+        lm = _load(model, model_args, p, batch_size, device)
+        timings = {"load_model_s": time.perf_counter() - t0}
+        journal = open_journal(model, model_args, lm, store)
+        run(p, outputs, lm, journal, progress, timings)
+        invariance = verify_batch_invariance(lm, {"ll": (outputs.ll_reqs, outputs.ll_out), "gen": (
+            outputs.gen_reqs, outputs.gen_out)}, _batch_size(lm), check_batch_invariance, batch_invariance_tol,
+            seed) if check_batch_invariance else None
+        t0 = time.perf_counter()
+        verdicts = judge(p, outputs, progress)
+        timings["judge_s"] = time.perf_counter() - t0
+    except KeyboardInterrupt:
+        saved = sum(k in journal.answers for keys in outputs.keys.values() for k in keys) if journal else 0
+        raise Interrupted(saved) from None
     results, samples = score(p, outputs, verdicts, bootstrap_iters)
     if reference_results is not None:  # forget_quality / privleak against a reference model's run
         add_reference_comparison(results, samples, {n: t.config.metadata for n, t in p.tasks.items()},
                                  reference_results)
-    folder = Path(output_path) if output_path else None
     samples_files = {n: str(folder / f"samples_{n}.jsonl") if folder and log_samples else None for n in p.tasks}
     timings["total_s"] = time.perf_counter() - t_start
     out: dict[str, Any] = {
@@ -124,7 +152,12 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
                    "tasks": p.requested, "batch_size": getattr(lm, "batch_size", batch_size), "device": device,
                    "limit": limit, "seed": seed, "gen_kwargs": json_safe(p.gen_kwargs),
                    "include_path": [str(x) for x in p.include_paths], "bootstrap_iters": bootstrap_iters,
+                   "use_cache": str(use_cache) if use_cache else None,
+                   "check_batch_invariance": check_batch_invariance,
                    "reference_results": str(reference_results) if reference_results else None},
+        "resumed_samples": outputs.resumed,
+        "journal": {"path": str(journal.path), "model_fingerprint": journal.model_fp} if journal else None,
+        "batch_invariance": invariance,
         "model": json_safe(lm.config()),
         "data": data_field(p.data),
         "task_files": {n: str(t.path) for n, t in p.tasks.items()},
@@ -168,6 +201,7 @@ def plan(tasks: str | Sequence[str], *, model_name: str = "", include_path: Any 
         docs[name] = _apply_limit(all_docs, limit)
         if not docs[name]:
             raise EvalError(f"task {name}: no documents" + (f" (data root {root})" if root else ""))
+    check_doc_images(task_objs, docs)
     return Plan(index, requested, task_objs, docs, n_original, data, skipped, client, overrides,
                 [Path(x) for x in include_paths])
 
@@ -189,24 +223,27 @@ def _load(model: str | LMM, model_args: Any, p: Plan, batch_size: int | None, de
     return lm
 
 
-def run(p: Plan, lm: LMM, progress: bool, timings: dict[str, float]) -> Outputs:
-    """Build all requests, then answer each stream in one call (batched, length-sorted by the model).
-
-    Identical generation requests (same messages, images, generation settings) -- e.g. a judge task
-    and its generation task -- are generated once and shared.
-    """
+def build_requests(p: Plan) -> Outputs:
+    """Every task's requests (decoding their images); identical generation requests (same messages,
+    images, generation settings) -- e.g. a judge task and its generation task -- are generated once."""
     o = Outputs()
     gen_index: dict[str, int] = {}
-    fingerprints: dict[int, tuple[Any, str]] = {}
+    memo: dict[int, tuple[Any, str]] = {}
     n_gen_wanted = 0
     for name, task in p.tasks.items():
         o.slots[name] = []
         for i, doc in enumerate(p.docs[name]):
-            reqs = task.requests(doc, i)
+            try:
+                reqs = task.requests(doc, i)
+            except (DataError, TaskError):
+                raise
+            except Exception as exc:  # a task hook failing on this doc: name the doc, not a traceback
+                raise EvalError(f"{task.config.source} [doc {i}, id {task.doc_id(doc, i)!r}]: "
+                                f"{type(exc).__name__}: {exc}") from None
             if task.kind.stream == "generate_until":
                 positions = []
                 for req in reqs:
-                    key = _generation_key(req, fingerprints)
+                    key = request_identity(req, memo)
                     if key not in gen_index:
                         gen_index[key] = len(o.gen_reqs)
                         o.gen_reqs.append(req)
@@ -216,19 +253,59 @@ def run(p: Plan, lm: LMM, progress: bool, timings: dict[str, float]) -> Outputs:
             else:
                 o.slots[name].append(("ll", list(range(len(o.ll_reqs), len(o.ll_reqs) + len(reqs)))))
                 o.ll_reqs.extend(reqs)
-    fingerprints.clear()
     if n_gen_wanted > len(o.gen_reqs):
         log.info("generation: %d requests, %d shared between tasks (generated once)", len(o.gen_reqs),
                  n_gen_wanted - len(o.gen_reqs))
-    t0 = time.perf_counter()
-    o.ll_out = _run(lm.loglikelihood, o.ll_reqs, progress) if o.ll_reqs else []
-    timings["loglikelihood_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    o.gen_out = _run(lm.generate_until, o.gen_reqs, progress) if o.gen_reqs else []
-    timings["generate_s"] = time.perf_counter() - t0
-    if len(o.ll_out) != len(o.ll_reqs) or len(o.gen_out) != len(o.gen_reqs):
-        raise ModelError(f"model {getattr(lm, 'name', type(lm).__name__)!r} returned a wrong number of results")
     return o
+
+
+def _batch_size(lm: LMM) -> int:
+    return max(1, int(getattr(lm, "batch_size", 1) or 1))
+
+
+def open_journal(model: str | LMM, model_args: Any, lm: LMM, store: Path | None) -> Journal | None:
+    """The journal of this model in `store`, or None (said in the log) when there is no store or the model
+    has no weight files to fingerprint it by."""
+    if store is None:
+        log.info("no --output_path or --use_cache: answers are not journaled (an interrupted run starts over)")
+        return None
+    if not isinstance(model, str):
+        log.warning("model passed as an object: no journal (no weight files to fingerprint it by)")
+        return None
+    args = dict(model_args) if isinstance(model_args, dict) else parse_model_args(model_args)
+    args.update(batch_size=_batch_size(lm), device=str(getattr(lm, "device", "")))
+    fingerprint = model_fingerprint(model, args, store)
+    if fingerprint is None:
+        log.warning("model %s: its weights are no local files; no journal (an interrupted run starts over)", model)
+        return None
+    journal = Journal(store, fingerprint)
+    log.info("journal %s (%d answers stored)", journal.path, len(journal.answers))
+    return journal
+
+
+def run(p: Plan, o: Outputs, lm: LMM, journal: Journal | None, progress: bool, timings: dict[str, float]) -> None:
+    """Answer both streams batch by batch; batches found in the journal are not sent again."""
+    from tqdm.auto import tqdm
+
+    if journal is not None:
+        task_fps = {name: task_fingerprint(task.config) for name, task in p.tasks.items()}
+        memo: dict[int, tuple[Any, str]] = {}
+        for stream, reqs in (("ll", o.ll_reqs), ("gen", o.gen_reqs)):
+            o.keys[stream] = [journal.key(task_fps[r.task], r.doc_id, request_identity(r, memo)) for r in reqs]
+    bar = tqdm(total=len(o.ll_reqs) + len(o.gen_reqs), desc="requests", disable=not progress, leave=False)
+    with deferred_sigint() as stop:
+        t0 = time.perf_counter()
+        o.ll_out, resumed_ll = answer(lm.loglikelihood, o.ll_reqs, "ll", _batch_size(lm), o.keys.get("ll"), journal,
+                                      bar, stop)
+        timings["loglikelihood_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        o.gen_out, resumed_gen = answer(lm.generate_until, o.gen_reqs, "gen", _batch_size(lm), o.keys.get("gen"),
+                                        journal, bar, stop)
+        timings["generate_s"] = time.perf_counter() - t0
+    bar.close()
+    o.resumed = resumed_ll + resumed_gen
+    if o.resumed:
+        log.info("resumed %d of %d answers from the journal", o.resumed, len(o.ll_reqs) + len(o.gen_reqs))
 
 
 def judge(p: Plan, o: Outputs, progress: bool) -> dict[str, dict[int, dict[str, Any]]]:
@@ -313,35 +390,3 @@ def _apply_limit(docs: list, limit: int | float | None) -> list:
     if float(limit) < 1:
         raise EvalError(f"--limit must be a positive count or a fraction in (0, 1), got {limit}")
     return docs[: int(limit)]
-
-
-def _image_fingerprint(image: Any, memo: dict[int, tuple[Any, str]]) -> str:
-    """Content hash of a visual (memoised per object; the memo keeps the object alive so ids stay unique)."""
-    hit = memo.get(id(image))
-    if hit is not None:
-        return hit[1]
-    if hasattr(image, "tobytes") and hasattr(image, "size"):
-        digest = hashlib.sha1(f"{getattr(image, 'mode', '')}|{image.size}|".encode())
-        digest.update(image.tobytes())
-        value = digest.hexdigest()
-    else:
-        value = "repr:" + repr(image)
-    memo[id(image)] = (image, value)
-    return value
-
-
-def _generation_key(req: GenerationRequest, memo: dict[int, tuple[Any, str]]) -> str:
-    """What makes two generation requests the same: messages, image contents and sizes, generation settings."""
-    return json.dumps({"messages": req.messages, "images": [_image_fingerprint(v, memo) for v in req.visuals],
-                       "gen_kwargs": req.gen_kwargs}, sort_keys=True, default=repr)
-
-
-def _run(fn, requests, progress):
-    try:
-        return fn(requests, progress=progress)
-    except TypeError as exc:
-        if "progress" not in str(exc):
-            raise
-        return fn(requests)
-
-

@@ -80,6 +80,6 @@ def test_reference_folder_without_results_fails_before_loading(tiny_model_dir, m
     from offside_eval.evaluator import EvalError
 
     with pytest.raises(EvalError, match="no results.json"):
-        offside_eval.evaluate("qwen2_5_vl", {"pretrained": "/nonexistent"}, TASKS[:1], data_root=str(mini_root),
+        offside_eval.evaluate("qwen2_5_vl", {"pretrained": str(tiny_model_dir)}, TASKS[:1], data_root=str(mini_root),
                               progress=False, reference_results=str(tmp_path))
     assert um.forget_quality([0.1, 0.2], [0.1, 0.2]) == 1.0

@@ -34,13 +34,18 @@ class LMM:
     supports_loglikelihood = True
 
     @classmethod
-    def create(cls, args: dict[str, Any]) -> "LMM":
+    def check_args(cls, args: dict[str, Any]) -> None:
+        """Unknown model_args are an error before anything loads."""
         params = inspect.signature(cls.__init__).parameters
         if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
             unknown = sorted(set(args) - set(params) - {"self"})
             if unknown:
                 allowed = sorted(set(params) - {"self"})
                 raise ModelError(f"{cls.name}: unknown model_args {', '.join(unknown)} (accepted: {', '.join(allowed)})")
+
+    @classmethod
+    def create(cls, args: dict[str, Any]) -> "LMM":
+        cls.check_args(args)
         return cls(**args)
 
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[tuple[float, bool]]:
