@@ -137,3 +137,79 @@ def test_metrics_by_hand():
     assert u.same([3, 3, 3]) == 3.0
     with pytest.raises(ValueError, match=r"\[2, 3\]"):
         u.same([3, 2])
+
+
+# ---- the reference recipe, re-implemented by hand from eval.py's strings --------------------------
+def _reference_prompt(doc):
+    """eval.py's LLaVA prompt for one MllmuDoc (lines 349-361, 403-416, 534-608, 731, 751)."""
+    q, mod = doc.question, doc.modality
+    if doc.kind == "gen":
+        return (f"USER: <image>\n{q}\nAnswer the question based on your trained knowledge in one sentence accurately "
+                f"in ENGLISH.\nASSISTANT: " if mod == "mm" else
+                f"USER: {q}\nAnswer the question based on your trained knowledge in one sentence in ENGLISH.\nASSISTANT:")
+    if doc.kind == "cls":
+        head = "USER: <image>\n" if mod == "mm" else "USER:\n"
+        shots = "".join(f"{head}Question: {s.question}\nA: {s.options['A']}\nB: {s.options['B']}\nC: {s.options['C']}\n"
+                        f"D: {s.options['D']}\nCorrect Answer: {s.answer}\n" for s in doc.shots)
+        opts = "\n".join(f"{k}: {v}" for k, v in doc.options.items())
+        return f"{shots}{head}{q}\n{opts}\nJust give ONE letter representing the answer directly.\nASSISTANT:"
+
+    def blank(text):
+        return text.replace("__", "[Blank]") + "\nPlease **ONLY** provide the correct answer that should replace the [Blank]."
+
+    head = "USER:<image>\n" if mod == "mm" else "USER:\n"
+    shots = "".join(f"{head}{blank(s.question)}\nCorrect Answer: {s.answer}\n" for s in doc.shots)
+    return f"{shots}USER: <image>\n{blank(q)}\nASSISTANT:" if mod == "mm" else f"{shots}USER:\n{blank(q)}\nASSISTANT:"
+
+
+def _reference_scores(doc, prompt, reply):
+    """eval.py's answer cut on the decoded prompt + reply, then its per-kind score."""
+    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+    from rouge_score import rouge_scorer
+
+    text = prompt + reply
+    if "ASSISTANT:" in text:
+        answer = text.split("ASSISTANT:")[1].strip()
+    elif doc.kind != "cls" and "Answer:" in text:
+        answer = text.split("Answer:")[1].strip()
+    else:
+        answer = text.strip()
+    if doc.kind == "cls":
+        predicted = answer[0].upper() if answer and answer[0].upper() in doc.options else None
+        return {"acc": float(predicted == doc.correct)}
+    if doc.kind == "cloze":
+        return {"cloze_acc": float(doc.answer.lower() in answer.lower())}
+    r = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True).score(doc.answer, answer)
+    out = {k: r[k].fmeasure for k in ("rouge1", "rouge2", "rougeL")}
+    out["bleu"] = sentence_bleu([doc.answer.split()], answer.split(), smoothing_function=SmoothingFunction().method1)
+    out["gen_score"] = sum(out.values()) / 4
+    return out
+
+
+@pytest.mark.parametrize("split, kind, modality", [("forget", "cls", "mm"), ("celebrity", "cls", "text"),
+                                                   ("forget", "cloze", "mm"), ("test", "cloze", "text"),
+                                                   ("test", "gen", "mm"), ("retain", "gen", "text")])
+def test_prompts_and_scores_match_the_reference_recipe(run5, root, tiny_model_dir, split, kind, modality):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir).eval()
+    processor = AutoProcessor.from_pretrained(tiny_model_dir)
+    samples = run5["samples"][f"mllmu_{split}_{kind}_{modality}"]
+    docs = mllmu_docs(root, split, kind, modality)[:len(samples)]
+    for doc, sample in zip(docs, samples):
+        prompt = _reference_prompt(doc)
+        images = [s.image for s in doc.shots] + [doc.image] if modality == "mm" else []
+        assert prompt.count("<image>") == len(images) == sample["n_images"]
+        # Sent as one user turn: the image parts (in marker order), then the text without its markers.
+        assert sample["doc_id"] == doc.id and sample["prompt"] == prompt.replace("<image>", "")
+        messages = [{"role": "user", "content": [{"type": "image"}] * len(images)
+                     + [{"type": "text", "text": prompt.replace("<image>", "")}]}]
+        text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        inputs = processor(text=[text], images=images or None, return_tensors="pt")
+        with torch.no_grad():
+            out = model.generate(**inputs, max_new_tokens=50, do_sample=False)
+        reply = processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True,
+                                       clean_up_tokenization_spaces=False)[0]
+        assert sample["response"] == reply
+        want = _reference_scores(doc, prompt, reply)
+        assert {k: sample["metrics"][k] for k in want} == pytest.approx(want)
