@@ -161,11 +161,15 @@ def _mllmu_docs(root: Path, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
     missing = [k for k in ("split", "kind", "modality") if k not in kwargs]
     if missing:
         raise BenchmarkError(f"dataset_kwargs for mllmu: missing {', '.join(missing)}")
+    numbers = {}
+    for key, default in (("forget_ratio", 5), ("seed", 0), ("shots", None)):
+        try:
+            numbers[key] = default if kwargs.get(key) is None else int(kwargs[key])
+        except (TypeError, ValueError):
+            raise BenchmarkError(f"dataset_kwargs for mllmu: {key} must be an integer, got {kwargs[key]!r}") from None
     try:
-        docs = mllmu_docs(root, kwargs["split"], kwargs["kind"], kwargs["modality"],
-                          forget_ratio=int(kwargs.get("forget_ratio", 5)), seed=int(kwargs.get("seed", 0)),
-                          shots=None if kwargs.get("shots") is None else int(kwargs["shots"]),
-                          rows=_mllmu_rows(root, kwargs["split"], int(kwargs.get("forget_ratio", 5))))
+        docs = mllmu_docs(root, kwargs["split"], kwargs["kind"], kwargs["modality"], **numbers,
+                          rows=_mllmu_rows(root, kwargs["split"], numbers["forget_ratio"]))
     except ValueError as exc:
         if isinstance(exc, DataError):  # names the file already
             raise

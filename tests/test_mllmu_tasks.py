@@ -101,12 +101,16 @@ def test_bad_dataset_kwargs_name_the_key(root, tmp_path):
     with pytest.raises(TaskError, match="unknown dataset_kwargs for mllmu: shotz"):
         offside_eval.evaluator.plan(["mllmu_bad"], include_path=tmp_path, data_root=str(root))
     (tmp_path / "bad.yaml").write_text(f"include: {TASKS / 'mllmu_forget_gen_mm.yaml'}\ntask: mllmu_bad\n"
+                                       "dataset_kwargs: {seed: x}\n")
+    with pytest.raises(TaskError, match="mllmu_bad .*seed must be an integer, got 'x'"):
+        offside_eval.evaluator.plan(["mllmu_bad"], include_path=tmp_path, data_root=str(root))
+    (tmp_path / "bad.yaml").write_text(f"include: {TASKS / 'mllmu_forget_gen_mm.yaml'}\ntask: mllmu_bad\n"
                                        "dataset_kwargs: {forget_ratio: 7}\n")
     with pytest.raises(TaskError, match=r"forget_ratio must be one of \(5, 10, 15\), got 7"):
         offside_eval.evaluator.plan(["mllmu_bad"], include_path=tmp_path, data_root=str(root))
 
 
-def _doc(split="forget", kind="cls", modality="text", **fields):
+def _doc(kind="cls", modality="text", **fields):
     base = {"kind": kind, "modality": modality, "question": "Q?", "shots": [], "n_fewshot_excluded": 3,
             "options": {"A": "a", "B": "b", "C": "c", "D": "d"}, "correct": "B", "answer": "Tolvik, Norway"}
     return {**base, **fields}
