@@ -8,8 +8,10 @@ next to its loader, in this file.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -136,3 +138,86 @@ OFFSIDE = register_benchmark(Benchmark(
     name="offside", title="OFFSIDE", load_docs=_offside_docs, env_var="OFFSIDE_DATA_ROOT",
     fixture=_offside_fixture, fixture_title="OFFSIDE-mini", locate=_offside_locate,
     fingerprint=_offside_fingerprint))
+
+
+# ---- MLLMU-Bench ----------------------------------------------------------------------------
+MLLMU_KWARGS = ("split", "kind", "modality", "forget_ratio", "seed", "shots")
+
+
+def _mllmu_docs(root: Path, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
+    """One task's scored questions (`offside_data.mllmu.mllmu_docs`) as plain dicts.
+
+    dataset_kwargs: split, kind, modality (required), forget_ratio (5, 10 or 15; default 5), seed (of
+    the shot-profile and Test_Set image draws; default 0), shots (shot profiles; default eval.py's).
+    Each doc keeps the MllmuDoc under `_mllmu` (images decode from it lazily; '_' keys stay out of
+    the samples file) and its `shots` as plain text records.
+    """
+    from .mllmu import mllmu_docs
+    from .schema import DataError
+
+    unknown = sorted(set(kwargs) - set(MLLMU_KWARGS))
+    if unknown:
+        raise BenchmarkError(f"unknown dataset_kwargs for mllmu: {', '.join(unknown)} ({', '.join(MLLMU_KWARGS)})")
+    missing = [k for k in ("split", "kind", "modality") if k not in kwargs]
+    if missing:
+        raise BenchmarkError(f"dataset_kwargs for mllmu: missing {', '.join(missing)}")
+    numbers = {}
+    for key, default in (("forget_ratio", 5), ("seed", 0), ("shots", None)):
+        try:
+            numbers[key] = default if kwargs.get(key) is None else int(kwargs[key])
+        except (TypeError, ValueError):
+            raise BenchmarkError(f"dataset_kwargs for mllmu: {key} must be an integer, got {kwargs[key]!r}") from None
+    try:
+        docs = mllmu_docs(root, kwargs["split"], kwargs["kind"], kwargs["modality"], **numbers,
+                          rows=_mllmu_rows(root, kwargs["split"], numbers["forget_ratio"]))
+    except ValueError as exc:
+        if isinstance(exc, DataError):  # names the file already
+            raise
+        raise BenchmarkError(f"dataset_kwargs for mllmu: {exc}") from None
+    return [{"id": d.id, "split": d.split, "kind": d.kind, "modality": d.modality, "profile": d.profile,
+             "index": d.index, "question": d.question, "options": d.options, "correct": d.correct,
+             "answer": d.answer, "image_index": d.image_index, "shot_profiles": list(d.shot_profiles),
+             "shots": [{"profile": s.profile, "question": s.question, "options": s.options, "answer": s.answer}
+                       for s in d.shots],
+             "n_fewshot_excluded": d.n_fewshot_excluded, "_mllmu": d} for d in docs]
+
+
+def _mllmu_rows(root: Path, split: str, forget_ratio: int) -> dict[str, list[dict]]:
+    """The configs one split needs, read once per release state (24 tasks share a handful of reads)."""
+    from .mllmu import SPLITS, shard_paths, split_configs
+
+    if split not in SPLITS or forget_ratio not in (5, 10, 15):
+        return {}  # mllmu_docs names the bad value
+    configs = [c for c in (*split_configs(split, forget_ratio), "Full_Set") if c]
+    return {c: _mllmu_config(str(root), c, tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size)
+                                                 for p in shard_paths(root, c))) for c in configs}
+
+
+@lru_cache(maxsize=8)
+def _mllmu_config(root: str, config: str, state: tuple) -> list[dict]:
+    from .mllmu import read_config
+
+    return read_config(root, config)
+
+
+def _mllmu_fixture() -> Path:
+    from .fixtures import ensure_mllmu_mini
+
+    return ensure_mllmu_mini()
+
+
+def _mllmu_fingerprint(root: Path) -> str:
+    """sha256 over every parquet shard of the release (relative paths + bytes)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(root).glob("*/*.parquet")):
+        digest.update(str(path.relative_to(root)).encode())
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+MLLMU = register_benchmark(Benchmark(
+    name="mllmu", title="MLLMU-Bench", load_docs=_mllmu_docs, env_var="MLLMU_DATA_ROOT",
+    fixture=_mllmu_fixture, fixture_title="MLLMU-mini", locate=_offside_locate,  # a folder or a hub id, as OFFSIDE
+    fingerprint=_mllmu_fingerprint))

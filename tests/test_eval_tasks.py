@@ -11,7 +11,7 @@ from offside_eval.tasks_index import TaskError, TaskIndex
 def test_builtin_index_names_groups_and_output_types():
     index = TaskIndex()
     names = index.names()
-    assert all(n.startswith(("offside_", "mmbench")) for n in names)
+    assert all(n.startswith(("offside_", "mmbench", "mllmu_")) for n in names)
     for split in ("forget", "retain", "test", "relearn", "private", "shared"):
         for mod in ("mm", "text"):
             stem = f"offside_{split}_{mod}"
