@@ -30,6 +30,7 @@ class Benchmark:
     fixture_title: str = ""
     locate: Callable[[str], Path] = Path  # a data root option (folder, hub id, ...) -> local folder
     fingerprint: Callable[[Path], str] | None = None
+    metadata_keys: tuple[str, ...] = ()  # `--metadata k=v` keys passed into the tasks' dataset_kwargs
 
     def synthetic_warning(self) -> str:
         return (f"NO --data_root GIVEN: evaluating on the bundled SYNTHETIC {self.fixture_title}, not the real "
@@ -220,4 +221,4 @@ def _mllmu_fingerprint(root: Path) -> str:
 MLLMU = register_benchmark(Benchmark(
     name="mllmu", title="MLLMU-Bench", load_docs=_mllmu_docs, env_var="MLLMU_DATA_ROOT",
     fixture=_mllmu_fixture, fixture_title="MLLMU-mini", locate=_offside_locate,  # a folder or a hub id, as OFFSIDE
-    fingerprint=_mllmu_fingerprint))
+    fingerprint=_mllmu_fingerprint, metadata_keys=("forget_ratio", "seed")))

@@ -24,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--judge_args", default=None,
                    help="LLM judge for *_judge tasks (fact_score): base_url=URL,model=NAME[,concurrency=8,...] "
                         "(OpenAI-compatible; key from $OPENAI_API_KEY) or judge=hf,pretrained=PATH")
+    p.add_argument("--metadata", default=None,
+                   help="k=v,... passed to the tasks' benchmark (lm-eval's --metadata), e.g. forget_ratio=10 for "
+                        "MLLMU-Bench (switches its forget / retain / test sets together)")
     p.add_argument("--reference_results", default=None,
                    help="results folder of a reference model (e.g. trained on retain only, run with --log_samples): "
                         "adds forget_quality to forget truth-ratio tasks and privleak_* to MIA tasks")
@@ -76,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
                        bootstrap_iters=args.bootstrap_iters, verbosity=args.verbosity,
                        progress=not args.no_progress, judge_args=args.judge_args, use_cache=args.use_cache,
                        check_batch_invariance=args.check_batch_invariance,
-                       batch_invariance_tol=args.batch_invariance_tol, reference_results=args.reference_results)
+                       batch_invariance_tol=args.batch_invariance_tol, reference_results=args.reference_results,
+                       metadata=args.metadata)
     except (TaskError, ModelError, DataError, EvalError, MetricError, BenchmarkError, OptionError,
             CheckpointError) as exc:
         print(f"offside-eval: error: {exc}", file=sys.stderr)

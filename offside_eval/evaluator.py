@@ -11,47 +11,36 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import math
 import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from offside_data.benchmarks import data_root_for
 from offside_data.options import parse_kv
 from offside_data.provenance import package_versions
-
 from offside_data.schema import DataError
 
 from .batching import answer, verify_batch_invariance
-from .checks import check_doc_images, check_folder, check_model
-from .journal import Interrupted, Journal, deferred_sigint, model_fingerprint, request_identity, task_fingerprint
-from .judging import judge_client, judge_info, run_judge, select_leaves
+from .checks import check_folder, check_model
+from .journal import (
+    Interrupted,
+    Journal,
+    deferred_sigint,
+    model_fingerprint,
+    request_identity,
+    task_fingerprint,
+)
+from .judging import judge_info, run_judge
 from .models import LMM, ModelError, load_model, parse_model_args
+from .planning import Plan, plan
 from .reference_results import add_reference_comparison
 from .requests import GenerationRequest, LoglikelihoodRequest
 from .results import EvalError, data_field, group_results, json_safe, write_results
-from .task import Task
-from .tasks_index import TaskError, TaskIndex
+from .tasks_index import TaskError
 
 log = logging.getLogger("offside_eval")
 __all__ = ["EvalError", "Plan", "evaluate", "plan"]
-
-
-@dataclass
-class Plan:
-    """What one evaluation will do, decided before any model is loaded."""
-    index: TaskIndex
-    requested: list[str]
-    tasks: dict[str, Task]
-    docs: dict[str, list[dict]]  # after --limit
-    n_original: dict[str, int]
-    data: dict[str, dict[str, Any]]  # benchmark name -> Benchmark.resolve() info
-    skipped: list[str]  # judge tasks left out of groups (no judge configured)
-    judge: Any  # the judge's ChatClient, or None
-    gen_kwargs: dict[str, Any]
-    include_paths: list[Path]
 
 
 @dataclass
@@ -74,7 +63,8 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
              bootstrap_iters: int = 100, verbosity: str | None = "INFO", progress: bool = True,
              judge_args: str | dict[str, Any] | Any = None, use_cache: str | Path | None = None,
              check_batch_invariance: int = 0, batch_invariance_tol: float = 1e-4,
-             reference_results: str | Path | None = None) -> dict[str, Any]:
+             reference_results: str | Path | None = None,
+             metadata: str | dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate `model` (a registry name + model_args, or an already-loaded LMM) on `tasks`.
 
     Returns (and writes as results.json under output_path, a folder, when given):
@@ -111,7 +101,7 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
     folder = check_folder(output_path, "--output_path")
     store = check_folder(use_cache, "--use_cache") or (folder / "journal" if folder else None)
     p = plan(tasks, model_name=model_name, include_path=include_path, data_root=data_root, gen_kwargs=gen_kwargs,
-             judge_args=judge_args, limit=limit)
+             judge_args=judge_args, limit=limit, metadata=metadata)
     if reference_results is not None and not (Path(reference_results) / "results.json").is_file():
         raise EvalError(f"--reference_results {reference_results}: no results.json there")
     outputs = build_requests(p)
@@ -154,7 +144,8 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
                    "include_path": [str(x) for x in p.include_paths], "bootstrap_iters": bootstrap_iters,
                    "use_cache": str(use_cache) if use_cache else None,
                    "check_batch_invariance": check_batch_invariance,
-                   "reference_results": str(reference_results) if reference_results else None},
+                   "reference_results": str(reference_results) if reference_results else None,
+                   "metadata": json_safe(metadata if isinstance(metadata, dict) else parse_kv(metadata, "--metadata"))},
         "resumed_samples": outputs.resumed,
         "journal": {"path": str(journal.path), "model_fingerprint": journal.model_fp} if journal else None,
         "batch_invariance": invariance,
@@ -170,40 +161,6 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
     if log_samples:
         out["samples"] = samples
     return out
-
-
-def plan(tasks: str | Sequence[str], *, model_name: str = "", include_path: Any = None, data_root: Any = None,
-         gen_kwargs: str | dict[str, Any] | None = None, judge_args: Any = None,
-         limit: int | float | None = None) -> Plan:
-    """Tasks to run, their benchmarks' data (resolved once each) and their docs; no model needed."""
-    include_paths = [include_path] if isinstance(include_path, (str, Path)) else list(include_path or [])
-    index = TaskIndex(include_paths)
-    requested = _task_names(tasks)
-    client = judge_client(judge_args)
-    leaves, skipped = select_leaves(index, requested, client is not None)
-    overrides = parse_kv(gen_kwargs, "--gen_kwargs") if isinstance(gen_kwargs, str) else dict(gen_kwargs or {})
-    task_objs = {name: Task(index.get(name).config, model_name, overrides) for name in leaves}
-    data: dict[str, dict[str, Any]] = {}
-    for task in task_objs.values():
-        bench = task.benchmark
-        if bench is not None and bench.name not in data:
-            data[bench.name] = bench.resolve(data_root_for(bench.name, data_root))
-            if data[bench.name]["synthetic"]:
-                for line in ("=" * 100, bench.synthetic_warning(), f"({bench.fixture_title} at "
-                             f"{data[bench.name]['root']}; pass --data_root or set {bench.env_var})", "=" * 100):
-                    log.warning(line)
-    docs: dict[str, list[dict]] = {}
-    n_original: dict[str, int] = {}
-    for name, task in task_objs.items():
-        root = data[task.benchmark.name]["root"] if task.benchmark else None
-        all_docs = task.docs(root)
-        n_original[name] = len(all_docs)
-        docs[name] = _apply_limit(all_docs, limit)
-        if not docs[name]:
-            raise EvalError(f"task {name}: no documents" + (f" (data root {root})" if root else ""))
-    check_doc_images(task_objs, docs)
-    return Plan(index, requested, task_objs, docs, n_original, data, skipped, client, overrides,
-                [Path(x) for x in include_paths])
 
 
 def _load(model: str | LMM, model_args: Any, p: Plan, batch_size: int | None, device: str | None) -> LMM:
@@ -359,13 +316,6 @@ def _setup_logging(verbosity: str | None) -> None:
     log.setLevel(level)
 
 
-def _task_names(tasks: str | Sequence[str]) -> list[str]:
-    names = [t.strip() for t in (tasks.split(",") if isinstance(tasks, str) else tasks) if t and t.strip()]
-    if not names:
-        raise TaskError("no tasks given")
-    return names
-
-
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     try:
@@ -380,13 +330,3 @@ def _seed_everything(seed: int) -> None:
         torch.manual_seed(seed)
     except ImportError:
         pass
-
-
-def _apply_limit(docs: list, limit: int | float | None) -> list:
-    if limit is None:
-        return docs
-    if isinstance(limit, float) and 0 < limit < 1:
-        return docs[: max(1, int(math.ceil(len(docs) * limit)))]
-    if float(limit) < 1:
-        raise EvalError(f"--limit must be a positive count or a fraction in (0, 1), got {limit}")
-    return docs[: int(limit)]

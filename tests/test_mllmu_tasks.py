@@ -86,13 +86,13 @@ def test_every_task_evaluates_with_exact_counts_ratio_5(run5):
 
 
 def test_every_task_evaluates_with_exact_counts_ratio_10(lm, root, tmp_path):
-    """forget_ratio is a dataset_kwargs key: tasks overriding it (as --include_path would) switch splits."""
-    for name in NAMES:
-        (tmp_path / f"{name}.yaml").write_text(
-            f"include: {TASKS / (name + '.yaml')}\ntask: {name}\ndataset_kwargs: {{forget_ratio: 10}}\n")
+    """--metadata forget_ratio=10 (lm-eval's convention) switches forget / retain / test together."""
     result = offside_eval.evaluate(lm, None, ["mllmu_bench"], limit=1, data_root={"mllmu": str(root)},
-                                   include_path=tmp_path, progress=False, verbosity="ERROR")
+                                   metadata="forget_ratio=10", progress=False, verbosity="ERROR")
     _check_counts(result, 10, 1)
+    assert result["config"]["metadata"] == {"forget_ratio": 10}
+    with pytest.raises(offside_eval.evaluator.EvalError, match="--metadata forget_ratio: no task to run takes it"):
+        offside_eval.evaluator.plan(["offside_forget_mm_mc"], metadata="forget_ratio=10")
 
 
 def test_bad_dataset_kwargs_name_the_key(root, tmp_path):
