@@ -36,7 +36,7 @@ from .models import LMM, ModelError, load_model, parse_model_args
 from .planning import Plan, plan
 from .reference_results import add_reference_comparison
 from .requests import GenerationRequest, LoglikelihoodRequest
-from .results import EvalError, data_field, group_results, json_safe, write_results
+from .results import EvalError, data_field, group_results, json_safe, sample_row, write_results
 from .tasks_index import TaskError
 
 log = logging.getLogger("offside_eval")
@@ -280,11 +280,9 @@ def score(p: Plan, o: Outputs, verdicts: dict, bootstrap_iters: int) -> tuple[di
             outs = [(o.gen_out if stream == "gen" else o.ll_out)[k] for k in positions]
             values, extra = task.score(doc, outs, verdicts.get(name, {}).get(i))
             per_sample.append(values)
-            req = (o.gen_reqs if stream == "gen" else o.ll_reqs)[positions[0]]
-            rows.append({"doc_id": task.doc_id(doc, i),
-                         "doc": json_safe({k: v for k, v in doc.items() if not k.startswith("_")}),
-                         "prompt": req.messages[0]["content"][-1]["text"], "n_images": len(req.visuals),
-                         **json_safe(extra), "metrics": json_safe(values)})
+            reqs = [(o.gen_reqs if stream == "gen" else o.ll_reqs)[k] for k in positions]
+            rows.append(sample_row(task.doc_id(doc, i), {k: v for k, v in doc.items() if not k.startswith("_")},
+                                   reqs, outs, extra, values))
         results[name] = {"output_type": task.output_type, **task.aggregate(per_sample, bootstrap_iters)}
         samples[name] = rows
     return results, samples

@@ -28,7 +28,7 @@ def _reference_values(folder: Path, task: str, metric: str) -> list[Any]:
     values = []
     for line in path.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
-        values.append(row.get("metrics", row)[metric])
+        values.append(row[metric])
     return values
 
 
@@ -46,7 +46,7 @@ def add_reference_comparison(results: dict[str, dict], samples: dict[str, list[d
         if "truth_ratio" in metrics and meta.get("role") == "forget":
             if task not in reference:
                 raise EvalError(f"--reference_results {folder}: the reference did not run {task}")
-            mine = [row["metrics"]["truth_ratio"] for row in samples[task]]
+            mine = [row["truth_ratio"] for row in samples[task]]
             metrics["forget_quality"] = um.forget_quality(mine, _reference_values(folder, task, "truth_ratio"))
             compared.append(task)
         attacks = [m for m in metrics if m.startswith(MIA_PREFIX) and m.endswith(MIA_SUFFIX)]

@@ -1,6 +1,7 @@
 """What an evaluation hands back: JSON-safe values, group aggregates, the printed table, the files."""
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -17,6 +18,26 @@ _SKIP = object()
 
 class EvalError(ValueError):
     pass
+
+
+def _sha256(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def sample_row(doc_id: Any, doc: dict, reqs: list, outs: list, extra: dict, values: dict) -> dict[str, Any]:
+    """One line of samples_<task>.jsonl in lm-eval's layout: doc_id, doc, target, `arguments` (what the
+    model was asked, one entry per request), `resps` / `filtered_resps` (its answers), doc / prompt /
+    target hashes and the per-sample metric values at the top level; then offside's own fields
+    (prompt, n_images, per-option log-likelihoods, response, ...)."""
+    prompt = reqs[0].messages[0]["content"][-1]["text"]
+    arguments = [[prompt, r.continuation] if hasattr(r, "continuation") else [prompt, r.gen_kwargs] for r in reqs]
+    target = extra.get("target")
+    return {"doc_id": doc_id, "doc": json_safe(doc), "target": json_safe(target), "arguments": json_safe(arguments),
+            "resps": json_safe([[out] for out in outs]), "filtered_resps": json_safe(list(outs)),
+            "doc_hash": _sha256(json_safe(doc)), "prompt_hash": _sha256(prompt), "target_hash": _sha256(str(target)),
+            **json_safe(values), "prompt": prompt, "n_images": len(reqs[0].visuals),
+            **{k: v for k, v in json_safe(extra).items() if k != "target"}}
 
 
 def json_safe(value: Any) -> Any:

@@ -376,8 +376,7 @@ def _role_metrics(folder: Path, results: dict, tasks: dict[str, str]) -> tuple[d
                 row = json.loads(line)
                 rec = per_id.setdefault(row["doc_id"], {"id": row["doc_id"],
                                                         "visual_rumor": row.get("doc", {}).get("visual_rumor", False)})
-                values = row.get("metrics", row)
-                rec.update({m: values[m] for m in wanted if m in values})
+                rec.update({m: row[m] for m in wanted if m in row})
     return metrics, list(per_id.values())
 
 

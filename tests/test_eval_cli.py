@@ -29,10 +29,10 @@ def test_user_command_writes_results_and_samples(tiny_model_dir, tmp_path, capsy
     assert len(rows) == 3
     for row in rows:
         assert len(row["loglikelihoods"]) == 4 and row["target"] in range(4)
-        assert row["metrics"]["acc"] == float(max(range(4), key=row["loglikelihoods"].__getitem__) == row["target"])
+        assert row["acc"] == float(max(range(4), key=row["loglikelihoods"].__getitem__) == row["target"])
         assert {"player", "info", "visual_rumor"} <= set(row["doc"]) and row["doc_id"] == row["doc"]["id"]
     gen = [json.loads(line) for line in (out / "samples_offside_forget_mm_gen.jsonl").read_text().splitlines()]
-    assert all(isinstance(r["response"], str) and r["target"] and "gen_score" in r["metrics"] for r in gen)
+    assert all(isinstance(r["response"], str) and r["target"] and "gen_score" in r for r in gen)
 
 
 def test_include_path_task_runs(tiny_model_dir, tmp_path, capsys):
@@ -70,3 +70,25 @@ def test_bad_input_is_a_one_line_error(tiny_model_dir, tmp_path, capsys):
         assert main(argv + ["--no_progress", "--verbosity", "ERROR"]) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_samples_follow_lm_evals_layout(tiny_model_dir, mini_root, tmp_path):
+    """Tools written for lm-eval / lmms-eval samples files read ours: arguments, resps, filtered_resps,
+    the three hashes and the per-sample metrics at the top level."""
+    import hashlib
+
+    assert main(["--model", "qwen2_5_vl", "--model_args", f"pretrained={tiny_model_dir}", "--tasks",
+                 "offside_forget_mm_mc,offside_forget_mm_gen", "--limit", "2", "--data_root", str(mini_root),
+                 "--output_path", str(tmp_path), "--log_samples", "--gen_kwargs", "max_new_tokens=4",
+                 "--no_progress"]) == 0
+    mc = [json.loads(line) for line in (tmp_path / "samples_offside_forget_mm_mc.jsonl").open()]
+    gen = [json.loads(line) for line in (tmp_path / "samples_offside_forget_mm_gen.jsonl").open()]
+    for row in mc + gen:
+        assert {"doc_id", "doc", "target", "arguments", "resps", "filtered_resps", "doc_hash", "prompt_hash",
+                "target_hash"} <= set(row)
+        assert row["prompt_hash"] == hashlib.sha256(row["arguments"][0][0].encode()).hexdigest()
+        assert row["target_hash"] == hashlib.sha256(str(row["target"]).encode()).hexdigest()
+    assert [len(r["arguments"]) for r in mc] == [4, 4] and all(r["acc"] in (0.0, 1.0) for r in mc)
+    assert [a[1] for a in mc[0]["arguments"]] == list(mc[0]["doc"]["options"].values())
+    assert [resp[0][0] for resp in mc[0]["resps"]] == mc[0]["loglikelihoods"]
+    assert all(r["filtered_resps"] == [r["response"]] and "gen_score" in r for r in gen)

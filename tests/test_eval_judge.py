@@ -68,7 +68,7 @@ def test_gen_and_judge_share_generations_and_report_fact_score(counted_model, ke
 
     saved = json.loads((out_dir / "results.json").read_text())
     res = saved["results"]["offside_forget_mm_judge"]
-    scores = {r["doc_id"]: r["metrics"]["fact_score"] for r in judge_rows}
+    scores = {r["doc_id"]: r["fact_score"] for r in judge_rows}
     expected = [score_for(r["prompt"]) for r in judge_rows if r["prompt"] != broken["q"]]
     assert res["fact_score_missing"] == 3 - len(expected) == 1
     assert res["fact_score"] == pytest.approx(sum(expected) / len(expected))
@@ -76,7 +76,7 @@ def test_gen_and_judge_share_generations_and_report_fact_score(counted_model, ke
     assert "fact_score" not in saved["results"]["offside_forget_mm_gen"]
     for row in (json.loads(line) for line in (out_dir / "samples_offside_forget_mm_judge.jsonl").read_text().splitlines()):
         verdict = row["judge"]["fact_score"]
-        assert row["metrics"]["fact_score"] == verdict["score"] == scores[row["doc_id"]]
+        assert row["fact_score"] == verdict["score"] == scores[row["doc_id"]]
         if row["prompt"] == broken["q"]:
             assert verdict["score"] is None and "invalid reply" in verdict["missing_reason"]
         else:

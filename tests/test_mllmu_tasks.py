@@ -216,4 +216,4 @@ def test_prompts_and_scores_match_the_reference_recipe(run5, root, tiny_model_di
                                        clean_up_tokenization_spaces=False)[0]
         assert sample["response"] == reply
         want = _reference_scores(doc, prompt, reply)
-        assert {k: sample["metrics"][k] for k in want} == pytest.approx(want)
+        assert {k: sample[k] for k in want} == pytest.approx(want)

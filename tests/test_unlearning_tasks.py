@@ -34,7 +34,7 @@ def test_truth_ratio_and_correction_equal_hand_computations(run):
         p_true = math.exp(lp[gold] / n[gold])
         p_false = math.prod(math.exp(l / k) for i, (l, k) in enumerate(zip(lp, n)) if i != gold) ** (1 / 3)
         ratios.append(p_false / (p_true + 1e-10))
-        assert row["metrics"]["truth_ratio"] == pytest.approx(ratios[-1], rel=1e-6)
+        assert row["truth_ratio"] == pytest.approx(ratios[-1], rel=1e-6)
     want = sum(min(r, 1 / r) for r in ratios) / len(ratios)
     assert result["results"]["offside_forget_mm_tr"]["truth_ratio"] == pytest.approx(want, rel=1e-6)
     corr = _rows(folder, "offside_forget_mm_correction")
@@ -48,8 +48,8 @@ def test_mia_auc_and_memorization_from_the_samples(run):
     result, folder = run
     rows = _rows(folder, "offside_mia_mm")
     assert {r["doc"]["member"] for r in rows} == {True, False}
-    members = [r["metrics"]["mia_loss_auc"][1] for r in rows if r["doc"]["member"]]
-    others = [r["metrics"]["mia_loss_auc"][1] for r in rows if not r["doc"]["member"]]
+    members = [r["mia_loss_auc"][1] for r in rows if r["doc"]["member"]]
+    others = [r["mia_loss_auc"][1] for r in rows if not r["doc"]["member"]]
     wins = sum((o > m) + 0.5 * (o == m) for o in others for m in members)
     assert result["results"]["offside_mia_mm"]["mia_loss_auc"] == pytest.approx(wins / (len(members) * len(others)))
     mem = result["results"]["offside_forget_mm_mem"]
