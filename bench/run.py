@@ -57,7 +57,7 @@ def measured(row: dict, device: str):
         torch.cuda.synchronize()
     row["seconds"] = time.perf_counter() - start
     peak = torch.cuda.max_memory_allocated() if device == "cuda" else _status_kib("VmHWM") * 1024
-    row["peak_mib"] = (peak - base) / 2**20
+    row["peak_mib"] = max(0, peak - base) / 2**20
 
 
 def _status_kib(field: str) -> int:
@@ -67,16 +67,20 @@ def _status_kib(field: str) -> int:
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
-def best_of(repeats: int, device: str, fn) -> dict:
-    """The fastest of `repeats` runs (after one warm-up run), with that run's peak memory."""
-    fn()
-    rows = []
+def race(repeats: int, device: str, runs: dict) -> dict[str, dict]:
+    """Each run's fastest of `repeats` timings (after one warm-up each), with that timing's peak
+    memory. Runs take turns, so load from other processes falls on all of them alike."""
+    for fn in runs.values():
+        fn()
+    best: dict[str, dict] = {}
     for _ in range(repeats):
-        row: dict = {}
-        with measured(row, device):
-            fn()
-        rows.append(row)
-    return min(rows, key=lambda r: r["seconds"])
+        for name, fn in runs.items():
+            row: dict = {}
+            with measured(row, device):
+                fn()
+            if name not in best or row["seconds"] < best[name]["seconds"]:
+                best[name] = row
+    return best
 
 
 def mc_requests(items, root, one_option: bool) -> list[LoglikelihoodRequest]:
@@ -114,7 +118,7 @@ def main() -> None:
     ap.add_argument("--gen_items", type=int, default=48)
     ap.add_argument("--max_new_tokens", type=int, default=64)
     ap.add_argument("--threads", type=int, default=4, help="threads of the authors' style")
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
 
@@ -128,44 +132,41 @@ def main() -> None:
         rows.append((section, variant, row, ratio))
 
     def model(path, **kw):
-        return load_model("qwen2_5_vl", {"pretrained": str(path), "batch_size": 8, "device": args.device, **kw})
+        return load_model("qwen2_5_vl", {"pretrained": str(path), "device": args.device, **{"batch_size": 8, **kw}})
 
     for name, path in checkpoints.items():
-        lm = model(path)
+        lms = {"per": model(path, shared_prefix=False), "shared": model(path)}
         one, full = mc_requests(mc_items, root, True), mc_requests(mc_items, root, False)
-        lm.shared_prefix = False
-        bound = best_of(args.repeats, args.device, lambda: lm.loglikelihood(one, progress=False))
-        per_option = best_of(args.repeats, args.device, lambda: lm.loglikelihood(full, progress=False))
-        lm.shared_prefix = True
-        shared = best_of(args.repeats, args.device, lambda: lm.loglikelihood(full, progress=False))
+        t = race(args.repeats, args.device, {
+            "bound": lambda: lms["per"].loglikelihood(one, progress=False),
+            "per": lambda: lms["per"].loglikelihood(full, progress=False),
+            "shared": lambda: lms["shared"].loglikelihood(full, progress=False)})
         section = f"MC loglik, {name} ({len(mc_items)} items x 4)"
-        add(section, "one option per item (bound)", bound, "1.00x bound")
-        add(section, "per-option (4 prefixes)", per_option, f"{per_option['seconds'] / bound['seconds']:.2f}x bound")
-        add(section, "shared prefix", shared, f"{shared['seconds'] / bound['seconds']:.2f}x bound")
+        add(section, "one option per item (bound)", t["bound"], "1.00x bound")
+        add(section, "per-option (4 prefixes)", t["per"], f"{t['per']['seconds'] / t['bound']['seconds']:.2f}x bound")
+        add(section, "shared prefix", t["shared"], f"{t['shared']['seconds'] / t['bound']['seconds']:.2f}x bound")
 
-    lm = model(checkpoints["trained"])
     gens = gen_requests(forget[:args.gen_items], root, args.max_new_tokens)
-    timed = {}
-    for bs in (1, 16):
-        lm.batch_size = bs
-        timed[bs] = best_of(args.repeats, args.device, lambda: lm.generate_until(gens, progress=False))
-    authors = best_of(1, args.device, lambda: authors_style(lm, gens, args.threads))
+    lms = {bs: model(checkpoints["trained"], batch_size=bs) for bs in (1, 16)}
+    t = race(args.repeats, args.device, {
+        1: lambda: lms[1].generate_until(gens, progress=False),
+        16: lambda: lms[16].generate_until(gens, progress=False),
+        "authors": lambda: authors_style(lms[1], gens, args.threads)})
     section = f"generation, trained ({len(gens)} items, max_new_tokens={args.max_new_tokens})"
-    add(section, "offside batch 1", timed[1], "1.00x")
-    add(section, "offside batch 16", timed[16], f"{timed[1]['seconds'] / timed[16]['seconds']:.2f}x faster than batch 1")
-    add(section, f"authors' style ({args.threads} threads, per sample)", authors,
-        f"{authors['seconds'] / timed[16]['seconds']:.2f}x offside batch 16's time")
+    add(section, "offside batch 1", t[1], "1.00x")
+    add(section, "offside batch 16", t[16], f"{t[1]['seconds'] / t[16]['seconds']:.2f}x faster than batch 1")
+    add(section, f"authors' style ({args.threads} threads, per sample)", t["authors"],
+        f"{t['authors']['seconds'] / t[16]['seconds']:.2f}x offside batch 16's time")
 
     full = mc_requests(mc_items, root, False)
-    cache = {}
-    for on in (False, True):
-        lm = model(checkpoints["trained"], cache_images=on)
-        cache[on] = best_of(args.repeats, args.device, lambda: lm.loglikelihood(full, progress=False))
+    lms = {on: model(checkpoints["trained"], cache_images=on) for on in (False, True)}
+    t = race(args.repeats, args.device, {on: (lambda on=on: lms[on].loglikelihood(full, progress=False))
+                                         for on in (False, True)})
     section = "image preprocessing cache (MC, shared prefix)"
-    add(section, "cache off", cache[False], "1.00x")
-    add(section, "cache on", cache[True], f"{cache[False]['seconds'] / cache[True]['seconds']:.2f}x faster")
+    add(section, "cache off", t[False], "1.00x")
+    add(section, "cache on", t[True], f"{t[False]['seconds'] / t[True]['seconds']:.2f}x faster")
 
-    print(f"device: {args.device}; best of {args.repeats} after a warm-up (authors' style: one run); "
+    print(f"device: {args.device}; best of {args.repeats} after a warm-up, variants taking turns; "
           f"peak = memory above the start ({'allocated' if args.device == 'cuda' else 'RSS'})")
     print(f"| {'measure':<58} | {'variant':<38} | {'seconds':>8} | {'ratio':<36} | {'peak MiB':>8} |")
     print(f"|{'-' * 60}|{'-' * 40}|{'-' * 10}|{'-' * 38}|{'-' * 10}|")

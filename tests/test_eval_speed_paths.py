@@ -100,7 +100,7 @@ def test_batch_size_auto_halves_on_out_of_memory(tiny_model_dir, mini_root, mini
         if rows > 2 * 4:  # more than two MC items (4 options each) at once
             raise torch.OutOfMemoryError("fake: CUDA out of memory")
 
-    handle = lm.model.register_forward_pre_hook(fake_oom, with_kwargs=True)
+    handle = lm.model.model.register_forward_pre_hook(fake_oom, with_kwargs=True)
     try:
         got = lm.loglikelihood(reqs, progress=False)
     finally:
@@ -109,7 +109,7 @@ def test_batch_size_auto_halves_on_out_of_memory(tiny_model_dir, mini_root, mini
     assert [s for s, _ in got] == pytest.approx([s for s, _ in want], abs=1e-4)
 
     fixed = load_model("qwen2_5_vl", f"pretrained={tiny_model_dir}", batch_size=8, device="cpu")
-    handle = fixed.model.register_forward_pre_hook(fake_oom, with_kwargs=True)
+    handle = fixed.model.model.register_forward_pre_hook(fake_oom, with_kwargs=True)
     try:
         with pytest.raises(torch.OutOfMemoryError):
             fixed.loglikelihood(reqs, progress=False)

@@ -29,19 +29,21 @@ def plan_item(processor, reqs: Sequence[Any]) -> PrefixItem | None:
     in prompt or images, or tokenizing prefix + option moves the boundary (then the tokens
     scored would not be those `encode_examples` scores)."""
     tokenizer = getattr(processor, "tokenizer", processor)
-    visual_ids = [id(v) for v in reqs[0].visuals]
-    prompt_text, targets = None, []
+    first = reqs[0]
+    if any(r.messages != first.messages or [id(v) for v in r.visuals] != [id(v) for v in first.visuals]
+           for r in reqs[1:]):
+        return None
+    prompt_text = None
+    target_texts = []
     for req in reqs:
-        text, target_text = split_prompt_target(processor, list(req.messages), req.continuation)
-        if (prompt_text is not None and text != prompt_text) or [id(v) for v in req.visuals] != visual_ids:
-            return None
-        prompt_text = text
-        target = tokenizer(target_text, add_special_tokens=False)["input_ids"]
-        prefix = tokenizer(text, add_special_tokens=False)["input_ids"]
-        if tokenizer(text + target_text, add_special_tokens=False)["input_ids"] != prefix + target:
-            return None
-        targets.append(target)
-    return PrefixItem(prompt_text, list(reqs[0].visuals), targets)
+        prompt_text, target_text = split_prompt_target(processor, list(first.messages), req.continuation, prompt_text)
+        target_texts.append(target_text)
+    tokens = tokenizer([prompt_text] + target_texts + [prompt_text + t for t in target_texts],
+                       add_special_tokens=False)["input_ids"]
+    prefix, targets, joint = tokens[0], tokens[1:len(reqs) + 1], tokens[len(reqs) + 1:]
+    if any(j != prefix + t for j, t in zip(joint, targets)):
+        return None
+    return PrefixItem(prompt_text, list(first.visuals), targets)
 
 
 def _cache_kwarg(model) -> str:
@@ -66,28 +68,39 @@ def score_items(model, processor, items: Sequence[PrefixItem], to_device: Callab
         cache = getattr(out, key)
         cache.reorder_cache(rows)  # one copy of the item's prefix cache per option
         targets = [t for it in items for t in it.targets]
-        width = max(len(t) for t in targets)
-        ids = torch.full((len(targets), width), tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(targets), width), dtype=torch.long)
+        width = max(len(t) for t in targets) - 1  # the last target token is predicted, never fed
+        ids = torch.full((len(targets), width + 1), tokenizer.pad_token_id, dtype=torch.long)
         for r, t in enumerate(targets):
             ids[r, :len(t)] = torch.tensor(t)
-            mask[r, :len(t)] = 1
-        ids, mask = ids.to(first.device), mask.to(first.device)
-        full_mask = torch.cat([batch["attention_mask"][rows], mask], dim=1)
-        if getattr(inner, "rope_deltas", None) is not None:
-            inner.rope_deltas = inner.rope_deltas[rows]
-        cont_positions = model._prepare_position_ids_for_generation(
-            ids, {"attention_mask": full_mask, key: cache})[..., -width:]
-        logits = model(input_ids=ids, attention_mask=full_mask, position_ids=cont_positions,
-                       use_cache=True, **{key: cache}).logits.float()
+        lengths = torch.tensor([len(t) for t in targets])[:, None]
+        fed = (torch.arange(width)[None] < lengths).long().to(first.device)  # attention mask of fed tokens
+        predicts = (torch.arange(width)[None] < lengths - 1).to(first.device)  # positions predicting a target
+        ids = ids.to(first.device)
+        step = torch.zeros((0, 1), device=first.device)  # no target token after the first
+        if width:
+            full_mask = torch.cat([batch["attention_mask"][rows], fed], dim=1)
+            if getattr(inner, "rope_deltas", None) is not None:
+                inner.rope_deltas = inner.rope_deltas[rows]
+            cont_positions = model._prepare_position_ids_for_generation(
+                ids[:, :width], {"attention_mask": full_mask, key: cache})[..., -width:]
+            hidden = model.model(input_ids=ids[:, :width], attention_mask=full_mask, position_ids=cont_positions,
+                                 use_cache=True, **{key: cache}).last_hidden_state
+            # the head only on positions that predict a target token (not on padding)
+            logits = model.get_output_embeddings()(hidden[predicts]).float()
+            step = torch.log_softmax(logits, dim=-1)
     finally:
         if getattr(inner, "rope_deltas", None) is not None:
             inner.rope_deltas = None  # a later plain forward must not reuse this batch's deltas
-    logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
+    nexts = ids[:, 1:][predicts]
+    step_ll = step.gather(-1, nexts[:, None]).squeeze(-1)
+    step_ok = step.argmax(-1) == nexts
+    per_row = predicts.sum(1).tolist()
     results: list[list[tuple[float, bool]]] = [[] for _ in items]
-    for r, (b, t) in enumerate(zip(rows.tolist(), targets)):
-        tgt = ids[r, :len(t)]
-        total = first[b, tgt[0]] + logprobs[r, :len(t) - 1].gather(-1, tgt[1:, None]).sum()
-        greedy = bool(first[b].argmax() == tgt[0]) and bool((logprobs[r, :len(t) - 1].argmax(-1) == tgt[1:]).all())
+    start = 0
+    for r, b in enumerate(rows.tolist()):
+        span = slice(start, start + per_row[r])
+        start += per_row[r]
+        total = first[b, ids[r, 0]] + step_ll[span].sum()
+        greedy = bool(first[b].argmax() == ids[r, 0]) and bool(step_ok[span].all())
         results[b].append((float(total), greedy))
     return results
