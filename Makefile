@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.offside-installed
 
-.PHONY: demo test
+.PHONY: demo test bench
 
 $(STAMP): setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
@@ -17,3 +17,7 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/offside run demo --no_progress
+
+# Speed ratios of the evaluation paths on the tiny model (a benchmark: prints a table, asserts nothing).
+bench: $(STAMP)
+	HF_HUB_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE $(PY) bench/run.py

@@ -23,9 +23,13 @@ class Example:
     images: list[Any]  # PIL images, in the order of the image parts; empty for text-only
 
 
-def split_prompt_target(processor, prompt: list[dict], answer: str) -> tuple[str, str]:
-    """(prompt text incl. assistant prefix, target text = answer + end-of-turn token)."""
-    prompt_text = processor.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+def split_prompt_target(processor, prompt: list[dict], answer: str, prompt_text: str | None = None) -> tuple[str, str]:
+    """(prompt text incl. assistant prefix, target text = answer + end-of-turn token).
+
+    `prompt_text`: this function's earlier prompt text for the same `prompt` (several answers
+    to one prompt render it once)."""
+    if prompt_text is None:
+        prompt_text = processor.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
     full = processor.apply_chat_template(prompt + [assistant_message(answer)], tokenize=False)
     if not full.startswith(prompt_text):
         raise ValueError("chat template: the generation prompt is not a prefix of the full conversation")

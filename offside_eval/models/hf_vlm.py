@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from offside_data.encode import IGNORE_INDEX, Example, encode_examples, process_padded
 from ..requests import GenerationRequest, LoglikelihoodRequest, prompt_length
+from . import prefix_scoring
 from .base import LMM, ModelError
 
 log = logging.getLogger("offside_eval")
@@ -76,14 +77,21 @@ class HFVLM(LMM):
 
     def __init__(self, pretrained: str | None = None, adapter: str | None = None, dtype: Any = None,
                  device: str | None = None, device_map: Any = None, attn_implementation: str | None = None,
-                 batch_size: int = 1, trust_remote_code: bool = False, max_new_tokens: int = 64,
-                 model: Any = None, processor: Any = None, cache_images: bool = True, **processor_kwargs):
+                 batch_size: int | str = 1, trust_remote_code: bool = False, max_new_tokens: int = 64,
+                 model: Any = None, processor: Any = None, cache_images: bool = True, shared_prefix: bool = True,
+                 max_batch_size: int = 64, **processor_kwargs):
         if model is None and not pretrained:
             raise ModelError(f"{self.name}: model_args must give pretrained=PATH_OR_HUB_ID")
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.batch_size = int(batch_size)
+        self.auto_batch = str(batch_size) == "auto"
+        try:
+            self.batch_size = int(max_batch_size if self.auto_batch else batch_size)
+        except ValueError:
+            raise ModelError(f"batch_size must be an integer or auto, not {batch_size!r}") from None
         if self.batch_size < 1:
             raise ModelError("batch_size must be >= 1")
+        self.shared_prefix = shared_prefix
+        self.prefix_fallbacks = 0  # MC items scored per option because their prefix could not be shared
         self.max_new_tokens = int(max_new_tokens)
         self.pretrained, self.adapter = pretrained, adapter
         self.model = model if model is not None else self._load_model(pretrained, adapter, dtype, device_map,
@@ -142,7 +150,8 @@ class HFVLM(LMM):
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "pretrained": str(self.pretrained), "adapter": self.adapter,
                 "model_class": type(self.model).__name__, "dtype": str(next(self.model.parameters()).dtype),
-                "device": str(next(self.model.parameters()).device), "batch_size": self.batch_size}
+                "device": str(next(self.model.parameters()).device), "batch_size": self.batch_size,
+                "auto_batch": self.auto_batch, "shared_prefix": self.shared_prefix}
 
     def _to_device(self, batch: dict) -> dict:
         device = next(self.model.parameters()).device
@@ -170,11 +179,14 @@ class HFVLM(LMM):
                                                              + max(len(requests[i].continuation) for i in idx)))
         results: list[tuple[float, bool] | None] = [None] * len(requests)
         bar = tqdm(total=len(requests), desc="loglikelihood", disable=not progress, leave=False)
-        for start in range(0, len(ordered), self.batch_size):  # batch_size counts contexts (MC items)
-            idx = [i for g in ordered[start:start + self.batch_size] for i in g]
-            for i, res in zip(idx, self._score([requests[i] for i in idx])):
-                results[i] = res
-            bar.update(len(idx))
+
+        def score(chunk):  # a chunk is batch_size contexts (MC items)
+            for group, scores in zip(chunk, self._score_groups([[requests[i] for i in g] for g in chunk])):
+                for i, res in zip(group, scores):
+                    results[i] = res
+                bar.update(len(group))
+
+        self._in_batches(ordered, score)
         bar.close()
         return results  # type: ignore[return-value]
 
@@ -188,14 +200,47 @@ class HFVLM(LMM):
         for i, res in zip(plain, self.loglikelihood([requests[i] for i in plain], progress) if plain else []):
             results[i] = res
         bar = tqdm(total=len(detailed), desc="token scores", disable=not progress, leave=False)
-        for start in range(0, len(detailed), self.batch_size):
-            chunk = detailed[start:start + self.batch_size]
+
+        def score(chunk):
             for i, res in zip(chunk, score_with_details(self.model, self.processor, [requests[i] for i in chunk],
                                                         self._to_device)):
                 results[i] = res
             bar.update(len(chunk))
+
+        self._in_batches(detailed, score)
         bar.close()
         return results
+
+    def _in_batches(self, items: Sequence[Any], run) -> None:
+        """Call `run` on consecutive chunks of `batch_size` items; with batch_size=auto, a chunk that
+        runs out of memory is retried at half the size, which then stays for the rest."""
+        pos = 0
+        while pos < len(items):
+            chunk = items[pos:pos + self.batch_size]
+            try:
+                run(chunk)
+            except torch.OutOfMemoryError:
+                if not self.auto_batch or self.batch_size == 1:
+                    raise
+                self.batch_size //= 2
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                log.warning("out of memory: batch_size=auto lowered to %d", self.batch_size)
+                continue
+            pos += len(chunk)
+
+    def _score_groups(self, groups: Sequence[Sequence[LoglikelihoodRequest]]) -> list[list[tuple[float, bool]]]:
+        """Shared-prefix scoring per item; items whose prefix cannot be shared go per option."""
+        plans = [prefix_scoring.plan_item(self.processor, g) if self.shared_prefix else None for g in groups]
+        if self.shared_prefix:
+            self.prefix_fallbacks += sum(p is None for p in plans)
+        shared = [p for p in plans if p is not None]
+        shared_scores = iter(prefix_scoring.score_items(self.model, self.processor, shared, self._to_device)
+                             if shared else [])
+        single = [r for g, p in zip(groups, plans) if p is None for r in g]
+        single_scores = iter(self._score(single) if single else [])
+        return [next(shared_scores) if p is not None else [next(single_scores) for _ in g]
+                for g, p in zip(groups, plans)]
 
     @torch.inference_mode()
     def _score(self, reqs: Sequence[LoglikelihoodRequest]) -> list[tuple[float, bool]]:
@@ -221,17 +266,20 @@ class HFVLM(LMM):
                                                             -prompt_length(requests[i].messages, requests[i].visuals)))
         results: list[str | None] = [None] * len(requests)
         bar = tqdm(total=len(requests), desc="generate", disable=not progress, leave=False)
-        pos = 0
-        while pos < len(order):
-            kw = requests[order[pos]].gen_kwargs
-            chunk = [order[pos]]
-            while (len(chunk) < self.batch_size and pos + len(chunk) < len(order)
-                   and requests[order[pos + len(chunk)]].gen_kwargs == kw):
-                chunk.append(order[pos + len(chunk)])
-            for i, text in zip(chunk, self._generate([requests[i] for i in chunk], kw)):
+        runs: list[list[int]] = []  # same gen_kwargs, longest prompt first: batches hold similar lengths
+        for i in order:
+            if runs and requests[runs[-1][0]].gen_kwargs == requests[i].gen_kwargs:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+
+        def generate(chunk):
+            for i, text in zip(chunk, self._generate([requests[i] for i in chunk], requests[chunk[0]].gen_kwargs)):
                 results[i] = text
-            pos += len(chunk)
             bar.update(len(chunk))
+
+        for run in runs:
+            self._in_batches(run, generate)
         bar.close()
         return results  # type: ignore[return-value]
 
@@ -240,7 +288,8 @@ class HFVLM(LMM):
         """Greedy unless a temperature is given. Two keys serve protocols that decode the way a
         reference script does: `use_checkpoint_generation_config: true` passes only the explicit
         keys to `generate` (sampling settings then come from the checkpoint's generation_config),
-        `strip_reply: false` returns the decoded text as it is."""
+        `strip_reply: false` returns the decoded text as it is. A row stops at its EOS or at an
+        `until` string inside `generate`; the text is still cut at the first `until` string."""
         kw = dict(kw)
         until = kw.pop("until", None) or []
         until = [until] if isinstance(until, str) else list(until)
@@ -257,6 +306,8 @@ class HFVLM(LMM):
             kw.pop("do_sample", None)
         gen.update(kw)  # num_beams, repetition_penalty, ...
         tok = self.tokenizer
+        if any(until):
+            gen.update(stop_strings=[s for s in until if s], tokenizer=tok)
         prompts = [self.processor.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False)
                    for r in reqs]
         batch = process_padded(self.processor, prompts, [im for r in reqs for im in r.visuals], "left")

@@ -15,13 +15,15 @@ class Qwen25VL(HFVLM):
 
     def __init__(self, pretrained: str | None = None, adapter: str | None = None, dtype: Any = None,
                  device: str | None = None, device_map: Any = None, attn_implementation: str | None = "sdpa",
-                 batch_size: int = 1, min_pixels: int | None = None, max_pixels: int | None = None,
-                 max_new_tokens: int = 64, model: Any = None, processor: Any = None, cache_images: bool = True):
+                 batch_size: int | str = 1, min_pixels: int | None = None, max_pixels: int | None = None,
+                 max_new_tokens: int = 64, model: Any = None, processor: Any = None, cache_images: bool = True,
+                 shared_prefix: bool = True, max_batch_size: int = 64):
         pixels = {k: v for k, v in (("min_pixels", min_pixels), ("max_pixels", max_pixels)) if v is not None}
         super().__init__(pretrained=pretrained, adapter=adapter, dtype=dtype, device=device, device_map=device_map,
                          attn_implementation=attn_implementation, batch_size=batch_size,
                          max_new_tokens=max_new_tokens, model=model, processor=processor,
-                         cache_images=cache_images, **pixels)
+                         cache_images=cache_images, shared_prefix=shared_prefix, max_batch_size=max_batch_size,
+                         **pixels)
         if self.model_type != "qwen2_5_vl":
             log.warning("qwen2_5_vl: checkpoint is a %r model; hf_vlm is the generic adapter", self.model_type)
 
