@@ -9,7 +9,7 @@ STAMP := $(VENV)/.offside-installed
 $(STAMP): setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,lmms]'
 	touch $(STAMP)
 
 test: $(STAMP)

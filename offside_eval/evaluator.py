@@ -32,11 +32,19 @@ from .journal import (
     task_fingerprint,
 )
 from .judging import judge_info, run_judge
+from .lmms.run import lmms_results, merge_lmms, split_lmms_tasks
 from .models import LMM, ModelError, load_model, parse_model_args
 from .planning import Plan, plan
 from .reference_results import add_reference_comparison
 from .requests import GenerationRequest, LoglikelihoodRequest
-from .results import EvalError, data_field, group_results, json_safe, sample_row, write_results
+from .results import (
+    EvalError,
+    data_field,
+    group_results,
+    json_safe,
+    sample_row,
+    write_results,
+)
 from .tasks_index import TaskError
 
 log = logging.getLogger("offside_eval")
@@ -100,6 +108,12 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
     check_model(model, model_args)
     folder = check_folder(output_path, "--output_path")
     store = check_folder(use_cache, "--use_cache") or (folder / "journal" if folder else None)
+    tasks, lmms_tasks = split_lmms_tasks(tasks, model)
+    if not tasks:  # only lmms-eval tasks: lmms-eval runs them all
+        out = lmms_results(model_name, model_args, lmms_tasks, limit=limit, batch_size=batch_size, device=device,
+                           seed=seed)
+        write_results(out, {}, folder)
+        return out
     p = plan(tasks, model_name=model_name, include_path=include_path, data_root=data_root, gen_kwargs=gen_kwargs,
              judge_args=judge_args, limit=limit, metadata=metadata)
     if reference_results is not None and not (Path(reference_results) / "results.json").is_file():
@@ -157,6 +171,9 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     out["config"]["judge"] = out["judge"].get("model")
+    if lmms_tasks:
+        merge_lmms(out, lmms_results(model_name, model_args, lmms_tasks, limit=limit, batch_size=batch_size,
+                                     device=device, seed=seed))
     write_results(out, samples if log_samples else {}, folder)
     if log_samples:
         out["samples"] = samples

@@ -72,17 +72,20 @@ def test_argmin_of_adapter_output_is_our_argmax():
         assert int(np.argmin([-ll for ll in lls])) == ours
 
 
-def test_run_lmms_tasks_merges_in_our_shape(tiny_model_dir, mini_root, monkeypatch):
+def test_run_lmms_tasks_merges_in_our_shape(tiny_model_dir, mini_root, monkeypatch, tmp_path):
+    """offside-eval --tasks ours,lmms:<task>: lmms-eval runs its part; both land in one results.json."""
+    import json
+
     import offside_eval
     from offside_eval.lmms.run import run_lmms_tasks
 
     monkeypatch.setenv("OFFSIDE_DATA_ROOT", str(mini_root))
-    out = run_lmms_tasks("qwen2_5_vl", f"pretrained={tiny_model_dir},device=cpu", ["lmms:offside_forget_text_mc"],
-                         limit=4)
     ours = offside_eval.evaluate("qwen2_5_vl", {"pretrained": str(tiny_model_dir), "device": "cpu"},
-                                 ["offside_forget_text_mc"], limit=4, data_root=str(mini_root), progress=False,
-                                 verbosity="ERROR")
-    got = out["results"]["lmms:offside_forget_text_mc"]
+                                 ["offside_forget_text_mc", "lmms:offside_forget_text_mc"], limit=4,
+                                 data_root=str(mini_root), progress=False, verbosity="ERROR", output_path=tmp_path)
+    assert json.loads((tmp_path / "results.json").read_text())["results"].keys() == {
+        "offside_forget_text_mc", "lmms:offside_forget_text_mc"}
+    got = ours["results"]["lmms:offside_forget_text_mc"]
     assert got["n"] == 4
     assert got["acc"] == pytest.approx(ours["results"]["offside_forget_text_mc"]["acc"])
     assert got["acc_norm"] == pytest.approx(ours["results"]["offside_forget_text_mc"]["acc_norm"])

@@ -56,3 +56,42 @@ def run_lmms_tasks(model_name: str, model_args: str | dict[str, Any] | None, tas
         "n_samples": {PREFIX + t: json_safe(c) for t, c in counts.items()},
         "versions": {"lmms_eval": getattr(lmms_eval, "__version__", None)},
     }
+
+
+def split_lmms_tasks(tasks: str | Sequence[str], model: Any) -> tuple[list[str], list[str]]:
+    """(our tasks, lmms-eval tasks named `lmms:<task>`) of a --tasks value; lmms-eval needs a model name."""
+    from ..results import EvalError
+
+    names = [t.strip() for t in (tasks.split(",") if isinstance(tasks, str) else tasks) if t and t.strip()]
+    lmms = [t for t in names if t.startswith(PREFIX)]
+    if lmms and not isinstance(model, str):
+        raise EvalError(f"{lmms[0]}: lmms-eval tasks need a model name and model_args, not a loaded model")
+    if lmms:
+        try:
+            import lmms_eval  # noqa: F401
+        except ImportError:
+            raise EvalError(f"{lmms[0]}: lmms-eval is not installed (pip install 'offside[lmms]')") from None
+    return [t for t in names if not t.startswith(PREFIX)], lmms
+
+
+def lmms_results(model_name: str, model_args: Any, tasks: Sequence[str], **kwargs) -> dict[str, Any]:
+    """A results.json-shaped dict of lmms-eval tasks alone."""
+    import datetime
+
+    from offside_data.provenance import package_versions
+
+    got = run_lmms_tasks(model_name, model_args, tasks, **kwargs)
+    return {"results": got["results"], "tasks": {}, "groups": {}, "higher_is_better": got["higher_is_better"],
+            "n_samples": got["n_samples"], "config": {"model": model_name, "model_args": json_safe(
+                model_args if isinstance(model_args, dict) else parse_model_args(model_args)), "tasks": list(tasks),
+                **json_safe(kwargs)},
+            "versions": {**package_versions(), **got["versions"]},
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
+def merge_lmms(out: dict[str, Any], extra: dict[str, Any]) -> None:
+    """lmms-eval tasks' results into an offside-eval result, under their `lmms:` names."""
+    for key in ("results", "higher_is_better", "n_samples"):
+        out[key].update(extra[key])
+    out["versions"].update({k: v for k, v in extra["versions"].items() if k not in out["versions"]})
+    out["config"]["tasks"] = list(out["config"]["tasks"]) + list(extra["config"]["tasks"])
