@@ -158,6 +158,20 @@ for _key in ("rouge1", "rouge2", "rougeL", "bleu", "gen_score"):
     register_metric(_key)(_gen_metric(_key))
 
 
+def _degeneration_metric(key: str):
+    """Fluency of the reply itself (no reference): gradient ascent collapses into repetition."""
+    def fn(prediction: str, target: Any = None, doc: dict | None = None) -> float | None:
+        from .unlearning_metrics import degeneration
+
+        return degeneration(str(prediction))[key]
+    fn.__name__ = key
+    return fn
+
+
+register_metric("distinct_2", aggregation="nanmean")(_degeneration_metric("distinct_2"))
+register_metric("rep_3", aggregation="nanmean", higher_is_better=False)(_degeneration_metric("rep_3"))
+
+
 @register_metric("exact_match")
 def exact_match(prediction: str, target: Any, doc: dict | None = None) -> float:
     return float(str(prediction).strip().lower() == str(target).strip().lower())

@@ -10,7 +10,6 @@ A failing stage is recorded (and shown in the report); the other methods go on.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -20,13 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from offside_data.fileio import atomic_write_text
-
 from .experiment import Experiment, ExperimentError, closest
+from .markers import STAGE_FILE, STARTED_FILE, finished, interrupted_training, stage_key, write_json
 from .report import Entry, write_report
 
 log = logging.getLogger("offside_run")
-STAGE_FILE = ".offside_stage.json"
 MANIFEST = "run_manifest.json"
 ROLES_BY_SETTING = {"complete": ["forget", "test", "retain"], "unimodal": ["forget", "test", "retain"],
                     "selective": ["forget_private", "test", "forget_shared"]}
@@ -39,24 +36,6 @@ KIND_METRICS = {"mc": ["acc", "acc_norm"], "mcgen": ["acc", "acc_gen", "n_droppe
                 "mia": ["mia_loss_auc", "mia_minkpp_auc", "privleak_loss", "privleak_minkpp"]}
 UNLEARNING = "unlearning"  # the report role of the unlearning-metric tasks (forget set, image + question)
 UNLEARNING_KINDS = ("tr", "correction", "mem", "mia")
-
-
-def _key(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=1, default=str))
-
-
-def _finished(folder: Path, key: str) -> bool:
-    marker = folder / STAGE_FILE
-    if not marker.exists():
-        return False
-    try:
-        return json.loads(marker.read_text())["key"] == key
-    except (json.JSONDecodeError, KeyError):
-        return False
 
 
 @dataclass
@@ -127,8 +106,8 @@ class Runner:
         exp, stages = self.exp, []
 
         def train(name, stage, options, parent, method, setting, phase, key_kind):
-            parent_key = parent.key if parent else _key(self.base_model, self.data_id)
-            st = TrainStage(name, stage, dict(options), parent, _key(key_kind, parent_key, method if key_kind ==
+            parent_key = parent.key if parent else stage_key(self.base_model, self.data_id)
+            st = TrainStage(name, stage, dict(options), parent, stage_key(key_kind, parent_key, method if key_kind ==
                             "unlearn" else None, options), method, setting, phase)
             stages.append(st)
             return st
@@ -139,7 +118,7 @@ class Runner:
             tasks = self.tasks_for(roles)
             opts = dict(exp.eval)
             names = [t for kinds in tasks.values() for t in kinds.values()]
-            stages.append(EvalStage(ckpt, roles, tasks, _key("eval", ckpt.key, names, opts, exp.judge,
+            stages.append(EvalStage(ckpt, roles, tasks, stage_key("eval", ckpt.key, names, opts, exp.judge,
                                                              reference.key if reference else None), reference))
             return stages[-1]
 
@@ -242,7 +221,7 @@ class Runner:
         limit = self.exp.eval.get("limit")
         rows = [("stage", "status", "work")]
         for st in stages:
-            cached = "cached" if _finished(self.folder(st), st.key) else "to run"
+            cached = "cached" if finished(self.folder(st), st.key) else "to run"
             if isinstance(st, TrainStage):
                 cfg = st.config
                 roles = {"sft": ["train"], "relearn": ["relearn"], "retain_only": ["retain"]}.get(
@@ -293,14 +272,18 @@ class Runner:
 
     def _execute(self, st: TrainStage | EvalStage) -> None:
         folder = self.folder(st)
-        if _finished(folder, st.key):
+        if finished(folder, st.key):
             log.info("skip %s (finished, same configuration)", folder.relative_to(self.run_dir))
             return
-        if folder.exists():
+        resume = isinstance(st, TrainStage) and interrupted_training(folder, st.key)
+        if folder.exists() and not resume:
             shutil.rmtree(folder)  # stale or from another configuration
-        log.info("run %s", folder.relative_to(self.run_dir))
+        log.info("%s %s", "resume" if resume else "run", folder.relative_to(self.run_dir))
         start = time.perf_counter()
         if isinstance(st, TrainStage):
+            write_json(folder / STARTED_FILE, {"key": st.key})
+            if resume:
+                st.config.resume_from_checkpoint = "last"
             from offside_train.sft import run_sft
             from offside_train.unlearn import run_unlearn
 
@@ -321,7 +304,7 @@ class Runner:
                                   data_root=self.data_root, progress=self.progress, verbosity="WARNING",
                                   **opts, **extra)
             done = self.evaluated
-        _write_json(folder / STAGE_FILE, {"key": st.key, "seconds": round(time.perf_counter() - start, 1)})
+        write_json(folder / STAGE_FILE, {"key": st.key, "seconds": round(time.perf_counter() - start, 1)})
         done.append(str(folder.relative_to(self.run_dir)))
 
     def _record(self, st: EvalStage, error: str | None = None) -> None:
@@ -336,7 +319,7 @@ class Runner:
 
 
 def write_manifest(run_dir: Path, exp: Experiment, records: list[dict]) -> None:
-    _write_json(run_dir / MANIFEST, {"name": exp.name, "source": exp.source, "protocol": exp.protocol,
+    write_json(run_dir / MANIFEST, {"name": exp.name, "source": exp.source, "protocol": exp.protocol,
                                      "records": records})
 
 

@@ -334,7 +334,11 @@ def write_report(entries: list[Entry], out_dir: str | Path, title: str = "OFFSID
     """Write report.md, tables/*.csv|.tex and plots/*.png under out_dir; returns report.md."""
     out_dir = Path(out_dir)
     (out_dir / "tables").mkdir(parents=True, exist_ok=True)
-    from .unlearning_report import unlearning_analysis, unlearning_plot, unlearning_table
+    from .unlearning_report import (
+        unlearning_analysis,
+        unlearning_plot,
+        unlearning_table,
+    )
 
     tables = build_tables(entries, protocol)
     extra = unlearning_table(entries)

@@ -81,3 +81,13 @@ def test_aggregations_missing_and_stderr():
     assert stderr("mean", values) == pytest.approx(math.sqrt(1 / 3) / 2)
     boot = stderr("median", [float(v) for v in range(20)], bootstrap_iters=200)
     assert 0.5 < boot < 5
+
+
+def test_degeneration_metrics_on_generation_tasks():
+    from offside_eval.metrics import METRICS
+
+    # "a b a b a b": bigrams ab ba ab ba ab (2 unique of 5), trigrams aba bab aba bab (2 unique of 4)
+    assert METRICS["distinct_2"]["fn"]("a b a b a b", "x") == pytest.approx(2 / 5)
+    assert METRICS["rep_3"]["fn"]("a b a b a b", "x") == pytest.approx(1 - 2 / 4)
+    assert METRICS["rep_3"]["fn"]("two words", "x") is None and not METRICS["rep_3"]["higher_is_better"]
+    assert METRICS["rep_3"]["aggregation"] == "nanmean"

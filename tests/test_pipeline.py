@@ -107,3 +107,30 @@ def test_experiment_validation(tmp_path):
     with pytest.raises(ExperimentError, match="'methods' must name"):
         Experiment.from_dict({"output_dir": "x"}, "exp.yaml")
     assert offside_main(["run", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_a_killed_training_stage_resumes_from_its_last_checkpoint(tmp_path, tiny_model_dir, mini_root, caplog):
+    """A stage that saved checkpoint-N and then died (no finished marker) continues from checkpoint-N."""
+    from offside_run.markers import STAGE_FILE
+
+    config = CONFIG | {"output_dir": str(tmp_path / "run"), "unlearning_metrics": False, "methods": {"ga": {}},
+                       "vanilla": CONFIG["vanilla"] | {"max_steps": 3, "save_strategy": "steps", "save_steps": 1}}
+    runner = Runner(Experiment.from_dict(config, "resume.yaml"), progress=False)
+    stages = runner.plan()
+    runner.validate(stages)
+    vanilla = stages[0]
+    runner._execute(vanilla)
+    folder = tmp_path / "run" / "checkpoints" / "vanilla"
+    first_log = (folder / "train_log.jsonl").read_text()
+    (folder / STAGE_FILE).unlink()  # as if killed after its last checkpoint was saved
+    for leftover in ("model.safetensors", "offside_lineage.json"):
+        (folder / leftover).unlink()
+    again = Runner(Experiment.from_dict(config, "resume.yaml"), progress=False)
+    stages = again.plan()
+    again.validate(stages)
+    with caplog.at_level("INFO", logger="offside_run"):
+        again._execute(stages[0])
+    assert "resume checkpoints/vanilla" in caplog.text
+    assert (folder / "checkpoint-1").is_dir() and (folder / STAGE_FILE).exists()
+    log = (folder / "train_log.jsonl").read_text()
+    assert log.startswith(first_log) and len(log) > len(first_log)  # appended to, not rewritten from step 0
