@@ -31,9 +31,14 @@ def exportable(task: Task) -> bool:
         return False
     if judge_metrics(task.config):
         return False
-    aggs = [spec.get("aggregation") or METRICS.get(task.metric_name(spec), {}).get("aggregation", "mean")
-            for spec in task.metric_list]
-    return all(agg == "mean" for agg in aggs)
+    return bool(_mean_metrics(task))
+
+
+def _mean_metrics(task: Task) -> list[dict]:
+    """The metric specs lmms-eval can aggregate as we do (plain means); nanmean ones such as the
+    fluency measures, which skip replies too short to have them, stay offside-eval's."""
+    return [spec for spec in task.metric_list
+            if (spec.get("aggregation") or METRICS.get(task.metric_name(spec), {}).get("aggregation", "mean")) == "mean"]
 
 
 def lmms_config(task: Task) -> tuple[dict[str, Any], dict[str, str]]:
@@ -56,7 +61,7 @@ def lmms_config(task: Task) -> tuple[dict[str, Any], dict[str, str]]:
         cfg["generation_kwargs"] = {"until": [], **task.gen_kwargs}  # lmms-eval would add until: ["\n\n"]
     cfg["metric_list"] = [{"metric": task.metric_name(spec), "aggregation": "mean",
                            "higher_is_better": task.higher_is_better()[task.metric_name(spec)]}
-                          for spec in task.metric_list]
+                          for spec in _mean_metrics(task)]
     cfg["metadata"] = dict(task.config.metadata)
     return cfg, hooks
 
