@@ -58,21 +58,28 @@ def select_leaves(index: TaskIndex, requested: list[str], have_judge: bool) -> t
 def run_judge(client, task_objs: dict[str, Task], docs: dict[str, list[dict]], slots, gen_out: list[str],
                progress: bool) -> dict[str, dict[int, dict[str, Any]]]:
     """Judge every judge task's responses in one batch per prompt template; {task: {sample: {metric: Verdict}}}."""
-    from .judge import JudgeSample, judge
+    from .judge import JudgeSample, Verdict, judge, parse_reply
     from .metrics import METRICS
 
-    jobs: dict[str, dict[JudgeSample, list[tuple[str, int, str]]]] = {}  # template -> unique sample -> users
+    jobs: dict[tuple, dict[JudgeSample, list[tuple[str, int, str]]]] = {}  # (template, parser) -> sample -> users
+    verdicts: dict[str, dict[int, dict[str, Any]]] = {}
     for name, task in task_objs.items():
         for metric in task.judge_metrics:
-            template = METRICS[metric]["judge"]
+            spec = METRICS[metric]
             for i, (doc, (_kind, positions)) in enumerate(zip(docs[name], slots[name])):
-                question, reference = task.judge_inputs(doc)
-                sample = JudgeSample(question=question, generated=str(gen_out[positions[0]]), ground_truth=reference)
-                jobs.setdefault(template, {}).setdefault(sample, []).append((name, i, metric))
-    verdicts: dict[str, dict[int, dict[str, Any]]] = {}
-    for template, unique in jobs.items():
+                generated = str(gen_out[positions[0]])
+                if spec.get("drop_empty") and not generated:
+                    verdicts.setdefault(name, {}).setdefault(i, {})[metric] = Verdict(
+                        None, error="empty generation: not judged (left out, as the protocol does)")
+                    continue
+                question, reference, *image_id = task.judge_inputs(doc)
+                sample = JudgeSample(question=question, generated=generated, ground_truth=reference,
+                                     image_id=image_id[0] if image_id else None)
+                job = (spec["judge"], spec.get("parser") or parse_reply)
+                jobs.setdefault(job, {}).setdefault(sample, []).append((name, i, metric))
+    for (template, parser), unique in jobs.items():
         log.info("LLM judge (%s): %d answers to rate with %s", template, len(unique), client.model)
-        report = judge(client, list(unique), template=template, progress=progress)
+        report = judge(client, list(unique), template=template, progress=progress, parser=parser)
         for users, verdict in zip(unique.values(), report.verdicts):
             for name, i, metric in users:
                 verdicts.setdefault(name, {}).setdefault(i, {})[metric] = verdict

@@ -15,6 +15,8 @@ import re
 from functools import lru_cache
 from typing import Any, Callable, Mapping, Sequence
 
+from .judge.factuality import parse_reference_reply
+
 AGGREGATIONS: dict[str, Callable[[Sequence[Any]], float]] = {}
 METRICS: dict[str, dict[str, Any]] = {}  # name -> {"fn": per-sample fn | None, "aggregation", "higher_is_better"}
 
@@ -38,13 +40,17 @@ def register_metric(name: str, aggregation: str = "mean", higher_is_better: bool
     return wrap
 
 
-def register_judge_metric(name: str, template: str, aggregation: str = "nanmean", higher_is_better: bool = True):
+def register_judge_metric(name: str, template: str, aggregation: str = "nanmean", higher_is_better: bool = True,
+                          parser: Callable[[str], tuple[Any, str]] | None = None, drop_empty: bool = False):
     """A metric an LLM judge computes from (question, response, reference), one batched judge call per run.
 
-    `template` names the judge prompt (`prompts/<template>.j2`). A sample the judge could not
-    score is missing (None): aggregations skip it and results count it in `<name>_missing`.
+    `template` names the judge prompt (`prompts/<template>.j2`, or `<name>.txt` for a benchmark's
+    verbatim prompt); `parser` reads a reply (default: the strict `judge.parse_reply`); with
+    `drop_empty` an empty response is not sent to the judge. A sample the judge could not score
+    (or did not see) is missing (None): aggregations skip it and results count it in `<name>_missing`.
     """
-    METRICS[name] = {"fn": None, "judge": template, "aggregation": aggregation, "higher_is_better": higher_is_better}
+    METRICS[name] = {"fn": None, "judge": template, "aggregation": aggregation, "higher_is_better": higher_is_better,
+                     "parser": parser, "drop_empty": drop_empty}
 
 
 def is_judge_metric(name: Any) -> bool:
@@ -229,3 +235,10 @@ def acc_gen(prediction: str, target: Any, doc: dict | None = None) -> float:
 # ---- LLM-judge metrics -------------------------------------------------------------------------
 # fact_score: the paper's factuality score, 0-10 (0 = unreadable output), judged per sample.
 register_judge_metric("fact_score", "factuality")
+
+
+# fact_score_ref: the OFFSIDE authors' judge (eval_gpt.py): their prompt verbatim, their reply rule,
+# empty generations left out (they drop them before judging). Their requests used temperature 0.2 and
+# JSON mode; the client's settings are per run: --judge_args ...,temperature=0.2,json_mode=true.
+register_judge_metric("fact_score_ref", "offside_reference_judge.txt", parser=parse_reference_reply,
+                      drop_empty=True)

@@ -260,9 +260,14 @@ class Task:
         visuals = self.visuals(doc)
         return self.kind.requests(self, doc, self.doc_id(doc, index), visuals, self.messages(doc, len(visuals)))
 
-    def judge_inputs(self, doc: dict) -> tuple[str, str]:
-        """(question, reference answer) the LLM judge sees next to the model's response."""
-        return self.text(doc), str(self.target(doc))
+    def judge_inputs(self, doc: dict) -> tuple[str, ...]:
+        """(question, reference answer) the LLM judge sees next to the model's response, plus the
+        image id when the task names one (`doc_to_image_id`, for judge prompts that show it)."""
+        inputs = (self.text(doc), str(self.target(doc)))
+        spec = _resolve(self.config.doc_to_image_id)
+        if spec is None:
+            return inputs
+        return (*inputs, str(_call(spec, doc, self.prompt_kwargs) if callable(spec) else _render(str(spec), doc)))
 
     def score(self, doc: dict, results: list[Any],
               verdicts: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -35,6 +35,7 @@ class TaskConfig:
     doc_to_choice: Any = None
     doc_to_target: Any = None
     process_results: Any = None
+    doc_to_image_id: Any = None  # the image's name a judge prompt shows (the authors' judge: its basename)
     metric_list: list[dict[str, Any]] | None = None
     generation_kwargs: dict[str, Any] = field(default_factory=dict)
     lmms_eval_specific_kwargs: dict[str, Any] = field(default_factory=dict)

@@ -8,9 +8,9 @@ from offside_eval.tasks_index import builtin_dir
 def test_committed_task_files_equal_the_script_output():
     assert make_tasks.HERE == builtin_dir() / "offside"
     assert make_tasks.out_of_sync() == [], "rerun: python tasks/offside/make_tasks.py"
-    # six sets x two modalities x (4 clean tasks + 1 group + 2 reference-protocol tasks + 1 group), plus per
+    # six sets x two modalities x (4 clean tasks + 1 group + 3 reference-protocol tasks + 1 group), plus per
     # unlearning modality (mm, text, blank): truth ratio on 3 sets, correction, memorization, MIA and a group
-    assert len(make_tasks.render()) == 6 * 2 * 8 + 3 * 7
+    assert len(make_tasks.render()) == 6 * 2 * 9 + 3 * 7
 
 
 def test_a_hand_edited_or_stray_file_is_named(tmp_path):

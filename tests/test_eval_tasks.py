@@ -22,6 +22,12 @@ def test_builtin_index_names_groups_and_output_types():
             assert {k: v for k, v in dataclasses.asdict(judge).items() if k not in differ} == \
                 {k: v for k, v in dataclasses.asdict(gen).items() if k not in differ}
             assert judge.metadata == {**gen.metadata, "kind": "judge"}
+            assert index.expand(f"{stem}_ref") == [f"{stem}_{k}_ref" for k in ("mcgen", "gen", "judge")]
+            judge, gen = index.get(f"{stem}_judge_ref").config, index.get(f"{stem}_gen_ref").config
+            assert [m["metric"] for m in judge.metric_list] == ["fact_score_ref", "n_dropped"]
+            assert {k: v for k, v in dataclasses.asdict(judge).items() if k not in differ + ("doc_to_image_id",)} == \
+                {k: v for k, v in dataclasses.asdict(gen).items() if k not in differ + ("doc_to_image_id",)}
+            assert judge.metadata == {**gen.metadata, "kind": "judge"} and gen.metadata["protocol"] == "reference"
     assert index.expand("mmbench") == ["mmbench_en_dev", "mmbench_en_dev_gen"]
     assert index.get("offside_forget_mm_mc").config.output_type == "multiple_choice"
     assert index.get("offside_forget_text_gen").config.modality == "text"
@@ -107,8 +113,8 @@ def test_find_by_metadata():
     assert index.find(role="forget_private", modality="text", protocol="clean") == [
         f"offside_private_text_{k}" for k in ("gen", "judge", "mc", "mcgen")]
     assert index.find(role="forget_private", modality="text", protocol="reference") == [
-        "offside_private_text_gen_ref", "offside_private_text_mcgen_ref"]
-    assert len(index.find(benchmark="offside")) == 6 * 2 * (4 + 2) + 3 * 6
+        "offside_private_text_gen_ref", "offside_private_text_judge_ref", "offside_private_text_mcgen_ref"]
+    assert len(index.find(benchmark="offside")) == 6 * 2 * (4 + 3) + 3 * 6
     assert index.find(kind="mcgen", modality="mm", role="test") == ["offside_test_mm_mcgen", "offside_test_mm_mcgen_ref"]
     with pytest.raises(TaskError, match="no task has metadata key.*rol.*known: benchmark, kind, modality, protocol, role"):
         index.find(rol="forget")

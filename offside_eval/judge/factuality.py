@@ -7,18 +7,23 @@ output). A sample whose judging fails -- request failed after retries, malformed
 missing field, an out-of-range score -- is recorded as *missing* with its reason: it is left
 out of the mean and counted in `fact_score_missing`, never scored 0 (scoring failures 0 would
 bias every table toward "forgotten").
+
+A template whose name ends in ".txt" is a benchmark's own judge prompt (`protocol_prompt`, a
+str.format template) and gets the OFFSIDE authors' variables (see `build_messages`);
+`parse_reference_reply` is the authors' reading of its reply (the `fact_score_ref` metric).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from offside_data.llm_client import ChatClient, parse_json_reply
-from offside_data.prompts import render
+from offside_data.prompts import protocol_prompt, render
 
 SCORE_MIN, SCORE_MAX = 0, 10
 DEFAULT_TEMPLATE = "factuality"
+REFERENCE_TASK_TYPE = "Generation"  # eval_gpt.py judges eval_generation.py's answers
 
 
 class JudgeReplyError(ValueError):
@@ -32,11 +37,12 @@ class JudgeSample:
     ground_truth: str
     item_id: str | None = None
     task: str | None = None
+    image_id: str | None = None  # the image's file name, for prompts that name it (the authors' judge)
 
 
 @dataclass
 class Verdict:
-    score: int | None  # None = missing
+    score: int | float | None  # None = missing
     justification: str | None = None
     error: str | None = None
     cached: bool = False
@@ -51,7 +57,7 @@ class JudgeReport:
     verdicts: list[Verdict] = field(default_factory=list)
 
     @property
-    def scores(self) -> list[int | None]:
+    def scores(self) -> list[int | float | None]:
         return [v.score for v in self.verdicts]
 
     def summary(self) -> dict[str, Any]:
@@ -79,15 +85,43 @@ def parse_reply(text: str) -> tuple[int, str]:
     return int(score), justification
 
 
+def parse_reference_reply(text: str) -> tuple[int | float, str]:
+    """The OFFSIDE authors' reading of a judge reply (eval_gpt.py), with one deliberate difference.
+
+    Theirs: a JSON object without "factuality_score" scores 0 and one without "justification" gets
+    "Score parsing failed" -- kept here; the score is any number, kept as given (not rounded).
+    The difference: where their script records 0 after 3 failed attempts (request error, reply not
+    JSON) or averages whatever number came back, a reply that is not a JSON object or whose score
+    is not a number in 0..10 raises JudgeReplyError, so the sample is missing: failures never
+    become scores.
+    """
+    try:
+        data = parse_json_reply(text)
+    except ValueError as exc:
+        raise JudgeReplyError(str(exc)) from None
+    score = data.get("factuality_score", 0)
+    if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+        raise JudgeReplyError(f"factuality_score must be a number, got {score!r}")
+    if not SCORE_MIN <= score <= SCORE_MAX:
+        raise JudgeReplyError(f"factuality_score {score!r} outside {SCORE_MIN}..{SCORE_MAX}")
+    return score, data.get("justification", "Score parsing failed")
+
+
 def build_messages(sample: JudgeSample, template: str = DEFAULT_TEMPLATE) -> list[dict[str, str]]:
+    """One user message: a .j2 template rendered, or a ".txt" protocol prompt filled with str.format."""
+    if template.endswith(".txt"):
+        content = protocol_prompt(template[:-len(".txt")]).format(
+            task_type=REFERENCE_TASK_TYPE, image_id=sample.image_id or "", question=sample.question,
+            generated_answer=sample.generated, ground_truth=sample.ground_truth)
+        return [{"role": "user", "content": content}]
     content = render(template, question=sample.question, generated=sample.generated,
                      ground_truth=sample.ground_truth, task=sample.task or "", item_id=sample.item_id or "")
     return [{"role": "user", "content": content}]
 
 
 def judge(client: ChatClient, samples: Sequence[JudgeSample], template: str = DEFAULT_TEMPLATE,
-          progress: bool = True) -> JudgeReport:
-    """Judge every sample; failures become missing verdicts with the reason."""
+          progress: bool = True, parser: Callable[[str], tuple[Any, str]] = parse_reply) -> JudgeReport:
+    """Judge every sample; `parser` reads each reply; failures become missing verdicts with the reason."""
     results = client.complete_many([build_messages(s, template) for s in samples], desc="fact_score judge",
                                    progress=progress)
     report = JudgeReport()
@@ -96,7 +130,7 @@ def judge(client: ChatClient, samples: Sequence[JudgeSample], template: str = DE
             report.verdicts.append(Verdict(None, error=f"request failed: {result.error}"))
             continue
         try:
-            score, why = parse_reply(result.text)
+            score, why = parser(result.text)
         except JudgeReplyError as exc:
             report.verdicts.append(Verdict(None, error=f"invalid reply: {exc}", cached=result.cached))
         else:

@@ -61,9 +61,21 @@ def _reference_files(stem: str, role: str, view: dict, mod: str, about: str) -> 
             f"tag: [offside_ref, offside_{mod}_ref]\n{text_hook}"
             f"dataset_kwargs: {_flow(kwargs)}\n"
             f"metadata: {_metadata(role, kind, mod, 'reference')}\n")
+    files[f"{stem}_judge_ref.yaml"] = (
+        f"{HEADER}# The OFFSIDE authors' LLM judge (their eval_gpt.py: fact_score_ref, 0-10 as the judge gives it) of the "
+        f"{stem}_gen_ref answers -- {about}.\n"
+        f"# Generated with {stem}_gen_ref's settings, so running both in one call generates once; empty answers\n"
+        "# are not judged (n_dropped). Needs a judge: --judge_args base_url=...,model=...,temperature=0.2,json_mode=true\n"
+        f"include: {stem}_gen_ref.yaml\ntask: {stem}_judge_ref\ntag: [offside_judge_ref]\n"
+        "doc_to_image_id: !function reference.doc_to_image_id\n"
+        f"metadata: {_metadata(role, 'judge', mod, 'reference')}\n"
+        "metric_list:\n  - {metric: fact_score_ref, aggregation: nanmean, higher_is_better: true}\n"
+        "  - {metric: n_dropped, aggregation: sum, higher_is_better: false}\n")
     members = "".join(f"  - {stem}_{kind}_ref\n" for kind in REF_KINDS)
     files[f"{stem}_ref.yaml"] = (f"{HEADER}# {about}: the OFFSIDE authors' protocol (letter generation and open "
-                                 f"generation as their scripts score them).\ngroup: {stem}_ref\ntask:\n{members}")
+                                 f"generation as their scripts score them; with an LLM judge configured, also their "
+                                 f"judge's fact_score_ref).\ngroup: {stem}_ref\ntask:\n{members}"
+                                 f"  - {stem}_judge_ref  # run only when a judge is configured (--judge_args)\n")
     return files
 
 

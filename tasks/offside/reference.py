@@ -15,6 +15,9 @@ repository (zh121800/OFFSIDE), so a number can be compared with the paper's tabl
   lowercased texts; ROUGE-1/2/L F1 with the Porter stemmer; generation score = mean of the four;
 - accounting: an empty reply is left out of every mean (the scripts drop it); `n_dropped`
   says how many were.
+- LLM judge (eval_gpt.py, the `_judge_ref` tasks): their prompt (prompts/
+  offside_reference_judge.txt) with the stored question and the image's basename, their reply
+  rule (metric `fact_score_ref`, `offside_eval.judge.parse_reference_reply`), empty replies not judged.
 
 Differences the scripts would show on another machine are not ours to fix: their threads share
 one model, and nltk's sentence splitter (punkt) is downloaded at their run time. Here punkt is
@@ -23,6 +26,7 @@ sample says which); for one-sentence answers the two give the same tokens.
 """
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -46,6 +50,11 @@ def doc_to_visual(doc):
 def doc_to_text(doc):
     """The chat file's question, as stored (multimodal tasks)."""
     return doc["extra"]["stored_question"]
+
+
+def doc_to_image_id(doc):
+    """eval_gpt.py's Image ID in the judge prompt: os.path.basename of the image path."""
+    return os.path.basename(doc["image"])
 
 
 def doc_to_text_only_text(doc):
