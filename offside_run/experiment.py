@@ -43,6 +43,9 @@ class Experiment:
                 "(truth ratio, forget quality, correction rate, memorization, MIA/privleak) on every checkpoint"})
     reference: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "offside-train retain_only options for the reference model (default: the vanilla options)"})
+    utility_tasks: list[str] = field(default_factory=list, metadata={
+        "help": "general-utility tasks beyond OFFSIDE on vanilla and every unlearned checkpoint (e.g. mmbench_en_dev, "
+                "or lmms:<task> run by lmms-eval with the lmms extra); the report's Utility columns"})
     protocol: str = field(default="clean", metadata={
         "help": "clean: offside's tasks; reference: the OFFSIDE authors' scripts' protocol (_ref tasks)"})
     judge: str | None = field(default=None, metadata={"help": "--judge_args string when an LLM judge is configured"})

@@ -36,6 +36,7 @@ KIND_METRICS = {"mc": ["acc", "acc_norm"], "mcgen": ["acc", "acc_gen", "n_droppe
                 "mia": ["mia_loss_auc", "mia_minkpp_auc", "privleak_loss", "privleak_minkpp"]}
 UNLEARNING = "unlearning"  # the report role of the unlearning-metric tasks (forget set, image + question)
 UNLEARNING_KINDS = ("tr", "correction", "mem", "mia")
+UTILITY = "utility"  # the report role of the experiment's utility_tasks
 
 
 @dataclass
@@ -115,6 +116,8 @@ class Runner:
         def evaluate(ckpt, roles, reference=None):
             if exp.unlearning_metrics and ckpt.phase != "relearned":
                 roles = roles + [UNLEARNING]
+            if exp.utility_tasks and ckpt.phase in ("vanilla", "unlearned"):
+                roles = roles + [UTILITY]
             tasks = self.tasks_for(roles)
             opts = dict(exp.eval)
             names = [t for kinds in tasks.values() for t in kinds.values()]
@@ -150,6 +153,9 @@ class Runner:
         """role -> kind -> task name, found by the tasks' metadata (benchmark, role, kind, protocol)."""
         kinds = [k for k in KINDS[self.exp.protocol] if k != "judge" or self.exp.judge]
         out: dict[str, dict[str, str]] = {}
+        if UTILITY in roles:  # a utility task is its own kind; the report shows its first metric
+            out[UTILITY] = {task: task for task in self.exp.utility_tasks}
+            roles = [r for r in roles if r != UTILITY]
         for role in roles:
             for kind in (UNLEARNING_KINDS if role == UNLEARNING else kinds):
                 query = dict(benchmark="offside", role=role, kind=kind, modality="mm", protocol=self.exp.protocol)
@@ -206,6 +212,17 @@ class Runner:
 
         from offside_eval.evaluator import evaluate
 
+        for task in self.exp.utility_tasks:
+            try:
+                if not task.startswith("lmms:"):
+                    self.index.get(task)
+                else:
+                    import lmms_eval  # noqa: F401
+            except ImportError:
+                raise ExperimentError(f"{self.exp.source}: utility_tasks: {task} needs the lmms extra "
+                                      "(pip install 'offside[lmms]')") from None
+            except ValueError as exc:
+                raise ExperimentError(f"{self.exp.source}: utility_tasks: {exc}") from None
         known = set(inspect.signature(evaluate).parameters) - {"tasks", "output_path", "log_samples", "data_root",
                                                                  "progress", "verbosity", "judge_args"}
         for key in self.exp.eval:
@@ -231,7 +248,7 @@ class Runner:
                 work = f"{st.stage}: {n} items ({'+'.join(roles)}), {steps}, batch {cfg.per_device_train_batch_size}"
                 rows.append((f"train {st.name}", cached, work))
             else:
-                docs = sum(min(self.count_docs(t), limit or 10**9) for t in st.task_names)
+                docs = sum(min(self.count_docs(t), limit or 10**9) for t in st.task_names if not t.startswith("lmms:"))
                 rows.append((f"evaluate {st.checkpoint.name}", cached,
                              f"{len(st.task_names)} tasks ({', '.join(st.roles)}), {docs} records"))
         width = [max(len(r[i]) for r in rows) for i in range(2)]
@@ -343,12 +360,18 @@ def load_entries(run_dir: str | Path) -> tuple[str, str, list[Entry]]:
     return manifest["name"], manifest["protocol"], entries
 
 
+def _main_metric(metrics: dict[str, Any]) -> str:
+    """A utility task's headline metric: its first reported value."""
+    return next((m for m, v in metrics.items() if isinstance(v, (int, float)) and m != "n"
+                 and not m.endswith(("_stderr", "_missing"))), "acc")
+
+
 def _role_metrics(folder: Path, results: dict, tasks: dict[str, str]) -> tuple[dict[str, float], list[dict]]:
     """The report's numbers of one role: classification acc, gen_score, fact_score (by task kind)."""
     metrics: dict[str, float] = {}
     per_id: dict[str, dict] = {}
     for kind, task in tasks.items():
-        wanted = KIND_METRICS[kind]
+        wanted = KIND_METRICS.get(kind) or [_main_metric(results.get(task, {}))]
         for metric in wanted:
             value = results.get(task, {}).get(metric)
             if value is not None:

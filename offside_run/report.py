@@ -74,6 +74,12 @@ def _role_groups(roles: Iterable[str], metrics: list[str]):
     return [(ROLE_LABELS[r], [(f"{r}:{m}", r not in FORGET_ROLES) for m in metrics]) for r in roles]
 
 
+def _utility_group(entries: list[Entry]) -> list:
+    """The experiment's utility tasks (MM-Bench, lmms-eval benchmarks...) as one column group."""
+    names = sorted({task for e in entries for task in e.metrics.get("utility", {})})
+    return [("Utility", [(f"utility:{task}", True) for task in names])] if names else []
+
+
 def _rows(entries: list[Entry], groups) -> list[tuple[str, list[float | None]]]:
     keys = [m for _g, cols in groups for m, _h in cols]
     return [(e.method if e.method != "vanilla" else "Vanilla",
@@ -105,7 +111,8 @@ def build_tables(entries: list[Entry], protocol: str = "clean") -> list[Table]:
         chosen = [e for e in ok if e.setting == setting and e.phase == phase and e.method != "vanilla"]
         if not chosen:
             continue
-        groups = _role_groups(roles, metrics)
+        groups = _role_groups(roles, metrics) + _utility_group(chosen) if phase == "unlearned" else _role_groups(
+            roles, metrics)
         rows = _rows(vanilla + chosen, groups)
         if phase == "relearned":  # the paper's control: vanilla relearned without unlearning
             control = [e for e in ok if e.method == "vanilla" and e.phase == "relearned"][:1]
@@ -130,9 +137,14 @@ def build_tables(entries: list[Entry], protocol: str = "clean") -> list[Table]:
     return tables
 
 
+def _label(key: str) -> str:
+    role, _, metric = key.partition(":")
+    return metric if role == "utility" else LABELS.get(metric, "Acc.")
+
+
 def to_markdown(table: Table) -> str:
     best = table.best()
-    header = ["Method"] + [f"{g} {LABELS.get(m.split(':')[1], 'Acc.')} {'↑' if h else '↓'}"
+    header = ["Method"] + [f"{g} {_label(m)} {'↑' if h else '↓'}"
                            for g, m, h in table.columns()]
     lines = [f"### {table.title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for i, (name, values) in enumerate(table.rows):
@@ -161,7 +173,7 @@ def to_latex(table: Table) -> str:
         f"\\multicolumn{{{len(c)}}}{{c}}{{{g}}}" for g, c in table.groups) + " \\\\")
     arrows = {True: "$\\uparrow$", False: "$\\downarrow$"}
     out.append(" & " + " & ".join(
-        f"{LABELS.get(k.split(':')[1], 'Acc.')} ({arrows[h]})" for _g, k, h in cols) + " \\\\")
+        f"{_label(k)} ({arrows[h]})" for _g, k, h in cols) + " \\\\")
     out.append("\\midrule")
     for i, (name, values) in enumerate(table.rows):
         cells = []

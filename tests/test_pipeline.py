@@ -70,6 +70,7 @@ def test_short_pipeline_and_resume(tmp_path, tiny_model_dir, mini_root):
     ({"vanilla": {"learning_rate": "fast"}}, "learning_rate"),
     ({"eval": {"limt": 3}}, "eval: unknown option 'limt' (did you mean 'limit'?)"),
     ({"evaluation": {}}, "unknown key 'evaluation' (did you mean 'eval'?)"),
+    ({"utility_tasks": ["mmbench_en_dve"]}, "utility_tasks: unknown task 'mmbench_en_dve'; did you mean: mmbench_en_dev"),
 ])
 def test_bad_experiment_fails_in_seconds_with_nothing_written(tmp_path, tiny_model_dir, mini_root, capsys,
                                                               change, message):
@@ -88,13 +89,15 @@ def test_bad_experiment_fails_in_seconds_with_nothing_written(tmp_path, tiny_mod
 
 def test_dry_run_prints_the_plan_and_trains_nothing(tmp_path, tiny_model_dir, mini_root, capsys):
     config = tmp_path / "plan.yaml"
-    config.write_text(yaml.safe_dump(CONFIG | {"output_dir": str(tmp_path / "run"), "data_root": str(mini_root)}))
+    config.write_text(yaml.safe_dump(CONFIG | {"output_dir": str(tmp_path / "run"), "data_root": str(mini_root),
+                                               "utility_tasks": ["offside_relearn_text_mc"]}))
     assert offside_main(["run", str(config), "--dry_run"]) == 0
     out = capsys.readouterr().out
     assert "train vanilla" in out and "evaluate ga-complete-relearned" in out and "to run" in out
     assert "sft: 672 items (train), 2 steps, batch 8" in out  # 12 players x (1 forget + 3 retain images) x 14 QAs
     assert "ga: 168 items (forget), 1 steps, batch 4" in out and "npo: 168 items (forget)" in out
     assert "train reference-complete" in out and "retain_only: 504 items (retain)" in out
+    assert "(forget, test, retain, unlearning, utility)" in out  # unlearned checkpoints get the utility task
     assert "24 of 24 stages to run" in out
     assert not (tmp_path / "run").exists()
 

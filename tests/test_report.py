@@ -98,3 +98,22 @@ def test_selective_table_layout():
     assert [g for g, _ in table.groups] == ["Private Info", "Test Set", "Shared Info"]
     assert table.rows[1] == ("ga", [0.2, 0.6, 0.5])
     assert [h for _g, _k, h in table.columns()] == [False, True, True]
+
+
+def test_utility_tasks_and_unlearning_metrics_get_their_columns(entries):
+    from offside_run.unlearning_report import unlearning_analysis, unlearning_table
+
+    for e in entries:
+        if e.phase in ("vanilla", "unlearned") and not e.error:
+            e.metrics["utility"] = {"mmbench_en_dev": {"vanilla": 0.7, "ga": 0.5, "npo": 0.6}.get(e.method, 0.55)}
+    entries[0].metrics["unlearning"] = {"truth_ratio": 0.2, "correction_share": 0.3}
+    entries[1].metrics["unlearning"] = {"truth_ratio": 0.8, "correction_share": 0.6}  # ga: toward the correction
+    entries[2].metrics["unlearning"] = {"truth_ratio": 0.7, "correction_share": 0.2}  # npo: only away from the rumor
+    t2 = next(t for t in build_tables(entries) if t.title.startswith("Table 2"))
+    col = t2.columns().index(("Utility", "utility:mmbench_en_dev", True))
+    assert [values[col] for _name, values in t2.rows] == [0.7, 0.5, 0.6]
+    assert "Utility mmbench_en_dev ↑" in to_markdown(t2)
+    table = unlearning_table(entries)
+    assert [name for name, _ in table.rows] == ["Vanilla", "ga", "npo"]
+    text = unlearning_analysis(entries)
+    assert "Moved toward the corrected fact: ga." in text and "(truth ratio up, correction share not): npo." in text
