@@ -44,35 +44,40 @@ def unlearning_table(entries: list[Entry]) -> Table | None:
                  [(_name(e), [_value(e, ROLE, m) for m, _h in present]) for e in rows])
 
 
-def _moves(entries: list[Entry]) -> tuple[dict[str, tuple[float, float]], tuple[float, float] | None]:
-    """method -> (truth ratio, correction share) of the complete-setting unlearned models; and vanilla's."""
+def _moves(entries: list[Entry]) -> tuple[dict[str, tuple[float, float]], dict[str, tuple[float, float]]]:
+    """(method -> (truth ratio, correction share) of the complete-setting unlearned models,
+    the same for the comparison rows "Vanilla" and "Retain-only reference")."""
     rows = [e for e in _rows_of(entries) if e.setting == "complete"]
     points = {}
     for e in rows:
         tr, share = _value(e, ROLE, "truth_ratio"), _value(e, ROLE, "correction_share")
         if tr is not None and share is not None and not (math.isnan(tr) or math.isnan(share)):
             points[_name(e)] = (tr, share)
-    return {k: v for k, v in points.items() if k not in ("Vanilla", "Retain-only reference")}, points.get("Vanilla")
+    fixed = ("Vanilla", "Retain-only reference")
+    return {k: v for k, v in points.items() if k not in fixed}, {k: v for k, v in points.items() if k in fixed}
 
 
 def unlearning_analysis(entries: list[Entry]) -> str:
-    moved, vanilla = _moves(entries)
-    if not moved or vanilla is None:
+    moved, fixed = _moves(entries)
+    if not moved or "Vanilla" not in fixed:
         return ""
-    toward = [m for m, (_tr, share) in moved.items() if share > vanilla[1]]
-    away = [m for m, (tr, share) in moved.items() if tr > vanilla[0] and share <= vanilla[1]]
+    vanilla = fixed["Vanilla"]
+    toward = [m for m, (_tr, share) in moved.items() if share > 0.5]
+    away = [m for m, (tr, share) in moved.items() if tr > vanilla[0] and share <= 0.5]
+    ref = fixed.get("Retain-only reference")
+    context = f"; the retain-only reference, which never saw the rumor: {ref[0]:.3f} / {ref[1]:.3f}" if ref else ""
     lines = ["**Toward the corrected fact or only away from the rumor** (forget set: truth ratio and the share "
              f"of probability on the relearn split's corrected fact vs the rumor; vanilla {vanilla[0]:.3f} / "
-             f"{vanilla[1]:.3f}):", ""]
+             f"{vanilla[1]:.3f}{context}):", ""]
     lines += [f"- {m}: truth ratio {tr:.3f}, correction share {share:.3f}" for m, (tr, share) in moved.items()]
-    lines += ["", f"Moved toward the corrected fact: {', '.join(toward) or 'none'}. Only away from the rumor "
-                  f"(truth ratio up, correction share not): {', '.join(away) or 'none'}.", ""]
+    lines += ["", f"Prefer the corrected fact (share > 0.5): {', '.join(toward) or 'none'}. Only away from the rumor "
+                  f"(truth ratio up, the corrected fact not preferred): {', '.join(away) or 'none'}.", ""]
     return "\n".join(lines) + "\n"
 
 
 def unlearning_plot(entries: list[Entry], out_dir: Path) -> list[Path]:
-    moved, vanilla = _moves(entries)
-    if not moved or vanilla is None:
+    moved, fixed = _moves(entries)
+    if not moved or "Vanilla" not in fixed:
         return []
     import matplotlib
 
@@ -81,10 +86,10 @@ def unlearning_plot(entries: list[Entry], out_dir: Path) -> list[Path]:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(5, 4))
-    for name, (tr, share) in {"Vanilla": vanilla, **moved}.items():
-        ax.scatter(tr, share, s=40, marker="s" if name == "Vanilla" else "o")
+    for name, (tr, share) in {**fixed, **moved}.items():
+        ax.scatter(tr, share, s=40, marker="s" if name in fixed else "o")
         ax.annotate(name, (tr, share), textcoords="offset points", xytext=(4, 4))
-    ax.axhline(vanilla[1], color="grey", lw=0.8, ls="--")
+    ax.axhline(0.5, color="grey", lw=0.8, ls="--")  # above: the corrected fact is preferred
     ax.set_xlabel("forget truth ratio (higher = rumor less preferred)")
     ax.set_ylabel("correction share (P corrected / (P corrected + P rumor))")
     ax.set_title("Away from the rumor vs toward the correction")

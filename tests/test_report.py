@@ -116,4 +116,5 @@ def test_utility_tasks_and_unlearning_metrics_get_their_columns(entries):
     table = unlearning_table(entries)
     assert [name for name, _ in table.rows] == ["Vanilla", "ga", "npo"]
     text = unlearning_analysis(entries)
-    assert "Moved toward the corrected fact: ga." in text and "(truth ratio up, correction share not): npo." in text
+    assert "Prefer the corrected fact (share > 0.5): ga." in text
+    assert "(truth ratio up, the corrected fact not preferred): npo." in text
