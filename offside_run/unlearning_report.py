@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .report import Entry, Table, _save, _value
+from .plots import _save
+from .report import Entry, Table, _value
 
 ROLE = "unlearning"
 COLUMNS = [("truth_ratio", True), ("forget_quality", True), ("correction_rate", True), ("correction_share", True),
