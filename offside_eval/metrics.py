@@ -115,10 +115,11 @@ def stderr(aggregation: str | Callable, values: Sequence[Any], bootstrap_iters: 
 # ---- generation metrics: ROUGE-1/2/L F1 (stemmed), sentence BLEU, and their mean -------------
 
 @lru_cache(maxsize=1)
-def _rouge():
-    from rouge_score import rouge_scorer
+def rouge_scorer():
+    """One stemmed ROUGE-1/2/L scorer for every task (OFFSIDE clean and reference, MLLMU-Bench)."""
+    from rouge_score.rouge_scorer import RougeScorer
 
-    return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    return RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
 
 
 @lru_cache(maxsize=1)
@@ -146,7 +147,7 @@ def sentence_bleu(prediction: str, reference: str) -> float:
 @lru_cache(maxsize=65536)
 def generation_scores(prediction: str, reference: str) -> dict[str, float]:
     """ROUGE-1/2/L F1, `sentence_bleu` (all in [0, 1]) and gen_score = their mean (the paper's Generation Score)."""
-    rouge = _rouge().score(reference, prediction)
+    rouge = rouge_scorer().score(reference, prediction)
     scores = {k: rouge[k].fmeasure for k in ("rouge1", "rouge2", "rougeL")}
     scores["bleu"] = sentence_bleu(prediction, reference)
     scores["gen_score"] = (scores["rouge1"] + scores["rouge2"] + scores["rougeL"] + scores["bleu"]) / 4

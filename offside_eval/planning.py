@@ -55,7 +55,7 @@ def plan(tasks: str | Sequence[str], *, model_name: str = "", include_path: Any 
     an error."""
     include_paths = [include_path] if isinstance(include_path, (str, Path)) else list(include_path or [])
     index = TaskIndex(include_paths)
-    requested = _task_names(tasks)
+    requested = task_names(tasks)
     client = judge_client(judge_args)
     leaves, skipped = select_leaves(index, requested, client is not None)
     overrides = parse_kv(gen_kwargs, "--gen_kwargs") if isinstance(gen_kwargs, str) else dict(gen_kwargs or {})
@@ -90,7 +90,8 @@ def plan(tasks: str | Sequence[str], *, model_name: str = "", include_path: Any 
 
 
 
-def _task_names(tasks: str | Sequence[str]) -> list[str]:
+def task_names(tasks: str | Sequence[str]) -> list[str]:
+    """The names of a --tasks value (comma-separated text or a list); none is an error."""
     names = [t.strip() for t in (tasks.split(",") if isinstance(tasks, str) else tasks) if t and t.strip()]
     if not names:
         raise TaskError("no tasks given")

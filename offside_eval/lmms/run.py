@@ -62,7 +62,9 @@ def split_lmms_tasks(tasks: str | Sequence[str], model: Any) -> tuple[list[str],
     """(our tasks, lmms-eval tasks named `lmms:<task>`) of a --tasks value; lmms-eval needs a model name."""
     from ..results import EvalError
 
-    names = [t.strip() for t in (tasks.split(",") if isinstance(tasks, str) else tasks) if t and t.strip()]
+    from ..planning import task_names
+
+    names = task_names(tasks)
     lmms = [t for t in names if t.startswith(PREFIX)]
     if lmms and not isinstance(model, str):
         raise EvalError(f"{lmms[0]}: lmms-eval tasks need a model name and model_args, not a loaded model")

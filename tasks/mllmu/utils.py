@@ -107,10 +107,10 @@ def process_results_cloze(doc, results):
 
 def process_results_gen(doc, results):
     """ROUGE-1/2/L F1 (stemmed, `score(gt, pred)`), whitespace BLEU, gen_score = their mean."""
-    from offside_eval.metrics import _rouge
+    from offside_eval.metrics import rouge_scorer
 
     prediction, truth = response(doc, results[0]), doc["answer"]
-    rouge = _rouge().score(truth, prediction)
+    rouge = rouge_scorer().score(truth, prediction)
     out = {name: rouge[name].fmeasure for name in ("rouge1", "rouge2", "rougeL")}
     out["bleu"] = bleu(truth, prediction)
     out["gen_score"] = (out["rouge1"] + out["rouge2"] + out["rougeL"] + out["bleu"]) / 4

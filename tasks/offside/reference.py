@@ -32,6 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from offside_data.prompts import protocol_prompt
+from offside_eval.metrics import rouge_scorer
 
 RESIZED = 256  # the scripts' resized_height / resized_width
 MAX_NEW_TOKENS = 32
@@ -41,10 +42,16 @@ LETTER_PATTERNS = (r"[Tt]he answer is ([A-D])", r"^([A-D])$")
 
 # ---- docs -> model inputs ----------------------------------------------------------------------
 def doc_to_visual(doc):
+    return [_fetch(str(Path(doc["_root"]) / doc["image"]))]
+
+
+@lru_cache(maxsize=4096)
+def _fetch(path: str):
+    """The image as qwen_vl_utils sizes it, decoded once per run (the _gen_ref and _mcgen_ref tasks
+    and every QA of an image share it)."""
     from qwen_vl_utils import fetch_image
 
-    return [fetch_image({"image": str(Path(doc["_root"]) / doc["image"]),
-                         "resized_height": RESIZED, "resized_width": RESIZED})]
+    return fetch_image({"image": path, "resized_height": RESIZED, "resized_width": RESIZED})
 
 
 def doc_to_text(doc):
@@ -115,13 +122,6 @@ def bleu(reference: str, prediction: str) -> float:
                                smoothing_function=SmoothingFunction().method1))
 
 
-@lru_cache(maxsize=1)
-def _rouge():
-    from rouge_score import rouge_scorer
-
-    return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
-
-
 GEN_METRICS = ("bleu", "rouge1", "rouge2", "rougeL", "gen_score")
 
 
@@ -129,7 +129,7 @@ def process_results_gen(doc, results):
     prediction = results[0]
     if not prediction:  # the scripts drop an empty or failed generation from every mean
         return {**{name: None for name in GEN_METRICS}, "n_dropped": 1}
-    scores = _rouge().score(doc["answer"], prediction)
+    scores = rouge_scorer().score(doc["answer"], prediction)
     out = {name: scores[name].fmeasure for name in ("rouge1", "rouge2", "rougeL")}
     out["bleu"] = bleu(doc["answer"], prediction)
     out["gen_score"] = (out["bleu"] + out["rouge1"] + out["rouge2"] + out["rougeL"]) / 4
