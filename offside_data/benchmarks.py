@@ -8,12 +8,14 @@ next to its loader, in this file.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping
+
+from .fixtures import ensure_mini, ensure_mllmu_mini
+from .loader import data_fingerprint, load_items_once, resolve_data_root
 
 
 class BenchmarkError(ValueError):
@@ -89,7 +91,6 @@ def _offside_docs(root: Path, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
     text-only rewrite: the reference protocol asks those with the image). Each doc keeps `extra`
     (the questions exactly as the release files store them).
     """
-    from .loader import load_items
     from .views import view
 
     kwargs = dict(kwargs)
@@ -101,7 +102,7 @@ def _offside_docs(root: Path, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
         raise BenchmarkError(f"unknown dataset_kwargs for offside: {', '.join(kwargs)} "
                              "(role, setting, modality, info, require_options, require_text_question)")
     try:
-        items = view(load_items(root), role, setting, modality)
+        items = view(load_items_once(root), role, setting, modality)
     except ValueError as exc:
         if exc.__class__ is not ValueError:  # DataError: names the file already
             raise
@@ -117,28 +118,9 @@ def _offside_docs(root: Path, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
     return docs
 
 
-def _offside_fixture() -> Path:
-    from .fixtures import ensure_mini
-
-    return ensure_mini()
-
-
-def _offside_locate(spec: str) -> Path:
-    from .loader import resolve_data_root
-
-    return resolve_data_root(spec)
-
-
-def _offside_fingerprint(root: Path) -> str:
-    from .loader import data_fingerprint
-
-    return data_fingerprint(root)
-
-
 OFFSIDE = register_benchmark(Benchmark(
     name="offside", title="OFFSIDE", load_docs=_offside_docs, env_var="OFFSIDE_DATA_ROOT",
-    fixture=_offside_fixture, fixture_title="OFFSIDE-mini", locate=_offside_locate,
-    fingerprint=_offside_fingerprint))
+    fixture=ensure_mini, fixture_title="OFFSIDE-mini", locate=resolve_data_root, fingerprint=data_fingerprint))
 
 
 # ---- MLLMU-Bench ----------------------------------------------------------------------------
@@ -201,24 +183,7 @@ def _mllmu_config(root: str, config: str, state: tuple) -> list[dict]:
     return read_config(root, config)
 
 
-def _mllmu_fixture() -> Path:
-    from .fixtures import ensure_mllmu_mini
-
-    return ensure_mllmu_mini()
-
-
-def _mllmu_fingerprint(root: Path) -> str:
-    """sha256 over every parquet shard of the release (relative paths + bytes)."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(root).glob("*/*.parquet")):
-        digest.update(str(path.relative_to(root)).encode())
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()[:16]
-
-
 MLLMU = register_benchmark(Benchmark(
     name="mllmu", title="MLLMU-Bench", load_docs=_mllmu_docs, env_var="MLLMU_DATA_ROOT",
-    fixture=_mllmu_fixture, fixture_title="MLLMU-mini", locate=_offside_locate,  # a folder or a hub id, as OFFSIDE
-    fingerprint=_mllmu_fingerprint, metadata_keys=("forget_ratio", "seed")))
+    fixture=ensure_mllmu_mini, fixture_title="MLLMU-mini", locate=resolve_data_root,  # a folder or a hub id
+    fingerprint=lambda root: data_fingerprint(root, "*/*.parquet"), metadata_keys=("forget_ratio", "seed")))

@@ -17,10 +17,18 @@ import hashlib
 import json
 import re
 from collections import defaultdict
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
-from .schema import LETTERS, SPLITS, DataError, OffsideItem, split_of_image_id, validate_item
+from .schema import (
+    LETTERS,
+    SPLITS,
+    DataError,
+    OffsideItem,
+    split_of_image_id,
+    validate_item,
+)
 
 META_FILE = "offside_meta.json"
 IMAGE_TAG = "<image>"
@@ -280,13 +288,28 @@ def _mc_options(root: Path) -> dict[tuple[str, str, str], tuple[dict[str, str], 
     return out
 
 
-def data_fingerprint(root: str | Path) -> str:
-    """sha256 over every JSON file of the root (names + bytes): the data identity in results/lineage."""
+def data_fingerprint(root: str | Path, pattern: str = "*.json") -> str:
+    """sha256 over the root's data files (relative paths + bytes; OFFSIDE: its JSON files, MLLMU-Bench:
+    `*/*.parquet`): the data identity in results and lineage."""
     digest = hashlib.sha256()
-    for path in sorted(Path(root).glob("*.json")):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
+    for path in sorted(Path(root).glob(pattern)):
+        digest.update(path.relative_to(root).as_posix().encode())
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()[:16]
+
+
+def load_items_once(root: str | Path) -> list[OffsideItem]:
+    """`load_items`, parsed once per state of the root's JSON files: every task of a run (and the
+    unlearning hooks) reads the same release."""
+    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(Path(root).glob("*.json")))
+    return list(_load_items_cached(str(root), stamp))
+
+
+@lru_cache(maxsize=4)
+def _load_items_cached(root: str, stamp: tuple) -> tuple[OffsideItem, ...]:
+    return tuple(load_items(root))
 
 
 def resolve_data_root(spec: str | Path) -> Path:

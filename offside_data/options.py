@@ -1,6 +1,7 @@
 """The one parser of "k=v,k=v" option strings (--model_args, --judge_args, --gen_kwargs)."""
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 
@@ -43,3 +44,11 @@ def parse_kv(text: str | None, what: str) -> dict[str, Any]:
             raise OptionError(f"{what}: {key} given twice")
         out[key] = _convert(value.strip())
     return out
+
+
+def did_you_mean(name: str, choices: dict[str, str] | list[str]) -> str:
+    """' (did you mean X?)' naming the closest choice (an alias names its field), or ''."""
+    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    if not match:
+        return ""
+    return f" (did you mean {(choices[match[0]] if isinstance(choices, dict) else match[0])!r}?)"

@@ -1,14 +1,14 @@
 """The experiment file: what `offside run` trains and evaluates, validated before any work starts."""
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from offside_data.fileio import read_yaml_mapping
+from offside_data.options import did_you_mean
+from offside_data.views import SETTINGS
 
-SETTINGS = ("complete", "selective", "unimodal")
 PROTOCOLS = ("clean", "reference")
 PIPELINE_KEYS = {"settings": "settings this method runs in (default: all)",
                  "relearn": "false: skip this method's relearning stage"}
@@ -16,11 +16,6 @@ PIPELINE_KEYS = {"settings": "settings this method runs in (default: all)",
 
 class ExperimentError(ValueError):
     """Invalid experiment YAML; the message names the file and key."""
-
-
-def closest(name: str, known) -> str:
-    match = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.5)
-    return f" (did you mean {match[0]!r}?)" if match else ""
 
 
 @dataclass
@@ -66,7 +61,7 @@ class Experiment:
         known = {f.name for f in fields(cls)} - {"source"}
         for key in data:
             if key not in known:
-                raise ExperimentError(f"{source}: unknown key {key!r}{closest(key, known)}")
+                raise ExperimentError(f"{source}: unknown key {key!r}{did_you_mean(key, sorted(known))}")
         data = dict(data)
         data.setdefault("name", Path(source).stem)
         if output_dir is not None:

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .experiment import Experiment, ExperimentError, closest
+from offside_data.options import did_you_mean
+
+from .experiment import Experiment, ExperimentError
 from .markers import STAGE_FILE, STARTED_FILE, finished, interrupted_training, stage_key, write_json
 from .report import Entry, write_report
 
@@ -227,7 +229,8 @@ class Runner:
                                                                  "progress", "verbosity", "judge_args"}
         for key in self.exp.eval:
             if key not in known:
-                raise ExperimentError(f"{self.exp.source}: eval: unknown option {key!r}{closest(key, known)}")
+                raise ExperimentError(f"{self.exp.source}: eval: unknown option {key!r}"
+                                      f"{did_you_mean(key, sorted(known))}")
 
     def describe(self, stages: list[TrainStage | EvalStage]) -> str:
         """The dry-run table: each stage, whether a finished copy is cached, and the work it implies."""
@@ -301,10 +304,11 @@ class Runner:
             write_json(folder / STARTED_FILE, {"key": st.key})
             if resume:
                 st.config.resume_from_checkpoint = "last"
+            from offside_train.config import STAGES
             from offside_train.sft import run_sft
             from offside_train.unlearn import run_unlearn
 
-            run_sft(st.config) if st.stage in ("sft", "relearn", "retain_only") else run_unlearn(st.config)
+            run_sft(st.config) if st.stage in STAGES else run_unlearn(st.config)
             done = self.trained
         else:
             import offside_eval

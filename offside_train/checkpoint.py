@@ -18,7 +18,7 @@ from offside_data import data_fingerprint
 from offside_data.lineage import load_model, processor_source, write_lineage
 from offside_data.provenance import git_revision, package_versions
 
-from .config import TrainConfig
+from .config import STAGES, TrainConfig
 
 LOG_FILE = "train_log.jsonl"
 
@@ -104,7 +104,7 @@ def save_checkpoint(cfg: TrainConfig, processor, stage: str, items: dict[str, in
     processor.save_pretrained(str(out))
     record = {
         "stage": stage, "parent": _parent(cfg.model),
-        "method": stage if stage in ("sft", "relearn", "retain_only") else None,
+        "method": stage if stage in STAGES else None,
         "setting": cfg.setting, "modality": cfg.modality, "finetune": cfg.finetune,
         "hyperparameters": cfg.to_dict(),
         "data": {"root": str(Path(cfg.data).resolve()), "fingerprint": data_fingerprint(cfg.data), "items": items},

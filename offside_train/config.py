@@ -7,7 +7,6 @@ validated way from plain values (YAML, the pipeline, the CLI) to a config.
 """
 from __future__ import annotations
 
-import difflib
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -16,6 +15,8 @@ from typing import Any, ClassVar, Literal
 
 from transformers import TrainingArguments
 from transformers.hf_argparser import string_to_bool
+
+from offside_data.options import did_you_mean
 
 # LoRA on the language model's projections only; the vision tower's MLPs share these names.
 LANGUAGE_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
@@ -126,14 +127,6 @@ def option_names(cls: type) -> dict[str, str]:
     return names
 
 
-def did_you_mean(name: str, choices: dict[str, str] | list[str]) -> str:
-    """' (did you mean X?)' naming the closest choice (an alias names its field), or ''."""
-    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
-    if not match:
-        return ""
-    return f" (did you mean {(choices[match[0]] if isinstance(choices, dict) else match[0])!r}?)"
-
-
 def _type_name(hint: Any) -> str:
     return getattr(hint, "__name__", str(hint))
 
@@ -207,4 +200,4 @@ def load_yaml(path: str | None) -> dict[str, Any]:
 
 
 __all__ = ["ConfigError", "LANGUAGE_LORA_TARGETS", "RelearnConfig", "RetainOnlyConfig", "SFTRunConfig", "STAGES", "TrainConfig",
-           "build_config", "config_class", "did_you_mean", "load_yaml", "option", "option_names"]
+           "build_config", "config_class", "load_yaml", "option", "option_names"]

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from offside_data import OffsideItem, load_items, view
+from offside_data import OffsideItem, view
 from offside_data.chat import conversation, load_image
 from offside_data.encode import Example, encode_examples
+from offside_data.loader import load_items_once
 
 TRAIN_ROLES = ("train", "forget", "retain", "relearn")
 
@@ -25,7 +26,7 @@ def select_items(items: Sequence[OffsideItem], role: str, setting: str, modality
 
 
 def load_role(root: str, role: str, setting: str, modality: str) -> list[OffsideItem]:
-    chosen = select_items(load_items(root), role, setting, modality)
+    chosen = select_items(load_items_once(root), role, setting, modality)  # parsed once per run
     if not chosen:
         raise ValueError(f"{root}: no {role} items for setting={setting}, modality={modality}")
     return chosen

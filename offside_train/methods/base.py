@@ -27,8 +27,9 @@ from trl.trainer.utils import selective_log_softmax
 
 from offside_data import OffsideItem
 from offside_data.encode import IGNORE_INDEX
+from offside_data.options import did_you_mean
 
-from ..config import ConfigError, TrainConfig, did_you_mean, option
+from ..config import ConfigError, TrainConfig, option
 from ..data import ItemCollator
 
 METHODS: dict[str, type["UnlearnConfig"]] = {}
@@ -93,7 +94,7 @@ class UnlearnConfig(TrainConfig):
 
     @property
     def uses_reference(self) -> bool:
-        return self.forget_uses_reference or (self.uses_retain and self.retain_loss in ("kl", "activations"))
+        return self.forget_uses_reference or (self.uses_retain and self.retain_loss == "kl")
 
     def steps_ratio(self) -> tuple[int, int]:
         try:

@@ -38,6 +38,11 @@ class RMUConfig(UnlearnConfig):
                        "or nll / kl / none as for the other methods.")
     retain_weight: float = retain_weight_option(100.0)
 
+    @property
+    def uses_reference(self) -> bool:
+        """The activations term compares with the frozen reference's layer output, as kl does."""
+        return super().uses_reference or (self.uses_retain and self.retain_loss == "activations")
+
 
 @register(RMUConfig)
 class RMUTrainer(UnlearnTrainer):

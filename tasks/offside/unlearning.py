@@ -9,13 +9,12 @@ question with a blank grey image: does the model forget the fact, or only the im
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 from PIL import Image
 
-from offside_data import load_items, view
+from offside_data import view
 from offside_data.chat import load_image
-from offside_data.loader import fact_value
+from offside_data.loader import fact_value, load_items_once
 from offside_data.schema import LETTERS
 from offside_eval import unlearning_metrics as um
 
@@ -23,11 +22,6 @@ BLANK = Image.new("RGB", (256, 256), (128, 128, 128))
 
 
 # ---- docs -----------------------------------------------------------------------------------
-@lru_cache(maxsize=4)
-def _items(root: str):
-    return load_items(root)
-
-
 def _as_doc(item, root: str, **fields) -> dict:
     doc = item.to_dict()
     doc.update(_root=root, **fields)
@@ -41,7 +35,7 @@ def correction_docs(docs: list[dict]) -> list[dict]:
     if not docs:
         return []
     root = docs[0]["_root"]
-    corrected = {(it.player, it.text_question): it for it in view(_items(root), "relearn") if it.text_question}
+    corrected = {(it.player, it.text_question): it for it in view(load_items_once(root), "relearn") if it.text_question}
     out = []
     for doc in docs:
         fact = doc["text_question"] if doc["image"] else doc["question"]  # text view: the question is it
@@ -59,7 +53,7 @@ def mia_docs(docs: list[dict]) -> list[dict]:
         return []
     root = docs[0]["_root"]
     modality = "text" if docs[0]["image"] is None else "mm"
-    nonmembers = [_as_doc(it, root, member=False) for it in view(_items(root), "relearn", "complete", modality)]
+    nonmembers = [_as_doc(it, root, member=False) for it in view(load_items_once(root), "relearn", "complete", modality)]
     members = [{**doc, "member": True} for doc in docs]
     mixed = [doc for pair in zip(members, nonmembers) for doc in pair]
     n = min(len(members), len(nonmembers))
