@@ -29,7 +29,9 @@ def _validate(root: str) -> int:
     per_image = Counter((it.player, it.image, it.info) for it in items)
     images = sorted({(it.player, it.image) for it in items})
     width = max(len(p) for p in players)
-    print(f"\n{'player':<{width}} {'images':>6} {'shared':>7} {'private':>8}  (per image: 8 shared, 6 private)")
+    shared_n, private_n = SHARED_PRIVATE_PER_IMAGE
+    print(f"\n{'player':<{width}} {'images':>6} {'shared':>7} {'private':>8}  "
+          f"(per image: {shared_n} shared, {private_n} private)")
     for player in players:
         mine = [img for p, img in images if p == player]
         shared = sum(per_image[(player, img, "shared")] for img in mine)
@@ -39,7 +41,8 @@ def _validate(root: str) -> int:
            if (per_image[(p, img, "shared")], per_image[(p, img, "private")]) != SHARED_PRIVATE_PER_IMAGE]
     for player, image in odd:
         print(f"warning: {player}, {image}: {per_image[(player, image, 'shared')]} shared / "
-              f"{per_image[(player, image, 'private')]} private QAs (OFFSIDE has 8 / 6 per image)", file=sys.stderr)
+              f"{per_image[(player, image, 'private')]} private QAs (OFFSIDE has {shared_n} / {private_n} per image)",
+              file=sys.stderr)
     return 0
 
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .schema import DataError
+from .chat import to_rgb
+from .schema import LETTERS, DataError
 from .tables import read_tsv_rows
 
-LETTERS = ("A", "B", "C", "D")
 ABILITIES = ("AR", "RR", "FP-S", "FP-C", "CP", "LR")
 _L2 = {
     "attributereasoning": "AR", "ar": "AR",
@@ -59,9 +59,10 @@ class MMBenchQuestion:
         if self.image is None:
             return None
         if hasattr(self.image, "convert"):
-            return self.image.convert("RGB")
+            return to_rgb(self.image)
         raw = self.image if isinstance(self.image, bytes) else base64.b64decode(self.image)
-        return Image.open(io.BytesIO(raw)).convert("RGB")
+        with Image.open(io.BytesIO(raw)) as img:
+            return to_rgb(img)
 
 
 def _blank(value: Any) -> bool:

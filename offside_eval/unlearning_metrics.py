@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 import zlib
+from functools import lru_cache
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -240,6 +241,7 @@ def _unique_share(tokens: list[str], n: int) -> float | None:
     return len(set(grams)) / len(grams) if grams else None
 
 
+@lru_cache(maxsize=4096)
 def degeneration(text: str) -> dict[str, float | int | None]:
     """Cheap repetition measures on one generation (lowercased words and punctuation marks):
     distinct_n = #unique n-grams / #n-grams (Li et al., 2016), n = 1, 2;

@@ -10,6 +10,7 @@ A failing stage is recorded (and shown in the report); the other methods go on.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import shutil
@@ -170,7 +171,9 @@ class Runner:
                 out.setdefault(role, {})[kind] = found[0]
         return out
 
+    @functools.lru_cache(maxsize=None)
     def count_docs(self, task: str) -> int:
+        """A task's documents (the same for every stage of the run)."""
         from offside_eval.task import Task
 
         return len(Task(self.index.get(task).config).docs(self.data_root))

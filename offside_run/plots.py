@@ -72,6 +72,3 @@ def _save(fig, path: Path) -> Path:
     plt.close(fig)
     tmp.replace(path)
     return path
-
-
-# ----------------------------------------------------------------------------- writing

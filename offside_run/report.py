@@ -271,7 +271,7 @@ def bounce_back(entries: list[Entry], metric: str = "gen_score", setting: str = 
     return out
 
 
-# ----------------------------------------------------------------------------- plots
+# ----------------------------------------------------------------------------- writing
 
 def write_report(entries: list[Entry], out_dir: str | Path, title: str = "OFFSIDE run", protocol: str = "clean") -> Path:
     """Write report.md, tables/*.csv|.tex and plots/*.png under out_dir; returns report.md."""

@@ -29,3 +29,8 @@ def main(folder: Path, render: Callable[[], dict[str, str]], description: str, a
         else:
             (folder / name).unlink()
     return 0
+
+
+def flow(mapping: dict) -> str:
+    """A one-line YAML mapping, `{k: v, ...}`, as the generated files write dataset_kwargs and metadata."""
+    return "{" + ", ".join(f"{k}: {v}" for k, v in mapping.items()) + "}"

@@ -17,9 +17,14 @@ from ..tasks_index import TaskIndex
 log = logging.getLogger(__name__)
 
 
+@lru_cache(maxsize=1)
+def _index() -> TaskIndex:
+    return TaskIndex()
+
+
 @lru_cache(maxsize=None)
 def offside_task(name: str) -> Task:
-    return Task(TaskIndex().get(name).config)
+    return Task(_index().get(name).config)
 
 
 @lru_cache(maxsize=None)

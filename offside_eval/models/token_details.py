@@ -27,7 +27,11 @@ def score_with_details(model, processor, reqs: Sequence[LoglikelihoodRequest], m
     examples = [Example(list(r.messages), r.continuation, list(r.visuals)) for r in reqs]
     batch = encode_examples(processor, examples)
     labels = batch.pop("labels")
-    logits = model(**move(batch)).logits.float().cpu()
+    width = labels.shape[1]
+    first = min(int((row != IGNORE_INDEX).nonzero()[0]) for row in labels)
+    keep = width - first + 1  # only the positions that predict an answer token reach the output layer
+    logits = model(**move(batch), logits_to_keep=keep).logits
+    offset = width - keep
     out = []
     for row in range(labels.shape[0]):
         positions = (labels[row] != IGNORE_INDEX).nonzero().flatten().tolist()
@@ -36,15 +40,16 @@ def score_with_details(model, processor, reqs: Sequence[LoglikelihoodRequest], m
         if not positions:
             raise ValueError(f"request {row}: the answer {reqs[row].continuation!r} has no tokens")
         index = torch.tensor(positions)
-        logp = torch.log_softmax(logits[row, index - 1], dim=-1)  # position t-1 predicts token t
-        targets = labels[row, index]
+        # position t-1 predicts token t; reduced on the model's device, only per-token values come back
+        logp = torch.log_softmax(logits[row, (index - 1 - offset).to(logits.device)].float(), dim=-1)
+        targets = labels[row, index].to(logp.device)
         token_logprobs = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
         probs = logp.exp()
         mean = (probs * logp).sum(-1)
         var = (probs * logp.square()).sum(-1) - mean.square()
         argmax = logp.argmax(-1)
         out.append({"logprob": float(token_logprobs.sum()), "is_greedy": bool((argmax == targets).all()),
-                    "n_tokens": len(positions), "token_logprobs": token_logprobs.tolist(),
-                    "target_ids": targets.tolist(), "argmax_ids": argmax.tolist(),
-                    "vocab_mean": mean.tolist(), "vocab_var": var.tolist()})
+                    "n_tokens": len(positions), "token_logprobs": token_logprobs.cpu().tolist(),
+                    "target_ids": targets.cpu().tolist(), "argmax_ids": argmax.cpu().tolist(),
+                    "vocab_mean": mean.cpu().tolist(), "vocab_var": var.cpu().tolist()})
     return out

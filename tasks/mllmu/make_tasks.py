@@ -32,10 +32,6 @@ MODALITIES = {"mm": "image + question", "text": "text-only question"}
 GROUP = "mllmu_bench"
 
 
-def _flow(mapping: dict) -> str:
-    return "{" + ", ".join(f"{k}: {v}" for k, v in mapping.items()) + "}"
-
-
 def task_names() -> list[str]:
     return [f"mllmu_{split}_{kind}_{mod}" for split in SPLITS for kind in KINDS for mod in MODALITIES]
 
@@ -50,8 +46,8 @@ def render() -> dict[str, str]:
                 files[f"{name}.yaml"] = (
                     f"{HEADER}# MLLMU-Bench {about}, {mod_about}: {scores}.\n"
                     f"include: _default_template_{template}\ntask: {name}\ntag: [mllmu_{split}]\nmodality: {mod}\n"
-                    f"dataset_kwargs: {_flow({'split': split, 'kind': data_kind, 'modality': mod})}\n"
-                    f"metadata: {_flow({'benchmark': 'mllmu', 'role': split, 'kind': kind, 'modality': mod, 'protocol': 'reference'})}\n")
+                    f"dataset_kwargs: {generated.flow({'split': split, 'kind': data_kind, 'modality': mod})}\n"
+                    f"metadata: {generated.flow({'benchmark': 'mllmu', 'role': split, 'kind': kind, 'modality': mod, 'protocol': 'reference'})}\n")
     members = "".join(f"  - {name}\n" for name in task_names())
     files[f"{GROUP}.yaml"] = (f"{HEADER}# MLLMU-Bench, every split x task x modality under the authors' protocol.\n"
                               f"group: {GROUP}\ntask:\n{members}")

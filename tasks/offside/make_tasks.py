@@ -33,12 +33,8 @@ GROUP_SUMMARY = ("classification (log-likelihood and letter generation) and open
                  "configured, also the judge's fact_score.")
 
 
-def _flow(mapping: dict) -> str:
-    return "{" + ", ".join(f"{k}: {v}" for k, v in mapping.items()) + "}"
-
-
 def _metadata(role: str, kind: str, modality: str, protocol: str = "clean") -> str:
-    return _flow({"benchmark": "offside", "role": role, "kind": kind, "modality": modality, "protocol": protocol})
+    return generated.flow({"benchmark": "offside", "role": role, "kind": kind, "modality": modality, "protocol": protocol})
 
 
 REF_KINDS = ("mcgen", "gen")
@@ -60,7 +56,7 @@ def _reference_files(stem: str, role: str, view: dict, mod: str, about: str) -> 
             f"{HEADER}# {about}, {REF_MODALITIES[mod]}; the OFFSIDE authors' evaluation protocol.\n"
             f"include: _default_template_{kind}_ref\ntask: {stem}_{kind}_ref\n"
             f"tag: [offside_ref, offside_{mod}_ref]\n{text_hook}"
-            f"dataset_kwargs: {_flow(kwargs)}\n"
+            f"dataset_kwargs: {generated.flow(kwargs)}\n"
             f"metadata: {_metadata(role, kind, mod, 'reference')}\n")
     files[f"{stem}_judge_ref.yaml"] = (
         f"{HEADER}# The OFFSIDE authors' LLM judge (their eval_gpt.py: fact_score_ref, 0-10 as the judge gives it) of the "
@@ -90,7 +86,7 @@ def render() -> dict[str, str]:
                 files[f"{stem}_{kind}.yaml"] = (
                     f"{HEADER}# {about}, {mod_about}.\ninclude: _default_template_{kind}\ntask: {stem}_{kind}\n"
                     f"tag: [offside_{kind}, offside_{mod}]\nmodality: {mod}\n"
-                    f"dataset_kwargs: {_flow({**view, 'modality': mod})}\n"
+                    f"dataset_kwargs: {generated.flow({**view, 'modality': mod})}\n"
                     f"metadata: {_metadata(role, kind, mod)}\n")
             files[f"{stem}_judge.yaml"] = (
                 f"{HEADER}# LLM-judge factuality (fact_score, 0-10) of the {stem}_gen answers -- {about}, {mod_about}.\n"
@@ -117,7 +113,7 @@ UNLEARNING_MODALITIES = {
 _TR = "metric_list: [{{metric: truth_ratio, aggregation: !function unlearning.truth_ratio_{agg}, higher_is_better: true}}]\n"
 UNLEARNING_KINDS = {  # kind -> (sets, extra YAML lines, description)
     "tr": (("forget", "retain", "test"),
-           "doc_to_choice: !function unlearning.doc_to_choice\nprocess_results: !function unlearning.truth_ratio\n",
+           "doc_to_choice: !function utils.doc_to_choice\nprocess_results: !function unlearning.truth_ratio\n",
            "truth ratio of the true option against the three distractors (per-token probabilities)"),
     "correction": (("forget",),
                    "process_docs: !function unlearning.correction_docs\n"
@@ -148,7 +144,7 @@ def _unlearning_files() -> dict[str, str]:
                 files[f"{name}.yaml"] = (
                     f"{HEADER}# {set_about}, {about}: {what}.\ninclude: _default_template_unlearning\n"
                     f"task: {name}\ntag: [offside_unlearning]\nmodality: {task_modality}\n{visual}"
-                    f"dataset_kwargs: {_flow({**view, 'modality': view_modality, **options})}\n{lines}{metric}"
+                    f"dataset_kwargs: {generated.flow({**view, 'modality': view_modality, **options})}\n{lines}{metric}"
                     f"metadata: {_metadata(role, kind, mod)}\n")
                 members.append(name)
         mia = f"offside_mia_{mod}"
@@ -156,7 +152,7 @@ def _unlearning_files() -> dict[str, str]:
             f"{HEADER}# Membership inference, {about}: members = forget-set QAs, non-members = relearn-set QAs.\n"
             f"include: _default_template_unlearning\ntask: {mia}\ntag: [offside_unlearning]\n"
             f"modality: {task_modality}\n{visual}"
-            f"dataset_kwargs: {_flow({'role': 'forget', 'setting': 'complete', 'modality': view_modality})}\n"
+            f"dataset_kwargs: {generated.flow({'role': 'forget', 'setting': 'complete', 'modality': view_modality})}\n"
             "process_docs: !function unlearning.mia_docs\nprocess_results: !function unlearning.mia\nmetric_list:\n"
             + "".join(f"  - {{metric: mia_{a}_auc, aggregation: !function unlearning.mia_{a}_auc, "
                       "higher_is_better: false}\n" for a in ("loss", "zlib", "mink", "minkpp"))

@@ -13,7 +13,6 @@ import math
 from PIL import Image
 
 from offside_data import view
-from offside_data.chat import load_image
 from offside_data.loader import fact_value, load_items_once
 from offside_data.schema import LETTERS
 from offside_eval import unlearning_metrics as um
@@ -60,20 +59,8 @@ def mia_docs(docs: list[dict]) -> list[dict]:
     return mixed + members[n:] + nonmembers[n:]
 
 
-def doc_to_visual(doc):
-    return [load_image(doc["_root"], doc["image"])] if doc.get("image") else []
-
-
 def doc_to_blank_visual(doc):
     return [BLANK]
-
-
-def doc_to_text(doc):
-    return doc["question"]
-
-
-def doc_to_choice(doc):
-    return [doc["options"][letter] for letter in LETTERS]
 
 
 def doc_to_correction_choice(doc):
