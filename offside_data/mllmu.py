@@ -273,7 +273,8 @@ def mllmu_docs(root: str | Path, split: str, kind: str, modality: str, forget_ra
 
     config, id_config = split_configs(split, forget_ratio)
     ids = list(dict.fromkeys(r["ID"] for r in get(id_config or config)))
-    evaluated = [r for r in get(config) if r["ID"] in set(ids)]
+    wanted = set(ids)
+    evaluated = [r for r in get(config) if r["ID"] in wanted]
 
     drawn = draw_shot_profiles(ids, kind, split, n_shots, seed)
     examples: list[Shot] = []

@@ -61,6 +61,7 @@ class Outputs:
     gen_out: list[Any] = field(default_factory=list)
     keys: dict[str, list[str]] = field(default_factory=dict)  # stream -> journal key per request
     resumed: int = 0  # answers taken from the journal
+    image_hashes: dict[int, tuple[Any, str]] = field(default_factory=dict)  # request_identity's memo: one hash an image
 
 
 def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
@@ -202,7 +203,6 @@ def build_requests(p: Plan) -> Outputs:
     images, generation settings) -- e.g. a judge task and its generation task -- are generated once."""
     o = Outputs()
     gen_index: dict[str, int] = {}
-    memo: dict[int, tuple[Any, str]] = {}
     n_gen_wanted = 0
     for name, task in p.tasks.items():
         o.slots[name] = []
@@ -217,7 +217,7 @@ def build_requests(p: Plan) -> Outputs:
             if task.kind.stream == "generate_until":
                 positions = []
                 for req in reqs:
-                    key = request_identity(req, memo)
+                    key = request_identity(req, o.image_hashes)
                     if key not in gen_index:
                         gen_index[key] = len(o.gen_reqs)
                         o.gen_reqs.append(req)
@@ -263,9 +263,9 @@ def run(p: Plan, o: Outputs, lm: LMM, journal: Journal | None, progress: bool, t
 
     if journal is not None:
         task_fps = {name: task_fingerprint(task.config) for name, task in p.tasks.items()}
-        memo: dict[int, tuple[Any, str]] = {}
         for stream, reqs in (("ll", o.ll_reqs), ("gen", o.gen_reqs)):
-            o.keys[stream] = [journal.key(task_fps[r.task], r.doc_id, request_identity(r, memo)) for r in reqs]
+            o.keys[stream] = [journal.key(task_fps[r.task], r.doc_id, request_identity(r, o.image_hashes))
+                              for r in reqs]
     bar = tqdm(total=len(o.ll_reqs) + len(o.gen_reqs), desc="requests", disable=not progress, leave=False)
     with deferred_sigint() as stop:
         t0 = time.perf_counter()

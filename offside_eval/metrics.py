@@ -137,10 +137,16 @@ def sentence_bleu(prediction: str, reference: str) -> float:
     match -- including one the prediction is too short to have, counted as 0 of 1 -- gets precision
     0.1 / count (method1); times the brevity penalty. An empty prediction scores 0.
     """
+    tokens = _tokenize()
+    return method1_bleu(tokens(reference.lower()).split(), tokens(prediction.lower()).split())
+
+
+def method1_bleu(reference_tokens: Sequence[str], prediction_tokens: Sequence[str]) -> float:
+    """nltk sentence BLEU with SmoothingFunction().method1 on already tokenized texts: the recipe every
+    protocol here shares (the clean tasks, the OFFSIDE authors', MLLMU-Bench's); only the tokens differ."""
     from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu as nltk_bleu
 
-    tokens = _tokenize()
-    return float(nltk_bleu([tokens(reference.lower()).split()], tokens(prediction.lower()).split(),
+    return float(nltk_bleu([list(reference_tokens)], list(prediction_tokens),
                            smoothing_function=SmoothingFunction().method1))
 
 

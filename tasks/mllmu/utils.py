@@ -79,10 +79,9 @@ def letter(doc: dict, reply: str) -> str | None:
 
 def bleu(reference: str, prediction: str) -> float:
     """eval.py compute_bleu: nltk sentence BLEU, whitespace tokens, SmoothingFunction().method1."""
-    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+    from offside_eval.metrics import method1_bleu
 
-    return float(sentence_bleu([reference.split()], prediction.split(),
-                               smoothing_function=SmoothingFunction().method1))
+    return method1_bleu(reference.split(), prediction.split())
 
 
 def _excluded(doc: dict) -> dict:

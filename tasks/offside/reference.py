@@ -32,7 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from offside_data.prompts import protocol_prompt
-from offside_eval.metrics import rouge_scorer
+from offside_eval.metrics import method1_bleu, rouge_scorer
 
 RESIZED = 256  # the scripts' resized_height / resized_width
 MAX_NEW_TOKENS = 32
@@ -116,10 +116,7 @@ def word_tokens(text: str) -> list[str]:
 
 def bleu(reference: str, prediction: str) -> float:
     """eval_generation.py's compute_bleu: method1-smoothed sentence BLEU of lowercased word tokens."""
-    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
-
-    return float(sentence_bleu([word_tokens(reference.lower())], word_tokens(prediction.lower()),
-                               smoothing_function=SmoothingFunction().method1))
+    return method1_bleu(word_tokens(reference.lower()), word_tokens(prediction.lower()))
 
 
 GEN_METRICS = ("bleu", "rouge1", "rouge2", "rougeL", "gen_score")
