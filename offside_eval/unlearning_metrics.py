@@ -20,7 +20,6 @@ import zlib
 from functools import lru_cache
 from typing import Iterable, Sequence
 
-import numpy as np
 
 from .metrics import MetricError, is_missing
 
@@ -141,18 +140,6 @@ def extraction_strength(target_ids: Sequence[int], argmax_ids: Sequence[int]) ->
 
 # ---- membership inference: members = forget-set QAs, non-members = relearn-set QAs --------------
 
-def vocab_moments(logprob_rows) -> tuple[list[float], list[float]]:
-    """Per answer position t, the mean and variance of log p_t(v) under p_t itself:
-    mu_t = sum_v p_t(v) log p_t(v), var_t = sum_v p_t(v) (log p_t(v))^2 - mu_t^2 — the inputs of
-    Min-K%++. `logprob_rows`: the (n_answer_tokens, vocab) log-softmax rows that predicted the
-    answer tokens, as a numpy array or anything np.asarray takes (a CPU tensor).
-    Source: OU src/evals/metrics/mia/min_k_plus_plus.py."""
-    logp = np.asarray(logprob_rows, dtype=np.float64)
-    p = np.exp(logp)
-    mu = (p * logp).sum(-1)
-    return mu.tolist(), ((p * logp * logp).sum(-1) - mu * mu).tolist()
-
-
 def _lowest_k_mean(values: Sequence[float], k: float) -> float:
     num_k = max(1, int(len(values) * k))  # OU rounds down, at least one token
     return sum(sorted(values)[:num_k]) / num_k
@@ -168,7 +155,7 @@ def mia_scores(token_logprobs: Sequence[float], text: str, vocab_mean: Sequence[
       zlib   = loss / len(zlib.compress(text, UTF-8))   (Carlini et al., 2021; OU mia/zlib.py)
       mink   = -mean of the K lowest lp_t, K = max(1, floor(n*k))  (Shi et al., 2024; OU mia/min_k.py)
       minkpp = -mean of the K lowest z_t = (lp_t - mu_t) / sqrt(max(var_t, 1e-6)), mu_t/var_t from
-               `vocab_moments` (Zhang et al., 2025; OU mia/min_k_plus_plus.py); None without them.
+               `models.token_details.vocab_moments` (Zhang et al., 2025; OU mia/min_k_plus_plus.py); None without them.
     OU's configs use k = 0.4. All None for an empty answer (OU scores Min-K 0 there).
     """
     if not 0 < k <= 1:

@@ -7,7 +7,7 @@ import pytest
 from offside_eval.metrics import MetricError
 from offside_eval.unlearning_metrics import (
     aggregate_truth_ratio, correction_preference, correction_rate, degeneration, exact_memorization,
-    extraction_strength, forget_quality, mia_auc, mia_scores, privleak, truth_ratio, vocab_moments)
+    extraction_strength, forget_quality, mia_auc, mia_scores, privleak, truth_ratio)
 
 
 def test_truth_ratio_per_token_and_geometric_mean_of_distractors():
@@ -95,7 +95,12 @@ def test_mia_scores_k_rounding_and_edges():
 
 
 def test_vocab_moments():
-    means, variances = vocab_moments([[math.log(0.75), math.log(0.25)], [math.log(0.5)] * 2])
+    import torch
+
+    from offside_eval.models.token_details import vocab_moments
+
+    means, variances = (t.tolist() for t in vocab_moments(torch.tensor(
+        [[math.log(0.75), math.log(0.25)], [math.log(0.5)] * 2], dtype=torch.float64)))
     assert means[0] == pytest.approx(0.75 * math.log(0.75) + 0.25 * math.log(0.25))
     assert variances[0] == pytest.approx(0.75 * 0.25 * math.log(3) ** 2)  # Bernoulli: p(1-p)(a-b)^2
     assert means[1] == pytest.approx(math.log(0.5)) and variances[1] == pytest.approx(0.0, abs=1e-12)

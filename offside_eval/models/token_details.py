@@ -16,6 +16,15 @@ from offside_data.encode import IGNORE_INDEX, Example, encode_examples
 from ..requests import LoglikelihoodRequest
 
 
+def vocab_moments(logp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row of log-softmax values, the mean and variance of log p under p itself:
+    mu = sum_v p(v) log p(v), var = sum_v p(v) (log p(v))^2 - mu^2 (the Min-K%++ normalisers;
+    source: open-unlearning src/evals/metrics/mia/min_k_plus_plus.py)."""
+    probs = logp.exp()
+    mean = (probs * logp).sum(-1)
+    return mean, (probs * logp.square()).sum(-1) - mean.square()
+
+
 @torch.inference_mode()
 def score_with_details(model, processor, reqs: Sequence[LoglikelihoodRequest], move) -> list[dict[str, Any]]:
     """For each request: logprob (summed over answer tokens), is_greedy, n_tokens, token_logprobs,
@@ -44,9 +53,7 @@ def score_with_details(model, processor, reqs: Sequence[LoglikelihoodRequest], m
         logp = torch.log_softmax(logits[row, (index - 1 - offset).to(logits.device)].float(), dim=-1)
         targets = labels[row, index].to(logp.device)
         token_logprobs = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-        probs = logp.exp()
-        mean = (probs * logp).sum(-1)
-        var = (probs * logp.square()).sum(-1) - mean.square()
+        mean, var = vocab_moments(logp)
         argmax = logp.argmax(-1)
         out.append({"logprob": float(token_logprobs.sum()), "is_greedy": bool((argmax == targets).all()),
                     "n_tokens": len(positions), "token_logprobs": token_logprobs.cpu().tolist(),
