@@ -1,4 +1,4 @@
-"""Model registry. Built-ins: qwen2_5_vl, hf_vlm, openai_chat; plug-ins via the entry-point
+"""Model registry. Built-ins: qwen2_5_vl, hf_vlm, openai_chat, vllm_vlm; plug-ins via the entry-point
 group `offside_eval.models` (name -> class implementing the `LMM` interface)."""
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ BUILTIN = {
     "qwen2_5_vl": "offside_eval.models.qwen2_5_vl:Qwen25VL",
     "hf_vlm": "offside_eval.models.hf_vlm:HFVLM",
     "openai_chat": "offside_eval.models.openai_chat:OpenAIChat",
+    "vllm_vlm": "offside_eval.models.vllm_vlm:VLLMVLM",
 }
 ENTRY_POINT_GROUP = "offside_eval.models"
 
