@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+import offside_eval.evaluator
+from offside_eval.cli import main
 from offside_eval.distributed import merge, shard
 
 ARGS = ["--tasks", "offside_forget_mm", "--limit", "4", "--batch_size", "2", "--gen_kwargs", "max_new_tokens=8",
@@ -27,6 +29,19 @@ def test_shard_deals_round_robin_and_merge_restores_every_index_once():
     assert merge(parts) == {i: f"a{i}" for i in range(7)}
     with pytest.raises(RuntimeError, match="request 3 answered by two ranks"):
         merge([{3: "x"}, {3: "y"}])
+
+
+def test_lmms_tasks_refused_data_parallel(tiny_model_dir, tmp_path, capsys, monkeypatch):
+    class Rank0:  # what `data_parallel()` returns on rank 0 of 2
+        rank, world, is_main = 0, 2, True
+
+    monkeypatch.setattr(offside_eval.evaluator, "data_parallel", Rank0)
+    rc = main(["--model_args", f"pretrained={tiny_model_dir}", "--tasks", "offside_forget_mm_mc,lmms:mmstar",
+               "--output_path", str(tmp_path / "out"), "--no_progress", "--verbosity", "ERROR"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err == ("offside-eval: error: lmms-eval tasks (lmms:mmstar) do not run data-parallel inside "
+                               "offside-eval: run them with `accelerate launch -m lmms_eval` or in one process")
+    assert not (tmp_path / "out").exists()
 
 
 def _free_port() -> int:
