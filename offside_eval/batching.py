@@ -68,29 +68,44 @@ def batches(reqs: Sequence[Any], stream: str, batch_size: int) -> list[list[int]
 
 
 def answer(fn: Callable, reqs: Sequence[Any], stream: str, batch_size: int, keys: list[str] | None,
-           journal: Journal | None, bar: Any, stop: dict[str, bool]) -> tuple[list[Any], int]:
+           journal: Journal | None, bar: Any, stop: dict[str, bool], dp: Any = None) -> tuple[list[Any], int]:
     """(answers in request order, how many came from the journal). A batch found whole in the journal
     is not sent; a partly journaled one is sent whole (same batch, same numbers). After `stop` is set
-    (Ctrl-C) no new batch starts: KeyboardInterrupt."""
+    (Ctrl-C) no new batch starts: KeyboardInterrupt. With `dp` (`offside_eval.distributed.DataParallel`)
+    this rank answers its share of the batches left and every rank gets all answers."""
     out: list[Any] = [None] * len(reqs)
     resumed = 0
+    todo: list[list[int]] = []
     for batch in batches(reqs, stream, batch_size):
         found = [journal.get(keys[i], stream) for i in batch] if journal and keys else [None]
         if all(v is not None for v in found):
             for i, value in zip(batch, found):
                 out[i] = value
             resumed += len(batch)
+            bar.update(len(batch))
         else:
-            if stop["stop"]:
-                raise KeyboardInterrupt
-            got = call_model(fn, [reqs[i] for i in batch])
-            if len(got) != len(batch):
-                raise ModelError(f"the model returned {len(got)} results for a batch of {len(batch)} requests")
-            for i, value in zip(batch, got):
-                out[i] = value
-            if journal and keys:
-                journal.append({keys[i]: value for i, value in zip(batch, got)})
+            todo.append(batch)
+    if dp is not None:
+        from .distributed import shard
+
+        todo = shard(todo, dp.rank, dp.world)
+    for batch in todo:
+        if stop["stop"]:
+            raise KeyboardInterrupt
+        got = call_model(fn, [reqs[i] for i in batch])
+        if len(got) != len(batch):
+            raise ModelError(f"the model returned {len(got)} results for a batch of {len(batch)} requests")
+        for i, value in zip(batch, got):
+            out[i] = value
+        if journal and keys:
+            journal.append({keys[i]: value for i, value in zip(batch, got)})
         bar.update(len(batch))
+    if dp is not None:
+        mine = {i for batch in todo for i in batch}
+        others = {i: v for i, v in dp.gather({i: out[i] for i in mine}).items() if i not in mine}
+        for i, value in others.items():
+            out[i] = value
+        bar.update(len(others))
     return out, resumed
 
 

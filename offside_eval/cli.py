@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         print(f"offside-eval: {(exc if isinstance(exc, Interrupted) else Interrupted(0)).message()}", file=sys.stderr)
         return 130
-    print(make_table(out))
+    if out is not None:  # None: a data-parallel rank other than 0
+        print(make_table(out))
     return 0
 
 

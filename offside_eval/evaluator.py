@@ -23,6 +23,7 @@ from offside_data.schema import DataError
 
 from .batching import answer, verify_batch_invariance
 from .checks import check_folder, check_model
+from .distributed import DataParallel, data_parallel
 from .journal import (
     Interrupted,
     Journal,
@@ -73,7 +74,7 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
              judge_args: str | dict[str, Any] | Any = None, use_cache: str | Path | None = None,
              check_batch_invariance: int = 0, batch_invariance_tol: float = 1e-4,
              reference_results: str | Path | None = None,
-             metadata: str | dict[str, Any] | None = None) -> dict[str, Any]:
+             metadata: str | dict[str, Any] | None = None) -> dict[str, Any] | None:
     """Evaluate `model` (a registry name + model_args, or an already-loaded LMM) on `tasks`.
 
     Returns (and writes as results.json under output_path, a folder, when given):
@@ -101,8 +102,15 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
     and raises `offside_eval.journal.Interrupted`. `check_batch_invariance=N` re-answers up to N
     contexts per stream alone and raises `BatchVarianceError` if one differs (beyond
     `batch_invariance_tol` for log-likelihoods).
+
+    Launched data-parallel (`accelerate launch -m offside_eval`, WORLD_SIZE > 1; `offside_eval.distributed`)
+    each rank answers a share of the batches on its own device; rank 0 returns (and writes) the results,
+    the other ranks return None.
     """
     _setup_logging(verbosity)
+    dp = data_parallel()
+    if dp is not None and not dp.is_main:
+        log.setLevel(logging.ERROR)  # one rank speaks
     t_start = time.perf_counter()
     _seed_everything(seed)
     model_name = model if isinstance(model, str) else getattr(model, "name", type(model).__name__)
@@ -110,6 +118,9 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
     folder = check_folder(output_path, "--output_path")
     store = check_folder(use_cache, "--use_cache") or (folder / "journal" if folder else None)
     tasks, lmms_tasks = split_lmms_tasks(tasks, model)
+    if dp is not None and lmms_tasks:
+        raise EvalError(f"lmms-eval tasks ({', '.join(lmms_tasks)}) do not run data-parallel inside offside-eval: "
+                        "run them with `accelerate launch -m lmms_eval` or in one process")
     if not tasks:  # only lmms-eval tasks: lmms-eval runs them all
         out = lmms_results(model_name, model_args, lmms_tasks, limit=limit, batch_size=batch_size, device=device,
                            seed=seed)
@@ -123,10 +134,12 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
     journal = None
     try:
         t0 = time.perf_counter()
-        lm = _load(model, model_args, p, batch_size, device)
+        lm = _load(model, model_args, p, batch_size, dp.device_for(device) if dp else device)
         timings = {"load_model_s": time.perf_counter() - t0}
-        journal = open_journal(model, model_args, lm, store)
-        run(p, outputs, lm, journal, progress, timings)
+        journal = open_journal(model, model_args, lm, store, dp)
+        run(p, outputs, lm, journal, progress and (dp is None or dp.is_main), timings, dp)
+        if dp is not None and not dp.is_main:
+            return None
         invariance = verify_batch_invariance(lm, {"ll": (outputs.ll_reqs, outputs.ll_out), "gen": (
             outputs.gen_reqs, outputs.gen_out)}, _batch_size(lm), check_batch_invariance, batch_invariance_tol,
             seed) if check_batch_invariance else None
@@ -237,9 +250,12 @@ def _batch_size(lm: LMM) -> int:
     return max(1, int(getattr(lm, "batch_size", 1) or 1))
 
 
-def open_journal(model: str | LMM, model_args: Any, lm: LMM, store: Path | None) -> Journal | None:
+def open_journal(model: str | LMM, model_args: Any, lm: LMM, store: Path | None,
+                 dp: DataParallel | None = None) -> Journal | None:
     """The journal of this model in `store`, or None (said in the log) when there is no store or the model
-    has no weight files to fingerprint it by."""
+    has no weight files to fingerprint it by. Data-parallel: rank 0 fingerprints the model (device by its
+    type: cuda:1 answers as cuda:0 does), every rank opens its own file, and all have read the journal
+    before any rank appends, so they agree on the batches left."""
     if store is None:
         log.info("no --output_path or --use_cache: answers are not journaled (an interrupted run starts over)")
         return None
@@ -247,18 +263,24 @@ def open_journal(model: str | LMM, model_args: Any, lm: LMM, store: Path | None)
         log.warning("model passed as an object: no journal (no weight files to fingerprint it by)")
         return None
     args = dict(model_args) if isinstance(model_args, dict) else parse_model_args(model_args)
-    args.update(batch_size=_batch_size(lm), device=str(getattr(lm, "device", "")))
-    fingerprint = model_fingerprint(model, args, store)
+    args.update(batch_size=_batch_size(lm), device=str(getattr(lm, "device", "")).split(":")[0])
+    fingerprint = model_fingerprint(model, args, store) if dp is None or dp.is_main else None
+    if dp is not None:
+        fingerprint = dp.broadcast(fingerprint)
     if fingerprint is None:
         log.warning("model %s: its weights are no local files; no journal (an interrupted run starts over)", model)
         return None
-    journal = Journal(store, fingerprint)
+    journal = Journal(store, fingerprint, dp.rank if dp else 0)
+    if dp is not None:
+        dp.barrier()
     log.info("journal %s (%d answers stored)", journal.path, len(journal.answers))
     return journal
 
 
-def run(p: Plan, o: Outputs, lm: LMM, journal: Journal | None, progress: bool, timings: dict[str, float]) -> None:
-    """Answer both streams batch by batch; batches found in the journal are not sent again."""
+def run(p: Plan, o: Outputs, lm: LMM, journal: Journal | None, progress: bool, timings: dict[str, float],
+        dp: DataParallel | None = None) -> None:
+    """Answer both streams batch by batch; batches found in the journal are not sent again; with `dp`,
+    this rank's share of them, and all answers are gathered on every rank."""
     from tqdm.auto import tqdm
 
     if journal is not None:
@@ -270,11 +292,11 @@ def run(p: Plan, o: Outputs, lm: LMM, journal: Journal | None, progress: bool, t
     with deferred_sigint() as stop:
         t0 = time.perf_counter()
         o.ll_out, resumed_ll = answer(lm.loglikelihood, o.ll_reqs, "ll", _batch_size(lm), o.keys.get("ll"), journal,
-                                      bar, stop)
+                                      bar, stop, dp)
         timings["loglikelihood_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         o.gen_out, resumed_gen = answer(lm.generate_until, o.gen_reqs, "gen", _batch_size(lm), o.keys.get("gen"),
-                                        journal, bar, stop)
+                                        journal, bar, stop, dp)
         timings["generate_s"] = time.perf_counter() - t0
     bar.close()
     o.resumed = resumed_ll + resumed_gen

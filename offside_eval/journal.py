@@ -3,7 +3,9 @@ interrupted evaluation resumes where it stopped and a shared store (`--use_cache
 
 Store layout: `answers-<model fingerprint>.jsonl`, one line per finished batch
 (`{"answers": {key: answer}}`, written with one `write` and fsynced: a torn last line from a kill is
-skipped on reading), and `file_hashes.json` (memo of the weight-file hashes).
+skipped on reading), plus `answers-<fp>.rank<r>.jsonl` from rank r of a data-parallel run (all files
+are read, so any number of processes resumes any run), and `file_hashes.json` (memo of the weight-file
+hashes).
 
 Key of one answer: sha256(model fingerprint, task config fingerprint, request identity). The request
 identity is what the model sees: doc id, messages, image contents, and the continuation (one MC
@@ -11,7 +13,7 @@ option) or the generation settings.
 
 Model fingerprint: sha256 over the model name, its model_args with `pretrained` / `adapter` replaced by
 the content hash of their folders (the whole offside adapter chain down to the base weights),
-batch_size, device and the torch / transformers versions. A folder's hash covers the name, size and
+batch_size, the device type (cpu, cuda) and the torch / transformers versions. A folder's hash covers the name, size and
 full sha256 of each top-level weight, config and tokenizer file -- never the path, so a checkpoint
 retrained in place gets new keys. Hashing 15 GB takes a minute once: the file hashes are memoised by
 (real path, size, mtime_ns, ctime_ns, inode); rewriting a file always changes its ctime, so the memo
@@ -162,15 +164,19 @@ def model_fingerprint(name: str, args: dict[str, Any], store: Path) -> str | Non
 
 # ---- the journal -----------------------------------------------------------------------------------
 class Journal:
-    """Answers of one model fingerprint in `store`; `get` by key, `append` one finished batch."""
+    """Answers of one model fingerprint in `store`; `get` by key, `append` one finished batch. Rank r > 0
+    of a data-parallel run appends to its own `answers-<fp>.rank<r>.jsonl`; every file is read."""
 
-    def __init__(self, store: Path, model_fp: str):
+    def __init__(self, store: Path, model_fp: str, rank: int = 0):
         self.store, self.model_fp = Path(store), model_fp
-        self.path = self.store / f"answers-{model_fp[:32]}.jsonl"
+        stem = f"answers-{model_fp[:32]}"
+        self.path = self.store / (f"{stem}.jsonl" if rank == 0 else f"{stem}.rank{rank}.jsonl")
         self.answers: dict[str, Any] = {}
         self.saved = 0  # answers this run appended or found
-        if self.path.exists():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
+        for path in [self.store / f"{stem}.jsonl", *sorted(self.store.glob(f"{stem}.rank*.jsonl"))]:
+            if not path.exists():
+                continue
+            for line in path.read_text(encoding="utf-8").splitlines():
                 try:
                     self.answers.update(json.loads(line)["answers"])
                 except (json.JSONDecodeError, KeyError, TypeError):
