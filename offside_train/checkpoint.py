@@ -8,6 +8,7 @@ losses, steps) and `train_log.jsonl`. Adapters name their parent, so
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from offside_data import data_fingerprint
 from offside_data.lineage import load_model, processor_source, write_lineage
 from offside_data.provenance import git_revision, package_versions
 
-from .config import STAGES, TrainConfig
+from .config import STAGES, ConfigError, TrainConfig
 
 LOG_FILE = "train_log.jsonl"
 
@@ -29,6 +30,19 @@ def load_processor(path: str):
     return AutoProcessor.from_pretrained(processor_source(path))
 
 
+LANGUAGE_PARAMETERS = re.compile(r"(^|\.)(language_model|lm_head)\.")
+
+
+def freeze_all_but_language(model):
+    """Train the language model and output head only (transformers' VLMs name them `language_model`
+    and `lm_head`); the vision tower and projector keep their weights and need no gradients."""
+    for name, param in model.named_parameters():
+        param.requires_grad_(bool(LANGUAGE_PARAMETERS.search(name)))
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ConfigError(f"--finetune language: {type(model).__name__} has no language_model / lm_head parameters")
+    return model
+
+
 def load_trainable(cfg: TrainConfig, model_path: str | None = None):
     """The model at `model_path` (adapter chains merged), wrapped in a fresh LoRA adapter unless full FT."""
     import torch
@@ -36,6 +50,8 @@ def load_trainable(cfg: TrainConfig, model_path: str | None = None):
     model = load_model(model_path or cfg.model, dtype=torch.bfloat16 if cfg.bf16 else torch.float32)
     if cfg.finetune == "full":
         return model
+    if cfg.finetune == "language":
+        return freeze_all_but_language(model)
     from peft import LoraConfig, get_peft_model
     from transformers import set_seed
 

@@ -45,7 +45,9 @@ class TrainConfig(TrainingArguments):
         "complete", "complete: forget every QA of the forget players; selective: their private QAs only.")
     modality: Literal["mm", "text"] = option(
         "mm", "mm: image + question; text: no image, the player's name substituted into the question.")
-    finetune: Literal["lora", "full"] = option("lora", "Train a LoRA adapter or all weights.")
+    finetune: Literal["lora", "full", "language"] = option(
+        "lora", "lora: a LoRA adapter; full: all weights; language: all weights of the language model and its "
+        "output head, the vision tower and projector frozen (the part the paper's LoRA adapts).")
     lora_r: int = option(8, "LoRA rank.")
     lora_alpha: int = option(32, "LoRA scaling alpha.")
     lora_dropout: float = option(0.05, "Dropout on the LoRA branch.")

@@ -61,3 +61,13 @@ def test_lora_init_depends_on_the_seed_not_on_earlier_random_draws(tiny_model_di
     other = config("ga", tiny_model_dir, mini_root, tmp_path / "b", seed=1)
     third = {k: v for k, v in load_trainable(other).named_parameters() if "lora_A" in k}
     assert not all(torch.equal(first[k], third[k]) for k in first)
+
+
+def test_language_finetune_trains_the_language_model_and_leaves_the_vision_tower(tiny_model_dir, mini_root, tmp_path):
+    out = run_sft(config("sft", tiny_model_dir, mini_root, tmp_path / "lang", finetune="language",
+                         learning_rate=1e-3, max_steps=2, per_device_train_batch_size=2))
+    before, after = (dict(load_model(p).named_parameters()) for p in (tiny_model_dir, out))
+    moved = {name for name in before if not torch.equal(before[name], after[name])}
+    assert moved and all(".language_model." in name or name.startswith("lm_head.") for name in moved)
+    assert not any(".visual." in name for name in moved)
+    assert read_lineage(out)["finetune"] == "language"
