@@ -237,10 +237,8 @@ class Runner:
 
     def describe(self, stages: list[TrainStage | EvalStage]) -> str:
         """The dry-run table: each stage, whether a finished copy is cached, and the work it implies."""
-        from offside_data import load_items
-        from offside_train.data import select_items
+        from offside_train.data import load_records
 
-        items = load_items(self.data_root)
         limit = self.exp.eval.get("limit")
         rows = [("stage", "status", "work")]
         for st in stages:
@@ -249,7 +247,7 @@ class Runner:
                 cfg = st.config
                 roles = {"sft": ["train"], "relearn": ["relearn"], "retain_only": ["retain"]}.get(
                     st.stage, ["forget"] + (["retain"] if getattr(cfg, "uses_retain", False) else []))
-                n = sum(len(select_items(items, role, cfg.setting, cfg.modality)) for role in roles)
+                n = sum(len(load_records(cfg, role)) for role in roles)
                 steps = (f"{cfg.max_steps} steps" if cfg.max_steps > 0 else f"{cfg.num_train_epochs:g} epoch(s)")
                 work = f"{st.stage}: {n} items ({'+'.join(roles)}), {steps}, batch {cfg.per_device_train_batch_size}"
                 rows.append((f"train {st.name}", cached, work))
