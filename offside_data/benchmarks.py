@@ -2,20 +2,24 @@
 
 A registered benchmark says how to turn (data root, the task's `dataset_kwargs`) into docs, where
 its data root comes from (the `data_root` option, then its environment variable, then its offline
-fixture, which is synthetic and said so loudly) and how to fingerprint a root for results.json.
+fixture, which is synthetic and said so loudly), how to fingerprint a root for results.json, and
+what `offside-train` trains on (`train_records`: neutral `TrainRecord`s per training role).
 The harness knows no benchmark by name: a new one is one `register_benchmark(Benchmark(...))`
 next to its loader, in this file.
 """
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .fixtures import ensure_mini, ensure_mllmu_mini
 from .loader import data_fingerprint, load_items_once, resolve_data_root
+from .records import TrainRecord
+
+TRAIN_ROLES = ("train", "forget", "retain", "relearn")  # train: the vanilla model's fine-tuning data
 
 
 class BenchmarkError(ValueError):
@@ -33,6 +37,9 @@ class Benchmark:
     locate: Callable[[str], Path] = Path  # a data root option (folder, hub id, ...) -> local folder
     fingerprint: Callable[[Path], str] | None = None
     metadata_keys: tuple[str, ...] = ()  # `--metadata k=v` keys passed into the tasks' dataset_kwargs
+    # (root, role, modality, **train_options) -> TrainRecords; role is one of TRAIN_ROLES
+    train_records: Callable[..., list[TrainRecord]] | None = None
+    train_options: tuple[str, ...] = ()  # the offside-train options its train_records takes
 
     def synthetic_warning(self) -> str:
         return (f"NO --data_root GIVEN: evaluating on the bundled SYNTHETIC {self.fixture_title}, not the real "
@@ -118,9 +125,27 @@ def _offside_docs(root: Path, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
     return docs
 
 
+def _offside_train_records(root: Path, role: str, modality: str, setting: str, image_size: int) -> list[TrainRecord]:
+    """A role's items under `setting`; `train` (vanilla SFT) is forget + retain, the same union in every
+    setting. Images are resized to image_size x image_size (the paper's 256)."""
+    from .chat import load_image
+    from .views import view
+
+    items = load_items_once(root)
+    if role == "train":
+        chosen = view(items, "forget", setting, modality) + view(items, "retain", setting, modality)
+    else:
+        chosen = view(items, role, setting, modality)
+    size = (image_size, image_size)
+    return [TrainRecord(it.id, it.question, it.answer,
+                        functools.partial(load_image, str(root), it.image, size) if it.image else None,
+                        it.text_question) for it in chosen]
+
+
 OFFSIDE = register_benchmark(Benchmark(
     name="offside", title="OFFSIDE", load_docs=_offside_docs, env_var="OFFSIDE_DATA_ROOT",
-    fixture=ensure_mini, fixture_title="OFFSIDE-mini", locate=resolve_data_root, fingerprint=data_fingerprint))
+    fixture=ensure_mini, fixture_title="OFFSIDE-mini", locate=resolve_data_root, fingerprint=data_fingerprint,
+    train_records=_offside_train_records, train_options=("setting", "image_size")))
 
 
 # ---- MLLMU-Bench ----------------------------------------------------------------------------
@@ -167,23 +192,65 @@ def _mllmu_docs(root: Path, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _mllmu_rows(root: Path, split: str, forget_ratio: int) -> dict[str, list[dict]]:
     """The configs one split needs, read once per release state (24 tasks share a handful of reads)."""
-    from .mllmu import SPLITS, shard_paths, split_configs
+    from .mllmu import SPLITS, split_configs
 
     if split not in SPLITS or forget_ratio not in (5, 10, 15):
         return {}  # mllmu_docs names the bad value
     configs = [c for c in (*split_configs(split, forget_ratio), "Full_Set") if c]
-    return {c: _mllmu_config(str(root), c, tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size)
-                                                 for p in shard_paths(root, c))) for c in configs}
+    return {c: _mllmu_state(root, c) for c in configs}
 
 
-@lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=8)
 def _mllmu_config(root: str, config: str, state: tuple) -> list[dict]:
     from .mllmu import read_config
 
     return read_config(root, config)
 
 
+def _mllmu_state(root: Path, config: str) -> list[dict]:
+    """One config's rows, read once per state of its shards."""
+    from .mllmu import shard_paths
+
+    return _mllmu_config(str(root), config, tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size)
+                                                  for p in shard_paths(root, config)))
+
+
+def _mllmu_train_records(root: Path, role: str, modality: str, forget_ratio: int) -> list[TrainRecord]:
+    """ft_Data's Question/Answer pairs of a role's profiles: train = every row (the vanilla fine-tune);
+    forget and relearn = forget_N's IDs, retain = retain_{100-N}'s. This is the reference baselines'
+    data (their baseline_train_split holds ft_Data-style rows per forget_N / retain_N). The prompt is
+    the reference fine-tune's "USER: <image>\n{question}\nASSISTANT:" with the image as an image part;
+    text modality drops the image. Images go in at release size, as the mllmu tasks send them."""
+    import json
+
+    from .mllmu import ImageRef, split_configs
+    from .prompts import protocol_prompt
+
+    ids = None
+    if role != "train":
+        config = split_configs("retain" if role == "retain" else "forget", forget_ratio)[0]
+        ids = list(dict.fromkeys(r["ID"] for r in _mllmu_state(root, config)))
+    rows = {}
+    for row in _mllmu_state(root, "ft_Data"):
+        rows.setdefault(row["ID"], row)
+    missing = [i for i in ids or () if i not in rows]
+    if missing:
+        raise BenchmarkError(f"{root / 'ft_Data'}: no row for ID(s) {', '.join(missing[:5])} of {config}")
+    mm, text = (protocol_prompt(f"mllmu_train_{m}").replace("<image>", "") for m in ("mm", "text"))
+    records = []
+    for pid in ids if ids is not None else list(rows):
+        row = rows[pid]
+        image = ImageRef(row["image"]["bytes"], row["_source"], row["_row"], "image").load
+        for i, qa in enumerate(json.loads(row["metadata"])):
+            q = qa["Question"]
+            records.append(TrainRecord(f"{pid}/ft/{i}", (mm if modality == "mm" else text).format(question=q),
+                                       qa["Answer"], image if modality == "mm" else None, text.format(question=q)
+                                       if modality == "mm" else None))
+    return records
+
+
 MLLMU = register_benchmark(Benchmark(
     name="mllmu", title="MLLMU-Bench", load_docs=_mllmu_docs, env_var="MLLMU_DATA_ROOT",
     fixture=ensure_mllmu_mini, fixture_title="MLLMU-mini", locate=resolve_data_root,  # a folder or a hub id
-    fingerprint=lambda root: data_fingerprint(root, "*/*.parquet"), metadata_keys=("forget_ratio", "seed")))
+    fingerprint=lambda root: data_fingerprint(root, "*/*.parquet"), metadata_keys=("forget_ratio", "seed"),
+    train_records=_mllmu_train_records, train_options=("forget_ratio",)))

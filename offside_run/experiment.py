@@ -22,8 +22,11 @@ class ExperimentError(ValueError):
 class Experiment:
     name: str = field(metadata={"help": "run name (default: the file's stem)"})
     output_dir: Path = field(metadata={"help": "run folder: checkpoints/, evals/, report/"})
+    benchmark: str = field(default="offside", metadata={
+        "help": "offside, or mllmu (MLLMU-Bench: vanilla on ft_Data, unlearning on forget_N, the mllmu_bench tasks)"})
+    forget_ratio: int = field(default=5, metadata={"help": "mllmu only: the forget split N (5, 10 or 15)"})
     base_model: str = field(default="tiny", metadata={"help": "'tiny' (the cached tiny Qwen2.5-VL), a path or hub id"})
-    data_root: str = field(default="mini", metadata={"help": "'mini' / 'mini:N' (cached OFFSIDE-mini), or a path"})
+    data_root: str = field(default="mini", metadata={"help": "'mini' / 'mini:N' (the benchmark's cached fixture: N players / profiles), or a path"})
     settings: list[str] = field(default_factory=lambda: ["complete"], metadata={"help": "unlearning settings"})
     vanilla: dict[str, Any] = field(default_factory=dict, metadata={"help": "offside-train sft options"})
     unlearn: dict[str, Any] = field(default_factory=dict, metadata={"help": "options shared by every method"})
@@ -70,6 +73,7 @@ class Experiment:
             raise ExperimentError(f"{source}: 'output_dir' is required")
         data["output_dir"] = Path(data["output_dir"])
         exp = cls(**data, source=source)
+        exp._check_benchmark(data)
         for s in exp.settings + exp.relearn_settings:
             if s not in SETTINGS:
                 raise ExperimentError(f"{source}: setting {s!r} is not one of {', '.join(SETTINGS)}")
@@ -88,6 +92,34 @@ class Experiment:
                     raise ExperimentError(f"{source}: methods.{method}.settings: {s!r} is not one of "
                                           f"{', '.join(SETTINGS)}")
         return exp
+
+    def _check_benchmark(self, data: dict[str, Any]) -> None:
+        """The benchmark is registered and trainable; keys that only one benchmark reads are not misused."""
+        from offside_data.benchmarks import BENCHMARKS
+        from offside_data.mllmu import FORGET_RATIOS
+
+        trainable = sorted(n for n, b in BENCHMARKS.items() if b.train_records)
+        if self.benchmark not in trainable:
+            raise ExperimentError(f"{self.source}: benchmark {self.benchmark!r} is not one of {', '.join(trainable)}"
+                                  f"{did_you_mean(str(self.benchmark), trainable)}")
+        if self.benchmark != "mllmu":
+            if "forget_ratio" in data:
+                raise ExperimentError(f"{self.source}: forget_ratio applies to benchmark mllmu only")
+            return
+        if self.forget_ratio not in FORGET_RATIOS:
+            raise ExperimentError(f"{self.source}: forget_ratio must be one of {', '.join(map(str, FORGET_RATIOS))}, "
+                                  f"got {self.forget_ratio!r}")
+        for key in ("selective", "unlearning_metrics", "utility_tasks", "protocol", "reference", "judge"):
+            if key == "selective":
+                if "selective" in self.settings + self.relearn_settings:
+                    raise ExperimentError(f"{self.source}: settings: selective does not apply to benchmark mllmu "
+                                          "(complete = image + text, unimodal = text only)")
+            elif data.get(key):
+                raise ExperimentError(f"{self.source}: {key} does not apply to benchmark mllmu")
+
+    def train_data_options(self) -> dict[str, Any]:
+        """What every offside-train stage of this run gets about its data."""
+        return {"benchmark": "mllmu", "forget_ratio": self.forget_ratio} if self.benchmark == "mllmu" else {}
 
     def method_runs(self) -> list[tuple[str, str, dict[str, Any], bool]]:
         """(method, setting, its trainer options, relearned?) in run order."""

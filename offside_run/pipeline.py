@@ -16,7 +16,6 @@ import logging
 import shutil
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from offside_data.options import did_you_mean
 from .experiment import Experiment, ExperimentError
 from .markers import STAGE_FILE, STARTED_FILE, finished, interrupted_training, stage_key, write_json
 from .report import Entry, write_report
+from .stages import EvalStage, TrainStage
 
 log = logging.getLogger("offside_run")
 MANIFEST = "run_manifest.json"
@@ -42,33 +42,6 @@ UNLEARNING_KINDS = ("tr", "correction", "mem", "mia")
 UTILITY = "utility"  # the report role of the experiment's utility_tasks
 
 
-@dataclass
-class TrainStage:
-    """One checkpoint to train: `stage` is what offside_train.build_config takes (sft, relearn, a method)."""
-    name: str
-    stage: str
-    options: dict[str, Any]
-    parent: "TrainStage | None"
-    key: str
-    method: str
-    setting: str
-    phase: str
-    config: Any = None  # the validated trainer config (set by Runner.validate)
-
-
-@dataclass
-class EvalStage:
-    checkpoint: TrainStage
-    roles: list[str]
-    tasks: dict[str, dict[str, str]]  # role -> kind -> task name
-    key: str
-    reference: "EvalStage | None" = None  # the retain-only model's evaluation (--reference_results)
-
-    @property
-    def task_names(self) -> list[str]:
-        return [t for kinds in self.tasks.values() for t in kinds.values()]
-
-
 class Runner:
     """Plans every stage, validates all of them in seconds, then runs (or skips) them in order."""
 
@@ -81,9 +54,9 @@ class Runner:
         self.failed: dict[str, str] = {}
         self.base_model = self._base_model()
         self.data_root = self._data_root()
-        from offside_data import data_fingerprint
+        from offside_data.benchmarks import get_benchmark
 
-        self.data_id = data_fingerprint(self.data_root)
+        self.data_id = get_benchmark(exp.benchmark).fingerprint(self.data_root)
 
     def _base_model(self) -> str:
         if self.exp.base_model == "tiny":
@@ -94,12 +67,14 @@ class Runner:
 
     def _data_root(self) -> str:
         if self.exp.data_root == "mini" or self.exp.data_root.startswith("mini:"):
-            from offside_data.fixtures import ensure_mini
+            from offside_data.fixtures import ensure_mini, ensure_mllmu_mini
 
-            players = self.exp.data_root.partition(":")[2]
-            if players and not players.isdigit():
-                raise ExperimentError(f"{self.exp.source}: data_root 'mini:N' needs a player count, got {players!r}")
-            return str(ensure_mini(players=int(players or 12)))
+            count = self.exp.data_root.partition(":")[2]
+            if count and not count.isdigit():
+                raise ExperimentError(f"{self.exp.source}: data_root 'mini:N' needs a count, got {count!r}")
+            if self.exp.benchmark == "mllmu":  # N: fictional profiles
+                return str(ensure_mllmu_mini(profiles=int(count or 60)))
+            return str(ensure_mini(players=int(count or 12)))
         if not Path(self.exp.data_root).is_dir():
             raise ExperimentError(f"{self.exp.source}: data_root {self.exp.data_root!r} is not a directory")
         return self.exp.data_root
@@ -107,26 +82,19 @@ class Runner:
     # ------------------------------------------------------------------ plan
     def plan(self) -> list[TrainStage | EvalStage]:
         """Every stage in run order; nothing is trained or evaluated here."""
-        exp, stages = self.exp, []
+        if self.exp.benchmark == "mllmu":
+            from .mllmu_plan import plan_mllmu
 
-        def train(name, stage, options, parent, method, setting, phase, key_kind):
-            parent_key = parent.key if parent else stage_key(self.base_model, self.data_id)
-            st = TrainStage(name, stage, dict(options), parent, stage_key(key_kind, parent_key, method if key_kind ==
-                            "unlearn" else None, options), method, setting, phase)
-            stages.append(st)
-            return st
+            return plan_mllmu(self)
+        exp, stages = self.exp, []
+        train = functools.partial(self.add_train, stages)
 
         def evaluate(ckpt, roles, reference=None):
             if exp.unlearning_metrics and ckpt.phase != "relearned":
                 roles = roles + [UNLEARNING]
             if exp.utility_tasks and ckpt.phase in ("vanilla", "unlearned"):
                 roles = roles + [UTILITY]
-            tasks = self.tasks_for(roles)
-            opts = dict(exp.eval)
-            names = [t for kinds in tasks.values() for t in kinds.values()]
-            stages.append(EvalStage(ckpt, roles, tasks, stage_key("eval", ckpt.key, names, opts, exp.judge,
-                                                             reference.key if reference else None), reference))
-            return stages[-1]
+            return self.add_eval(stages, ckpt, roles, self.tasks_for(roles), reference)
 
         vanilla = train("vanilla", "sft", exp.vanilla, None, "vanilla", "complete", "vanilla", "sft")
         references = {}  # setting -> the retain-only model's evaluation
@@ -151,6 +119,24 @@ class Runner:
                 evaluate(train(f"{name}-relearned", "relearn", exp.relearn, unlearned, method, setting,
                                "relearned", "relearn"), RELEARNED_ROLES)
         return stages
+
+    def add_train(self, stages: list, name: str, stage: str, options: dict[str, Any], parent: TrainStage | None,
+                  method: str, setting: str, phase: str, key_kind: str) -> TrainStage:
+        """Plan one checkpoint; its key hashes its options with its parent's key (the base model's and data's)."""
+        parent_key = parent.key if parent else stage_key(self.base_model, self.data_id)
+        st = TrainStage(name, stage, dict(options), parent, stage_key(key_kind, parent_key, method if key_kind ==
+                        "unlearn" else None, options), method, setting, phase)
+        stages.append(st)
+        return st
+
+    def add_eval(self, stages: list, ckpt: TrainStage, roles: list[str], tasks: dict[str, dict[str, str]],
+                 reference: EvalStage | None = None) -> EvalStage:
+        """Plan one checkpoint's evaluation on `tasks` (role -> kind -> task)."""
+        opts = dict(self.exp.eval)
+        names = [t for kinds in tasks.values() for t in kinds.values()]
+        stages.append(EvalStage(ckpt, roles, tasks, stage_key("eval", ckpt.key, names, opts, self.exp.judge,
+                                                         reference.key if reference else None), reference))
+        return stages[-1]
 
     def tasks_for(self, roles: list[str]) -> dict[str, dict[str, str]]:
         """role -> kind -> task name, found by the tasks' metadata (benchmark, role, kind, protocol)."""
@@ -200,7 +186,8 @@ class Runner:
                 continue
             parent = str(self.folder(st.parent)) if st.parent else self.base_model
             try:
-                st.config = build_config(st.stage, {**st.options, "model": parent, "data": self.data_root,
+                st.config = build_config(st.stage, {**st.options, **self.exp.train_data_options(),
+                                                    "model": parent, "data": self.data_root,
                                                     "output_dir": str(self.folder(st)),
                                                     "disable_tqdm": not self.progress}, self._section(st))
             except ConfigError as exc:
@@ -237,10 +224,8 @@ class Runner:
 
     def describe(self, stages: list[TrainStage | EvalStage]) -> str:
         """The dry-run table: each stage, whether a finished copy is cached, and the work it implies."""
-        from offside_data import load_items
-        from offside_train.data import select_items
+        from offside_train.data import load_records
 
-        items = load_items(self.data_root)
         limit = self.exp.eval.get("limit")
         rows = [("stage", "status", "work")]
         for st in stages:
@@ -249,7 +234,7 @@ class Runner:
                 cfg = st.config
                 roles = {"sft": ["train"], "relearn": ["relearn"], "retain_only": ["retain"]}.get(
                     st.stage, ["forget"] + (["retain"] if getattr(cfg, "uses_retain", False) else []))
-                n = sum(len(select_items(items, role, cfg.setting, cfg.modality)) for role in roles)
+                n = sum(len(load_records(cfg, role)) for role in roles)
                 steps = (f"{cfg.max_steps} steps" if cfg.max_steps > 0 else f"{cfg.num_train_epochs:g} epoch(s)")
                 work = f"{st.stage}: {n} items ({'+'.join(roles)}), {steps}, batch {cfg.per_device_train_batch_size}"
                 rows.append((f"train {st.name}", cached, work))
@@ -320,6 +305,8 @@ class Runner:
             model = opts.pop("model", "hf_vlm")
             model_args = {**dict(opts.pop("model_args", None) or {}), "pretrained": str(self.folder(st.checkpoint))}
             extra = {"judge_args": self.exp.judge} if self.exp.judge else {}
+            if self.exp.benchmark == "mllmu":
+                extra["metadata"] = {"forget_ratio": self.exp.forget_ratio}
             if st.reference is not None and st.reference.checkpoint.name not in self.failed:
                 extra["reference_results"] = str(self.folder(st.reference))
             elif st.reference is not None:
@@ -344,16 +331,21 @@ class Runner:
 
 def write_manifest(run_dir: Path, exp: Experiment, records: list[dict]) -> None:
     write_json(run_dir / MANIFEST, {"name": exp.name, "source": exp.source, "protocol": exp.protocol,
-                                     "records": records})
+                                     "benchmark": exp.benchmark, "records": records})
 
 
-def load_entries(run_dir: str | Path) -> tuple[str, str, list[Entry]]:
+def load_entries(run_dir: str | Path) -> tuple[str, str, str, list[Entry]]:
     """Rebuild report entries from a run folder's manifest, results.json and samples files."""
     run_dir = Path(run_dir)
     manifest_path = run_dir / MANIFEST
     if not manifest_path.exists():
         raise ExperimentError(f"{run_dir}: no {MANIFEST} (not a pipeline run folder, or it never finished a stage)")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    benchmark = manifest.get("benchmark", "offside")
+    if benchmark == "mllmu":
+        from .mllmu_plan import MLLMU_KIND_METRICS as kind_metrics
+    else:
+        kind_metrics = KIND_METRICS
     entries = []
     for rec in manifest["records"]:
         metrics: dict[str, dict[str, float]] = {}
@@ -362,9 +354,9 @@ def load_entries(run_dir: str | Path) -> tuple[str, str, list[Entry]]:
             folder = run_dir / rec["eval_dir"]
             results = json.loads((folder / "results.json").read_text(encoding="utf-8"))["results"]
             for role, tasks in rec["tasks"].items():
-                metrics[role], samples[role] = _role_metrics(folder, results, tasks)
+                metrics[role], samples[role] = _role_metrics(folder, results, tasks, kind_metrics)
         entries.append(Entry(rec["method"], rec["setting"], rec["phase"], metrics, samples, rec.get("error")))
-    return manifest["name"], manifest["protocol"], entries
+    return manifest["name"], manifest["protocol"], benchmark, entries
 
 
 def _main_metric(metrics: dict[str, Any]) -> str:
@@ -373,12 +365,13 @@ def _main_metric(metrics: dict[str, Any]) -> str:
                  and not m.endswith(("_stderr", "_missing"))), "acc")
 
 
-def _role_metrics(folder: Path, results: dict, tasks: dict[str, str]) -> tuple[dict[str, float], list[dict]]:
-    """The report's numbers of one role: classification acc, gen_score, fact_score (by task kind)."""
+def _role_metrics(folder: Path, results: dict, tasks: dict[str, str],
+                  kind_metrics: dict[str, list[str]]) -> tuple[dict[str, float], list[dict]]:
+    """The report's numbers of one role, by task kind (OFFSIDE: classification acc, gen_score, fact_score)."""
     metrics: dict[str, float] = {}
     per_id: dict[str, dict] = {}
     for kind, task in tasks.items():
-        wanted = KIND_METRICS.get(kind) or [_main_metric(results.get(task, {}))]
+        wanted = kind_metrics.get(kind) or [_main_metric(results.get(task, {}))]
         for metric in wanted:
             value = results.get(task, {}).get(metric)
             if value is not None:
@@ -394,5 +387,9 @@ def _role_metrics(folder: Path, results: dict, tasks: dict[str, str]) -> tuple[d
 
 
 def build_report(run_dir: str | Path) -> Path:
-    name, protocol, entries = load_entries(run_dir)
+    name, protocol, benchmark, entries = load_entries(run_dir)
+    if benchmark == "mllmu":
+        from .mllmu_report import write_mllmu_report
+
+        return write_mllmu_report(entries, Path(run_dir) / "report", title=f"MLLMU-Bench run: {name}")
     return write_report(entries, Path(run_dir) / "report", title=f"OFFSIDE run: {name}", protocol=protocol)

@@ -21,7 +21,8 @@ UNLEARNING_LABELS = {"truth_ratio": "Truth Ratio", "forget_quality": "Forget Qua
                      "correction_share": "Correction Share", "exact_memorization": "Exact Mem.",
                      "extraction_strength": "Extraction Str.", "mia_loss_auc": "MIA AUC (LOSS)",
                      "mia_minkpp_auc": "MIA AUC (Min-K%++)"}
-LABELS = {**METRICS, **UNLEARNING_LABELS}
+MLLMU_LABELS = {"rougeL": "ROUGE-L", "cloze_acc": "Cloze Acc.", "acc_ll": "Class. Acc. (LL)"}
+LABELS = {**METRICS, **UNLEARNING_LABELS, **MLLMU_LABELS}
 NOT_RANKED = ("vanilla", "retain-only reference")  # rows shown for comparison, never bold
 ROLE_LABELS = {"forget": "Forget Set", "test": "Test Set", "retain": "Retain Set", "relearn": "Relearn Set",
                "forget_private": "Private Info", "forget_shared": "Shared Info"}
@@ -61,7 +62,7 @@ class Table:
 def _fmt(metric: str, value: float | None) -> str:
     if value is None or math.isnan(value):
         return "–"
-    if metric == "acc":
+    if metric in ("acc", "acc_ll", "cloze_acc"):
         return f"{100 * value:.1f}%"
     return f"{value:.2f}" if metric == "fact_score" else f"{value:.3f}"
 

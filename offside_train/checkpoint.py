@@ -15,7 +15,7 @@ from typing import Any
 from transformers import TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
-from offside_data import data_fingerprint
+from offside_data.benchmarks import get_benchmark
 from offside_data.lineage import load_model, processor_source, write_lineage
 from offside_data.provenance import git_revision, package_versions
 
@@ -121,9 +121,10 @@ def save_checkpoint(cfg: TrainConfig, processor, stage: str, items: dict[str, in
     record = {
         "stage": stage, "parent": _parent(cfg.model),
         "method": stage if stage in STAGES else None,
-        "setting": cfg.setting, "modality": cfg.modality, "finetune": cfg.finetune,
+        "benchmark": cfg.benchmark, "setting": cfg.setting, "modality": cfg.modality, "finetune": cfg.finetune,
         "hyperparameters": cfg.to_dict(),
-        "data": {"root": str(Path(cfg.data).resolve()), "fingerprint": data_fingerprint(cfg.data), "items": items},
+        "data": {"root": str(Path(cfg.data).resolve()), "fingerprint": get_benchmark(cfg.benchmark).fingerprint(cfg.data),
+                 "items": items},
         "versions": package_versions(), "git_revision": git_revision(),
         "final_losses": final_losses(history), "steps": steps, "epochs": epochs,
         **(extra or {}),

@@ -38,11 +38,15 @@ class TrainConfig(TrainingArguments):
     stage: ClassVar[str] = ""
 
     model: str = option("", "Model to train: a hub id, a folder, or an offside checkpoint (adapters resolved).")
-    data: str = option("", "OFFSIDE data root (the folder holding the item files and images).")
+    data: str = option("", "Data root of --benchmark: OFFSIDE's item files and images, or a local MLLMU-Bench "
+                           "release (its config folders of parquet shards).")
+    benchmark: str = option("offside", "What --data holds and how it is trained on: offside or mllmu (MLLMU-Bench: "
+                                       "vanilla on ft_Data, unlearning on forget_N with retain_{100-N}).")
+    forget_ratio: int = option(5, "MLLMU-Bench only: the forget split N of forget_N / retain_{100-N} (5, 10 or 15).")
     output_dir: str = option("", "Folder the checkpoint, lineage and train_log.jsonl are written to.",
                              aliases=["--out"])
     setting: Literal["complete", "selective"] = option(
-        "complete", "complete: forget every QA of the forget players; selective: their private QAs only.")
+        "complete", "OFFSIDE only. complete: forget every QA of the forget players; selective: their private QAs only.")
     modality: Literal["mm", "text"] = option(
         "mm", "mm: image + question; text: no image, the player's name substituted into the question.")
     finetune: Literal["lora", "full", "language"] = option(
@@ -53,7 +57,8 @@ class TrainConfig(TrainingArguments):
     lora_dropout: float = option(0.05, "Dropout on the LoRA branch.")
     lora_target: str = option(LANGUAGE_LORA_TARGETS, "Regex of the modules that get LoRA adapters.")
     max_length: int = option(128, "Longest tokenized example allowed (longer ones are an error, never cut).")
-    image_size: int = option(256, "Images are resized to image_size x image_size pixels.")
+    image_size: int = option(256, "OFFSIDE only: images are resized to image_size x image_size pixels (MLLMU-Bench "
+                                  "images go in at release size, as its tasks evaluate them).")
     merge: bool = option(False, "LoRA only: also write OUTPUT_DIR/merged with the adapter merged into full weights.")
     # TrainingArguments fields whose defaults offside changes
     learning_rate: float = option(1e-4, "Peak learning rate (AdamW by default, see --optim).")
@@ -77,9 +82,27 @@ class TrainConfig(TrainingArguments):
                 raise ConfigError(f"--{name} must be >= 1, got {getattr(self, name)}")
         if not Path(self.data).is_dir():
             raise ConfigError(f"--data {self.data}: not a directory")
+        self._check_benchmark()
         if self.data_seed is None:
             self.data_seed = self.seed  # data order follows --seed unless --data_seed says otherwise
         super().__post_init__()
+
+    def _check_benchmark(self) -> None:
+        """A registered benchmark that can be trained on, and no option its data hook ignores changed."""
+        from offside_data.benchmarks import BENCHMARKS, get_benchmark
+        from offside_data.mllmu import FORGET_RATIOS
+
+        bench = get_benchmark(self.benchmark)
+        trainable = sorted(name for name, b in BENCHMARKS.items() if b.train_records)
+        if bench is None or bench.train_records is None:
+            raise ConfigError(f"--benchmark {self.benchmark!r} is not one of {', '.join(trainable)}"
+                              f"{did_you_mean(self.benchmark, trainable)}")
+        for name in ("setting", "forget_ratio", "image_size"):
+            default = next(f.default for f in fields(TrainConfig) if f.name == name)
+            if name not in bench.train_options and getattr(self, name) != default:
+                raise ConfigError(f"--{name} does not apply to --benchmark {self.benchmark}")
+        if "forget_ratio" in bench.train_options and self.forget_ratio not in FORGET_RATIOS:
+            raise ConfigError(f"--forget_ratio must be one of {', '.join(map(str, FORGET_RATIOS))}, got {self.forget_ratio}")
 
 
 @dataclass

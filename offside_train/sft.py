@@ -1,7 +1,7 @@
-"""Vanilla SFT (forget + retain) and relearning (relearn split) with TRL's SFTTrainer.
+"""Vanilla SFT, relearning and the retain-only reference with TRL's SFTTrainer (data: the benchmark's hook).
 
 TRL's own preparation would re-tokenize the chats with its template logic; dataset
-preparation is skipped instead and the collator encodes items exactly as the evaluator
+preparation is skipped instead and the collator encodes records exactly as the evaluator
 scores them (loss on the answer tokens and end-of-turn only).
 """
 from __future__ import annotations
@@ -13,16 +13,16 @@ from transformers import TrainingArguments
 
 from .checkpoint import LogFileCallback, load_processor, load_trainable, resume_from, save_checkpoint
 from .config import SFTRunConfig
-from .data import IndexCollator, ItemCollator, load_role
+from .data import IndexCollator, RecordCollator, load_records
 
 
 def build_sft_trainer(cfg: SFTRunConfig):
     import datasets
     from trl import SFTConfig, SFTTrainer
 
-    items = load_role(cfg.data, cfg.role, cfg.setting, cfg.modality)
+    items = load_records(cfg, cfg.role)
     processor = load_processor(cfg.model)
-    collator = IndexCollator(items, ItemCollator(processor, cfg.data, cfg.max_length, cfg.image_size))
+    collator = IndexCollator(items, RecordCollator(processor, cfg.max_length))
     # Every Trainer setting carries over; max_length is offside's (the collator enforces it), not TRL's.
     trainer_args = {f.name: getattr(cfg, f.name) for f in fields(TrainingArguments) if f.init}
     args = SFTConfig(**trainer_args, max_length=None, dataset_kwargs={"skip_prepare_dataset": True})

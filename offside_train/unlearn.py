@@ -6,7 +6,7 @@ from pathlib import Path
 from offside_data.lineage import load_model
 
 from .checkpoint import LogFileCallback, load_processor, load_trainable, resume_from, save_checkpoint
-from .data import load_role
+from .data import load_records
 from .methods import UnlearnConfig, WeightEditor
 
 
@@ -21,8 +21,8 @@ def load_reference(cfg: UnlearnConfig):
 
 def build_unlearn_trainer(cfg: UnlearnConfig):
     """(the method's runner: an UnlearnTrainer or a WeightEditor, processor), ready to train / edit."""
-    forget = load_role(cfg.data, "forget", cfg.setting, cfg.modality)
-    retain = load_role(cfg.data, "retain", cfg.setting, cfg.modality) if cfg.uses_retain else []
+    forget = load_records(cfg, "forget")
+    retain = load_records(cfg, "retain") if cfg.uses_retain else []
     processor = load_processor(cfg.model)
     if issubclass(cfg.runner, WeightEditor):
         return cfg.runner(load_trainable(cfg), cfg, processor, forget, retain), processor

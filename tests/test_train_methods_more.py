@@ -1,4 +1,5 @@
 """MANU, MMUnlearner, SimNPO, IdkDPO and RMU on the tiny model + OFFSIDE-mini (full fine-tuning)."""
+import dataclasses
 import json
 import math
 
@@ -6,12 +7,12 @@ import pytest
 import torch
 from transformers import Trainer
 
-from offside_data import as_text_only
 from offside_data.encode import IGNORE_INDEX
 from offside_data.lineage import load_model, read_lineage
+from offside_data.records import text_only
 from offside_train import cli
 from offside_train.config import ConfigError
-from offside_train.data import ItemCollator
+from offside_train.data import RecordCollator
 from offside_train.methods.base import preference_loss
 from offside_train.methods.manu import NeuronStats, neuron_scores, top_fraction
 from offside_train.methods import WeightEditor
@@ -94,7 +95,7 @@ def test_manu_scores_pick_the_neuron_that_fires_only_on_forget_inputs():
 
 def _plant_forget_detector(model, processor, forget, retain, root, neuron=7):
     """Make layer-0 MLP neuron `neuron` fire only on a token that occurs in forget answers only."""
-    answers = lambda items: {t for b in [ItemCollator(processor, root, 128, 256)(items)]
+    answers = lambda items: {t for b in [RecordCollator(processor, 128)(items)]
                              for t in b["labels"][b["labels"] != IGNORE_INDEX].tolist()}
     token = min(answers(forget[:4]) - answers(retain[:4]))  # the items the 2 statistics batches of 2 see
     lm = model.model.language_model
@@ -133,7 +134,7 @@ def test_manu_ratio_zero_is_bit_identical(vanilla, mini_root, tmp_path):
     assert json.loads((out / "manu_pruned.json").read_text()) == {"language": {}}
 
 
-def test_manu_text_and_multimodal_statistics_differ(vanilla, mini_root, tmp_path):
+def test_manu_text_and_multimodal_statistics_differ(vanilla, mini_root, mini_items, tmp_path):
     trainer, _ = build_unlearn_trainer(_cfg("manu", vanilla, mini_root, tmp_path / "m", vision=True))
     trainer.edit()
     (mm_forget, _), (text_forget, _) = trainer.stats["mm"], trainer.stats["text"]
@@ -141,8 +142,9 @@ def test_manu_text_and_multimodal_statistics_differ(vanilla, mini_root, tmp_path
     assert not torch.allclose(mm_forget["language"][0].importance(), text_forget["language"][0].importance())
     assert mm_forget["vision"][0].count > 0 and text_forget["vision"][0].count == 0
     # the image alone changes the activations: same prompts, images swapped between items
-    items = list({it.image_id: it for it in reversed(trainer.forget_items)}.values())[:4]  # 4 distinct images
-    swapped = [it.__class__(**{**it.to_dict(), "image": items[(i + 1) % 4].image}) for i, it in enumerate(items)]
+    images = {it.id: it.image_id for it in mini_items}
+    items = list({images[it.id]: it for it in reversed(trainer.forget_items)}.values())[:4]  # 4 distinct images
+    swapped = [dataclasses.replace(it, image=items[(i + 1) % 4].image) for i, it in enumerate(items)]
     groups = {"language": trainer.mlps()["language"]}
     a, b = trainer.collect(items, groups), trainer.collect(swapped, groups)
     assert not torch.allclose(a["language"][-1].sums, b["language"][-1].sums)
@@ -167,11 +169,11 @@ def test_mmu_mask_rule():
 def test_mmu_leaves_unmasked_weights_bit_identical_and_raises_forget_loss(vanilla, mini_root, tmp_path):
     cfg = _cfg("mmu", vanilla, mini_root, tmp_path / "mmu", learning_rate=5e-4, max_steps=4, schedule="1:1")
     trainer, processor = build_unlearn_trainer(cfg)
-    texts = trainer.retain_items[-len(as_text_only(trainer.forget_items)):]
+    texts = trainer.retain_items[-len(text_only(trainer.forget_items)):]
     assert all(it.image is None for it in texts) and any(it.image for it in trainer.retain_items)
     before = {k: v.clone() for k, v in trainer.model.named_parameters()}
     probe = trainer.forget_items[:4]
-    start = answer_nll(trainer.model, processor, probe, mini_root)
+    start = answer_nll(trainer.model, processor, probe)
     trainer.train()
     after = dict(trainer.model.named_parameters())
     moved = 0
@@ -181,7 +183,7 @@ def test_mmu_leaves_unmasked_weights_bit_identical_and_raises_forget_loss(vanill
         assert torch.equal(after[name][unmasked], value[unmasked]), name
         moved += int((after[name] != value).sum())
     assert 0 < moved <= trainer.mask_summary["selected"] < trainer.mask_summary["total"]
-    assert answer_nll(trainer.model, processor, probe, mini_root) > start + 0.05
+    assert answer_nll(trainer.model, processor, probe) > start + 0.05
     assert trainer.step_roles == {"forget": 2, "retain": 2}
 
 

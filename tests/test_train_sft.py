@@ -2,28 +2,28 @@ import json
 
 import torch
 
-from offside_data import load_items, view
+from offside_data.benchmarks import OFFSIDE
 from offside_data.lineage import load_model, read_lineage, resolve_checkpoint
 from offside_train.checkpoint import load_processor
 from offside_train.cli import main
-from offside_train.data import ItemCollator
+from offside_train.data import RecordCollator
 from offside_train.sft import run_sft
 from train_helpers import config, train_vanilla
 
 
-def _nll(path, items, root):
+def _nll(path, records):
     model, processor = load_model(path).eval(), load_processor(str(path))
     with torch.no_grad():
-        return model(**ItemCollator(processor, root, 128, 256)(items)).loss.item()
+        return model(**RecordCollator(processor, 128)(records)).loss.item()
 
 
 def test_vanilla_then_relearn_raises_relearn_likelihood(tiny_model_dir, mini_root, tmp_path):
     vanilla = train_vanilla(tiny_model_dir, mini_root, tmp_path / "vanilla")
-    relearn_items = view(load_items(mini_root), "relearn")[:6]
-    before = _nll(vanilla, relearn_items, mini_root)
+    relearn_items = OFFSIDE.train_records(mini_root, "relearn", "mm", setting="complete", image_size=256)[:6]
+    before = _nll(vanilla, relearn_items)
     relearned = run_sft(config("relearn", vanilla, mini_root, tmp_path / "relearn", finetune="full",
                                learning_rate=1e-3, max_steps=4, per_device_train_batch_size=4))
-    assert _nll(relearned, relearn_items, mini_root) < before - 0.1
+    assert _nll(relearned, relearn_items) < before - 0.1
     lineage = read_lineage(relearned)
     assert (lineage["stage"], lineage["parent"], lineage["data"]["items"]) == ("relearn", str(vanilla.resolve()),
                                                                               {"relearn": 168})

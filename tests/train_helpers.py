@@ -2,12 +2,12 @@
 import torch
 
 from offside_train import build_config
-from offside_train.data import ItemCollator
+from offside_train.data import RecordCollator
 
 
-def answer_nll(model, processor, items, root, answer_for=None):
-    """Mean answer-token NLL of `items`, encoded exactly as training encodes them."""
-    batch = ItemCollator(processor, root, 128, 256, answer_for)(items)
+def answer_nll(model, processor, records, answer_for=None):
+    """Mean answer-token NLL of `records`, encoded exactly as training encodes them."""
+    batch = RecordCollator(processor, 128, answer_for)(records)
     model.eval()
     with torch.no_grad():
         return model(**batch).loss.item()

@@ -25,12 +25,12 @@ from torch.utils.data import DataLoader
 from transformers import Trainer
 from trl.trainer.utils import selective_log_softmax
 
-from offside_data import OffsideItem
 from offside_data.encode import IGNORE_INDEX
 from offside_data.options import did_you_mean
+from offside_data.records import TrainRecord
 
 from ..config import ConfigError, TrainConfig, option
-from ..data import ItemCollator
+from ..data import RecordCollator
 
 METHODS: dict[str, type["UnlearnConfig"]] = {}
 
@@ -182,7 +182,7 @@ class BalancedBatchSampler:
 class RoleCollator:
     """Index batch of one role -> model inputs plus `role`."""
 
-    def __init__(self, items: Sequence[OffsideItem], n_forget: int, forget: ItemCollator, retain: ItemCollator):
+    def __init__(self, items: Sequence[TrainRecord], n_forget: int, forget: RecordCollator, retain: RecordCollator):
         self.items, self.n_forget, self.forget, self.retain = items, n_forget, forget, retain
 
     def __call__(self, indices: Sequence[int]) -> dict:
@@ -197,8 +197,8 @@ class RoleCollator:
 class WeightEditor:
     """A method that edits the weights once instead of training (MANU): `edit()`, then the model is saved."""
 
-    def __init__(self, model, cfg: UnlearnConfig, processor, forget: Sequence[OffsideItem],
-                 retain: Sequence[OffsideItem] = ()):
+    def __init__(self, model, cfg: UnlearnConfig, processor, forget: Sequence[TrainRecord],
+                 retain: Sequence[TrainRecord] = ()):
         from accelerate import PartialState
 
         state = PartialState()
@@ -217,8 +217,8 @@ class WeightEditor:
 class UnlearnTrainer(Trainer):
     """A transformers Trainer whose loss is the method's forget term or the config's retain term."""
 
-    def __init__(self, model, cfg: UnlearnConfig, processor, forget: Sequence[OffsideItem],
-                 retain: Sequence[OffsideItem] = (), ref_model=None, callbacks=None):
+    def __init__(self, model, cfg: UnlearnConfig, processor, forget: Sequence[TrainRecord],
+                 retain: Sequence[TrainRecord] = (), ref_model=None, callbacks=None):
         self.cfg = cfg
         self.forget_items = list(forget)
         self.retain_items = list(retain) if cfg.uses_retain else []
@@ -226,7 +226,7 @@ class UnlearnTrainer(Trainer):
             raise ConfigError(f"method {cfg.method} needs retain items, found none")
         self.role_collator = RoleCollator(self.forget_items + self.retain_items, len(self.forget_items),
                                           self.forget_collator(processor),
-                                          ItemCollator(processor, cfg.data, cfg.max_length, cfg.image_size))
+                                          RecordCollator(processor, cfg.max_length))
         super().__init__(model=model, args=cfg, processing_class=processor,
                          train_dataset=self.forget_items + self.retain_items, data_collator=self.role_collator,
                          callbacks=callbacks)
@@ -243,14 +243,14 @@ class UnlearnTrainer(Trainer):
         """{term name: tensor} of one forget batch; the method's objective."""
         raise NotImplementedError
 
-    def answer_for(self, item: OffsideItem) -> str:
+    def answer_for(self, item: TrainRecord) -> str:
         """The forget target of an item (PO, IdkDPO: a refusal)."""
         return item.answer
 
-    def forget_collator(self, processor) -> ItemCollator:
+    def forget_collator(self, processor) -> RecordCollator:
         """Batches forget items with `answer_for` targets."""
         cfg = self.cfg
-        return ItemCollator(processor, cfg.data, cfg.max_length, cfg.image_size, self.answer_for)
+        return RecordCollator(processor, cfg.max_length, self.answer_for)
 
     def setup(self) -> None:
         """Runs once before training (masks, frozen layers); nothing by default."""

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from offside_data.encode import encode_examples
 
 from ..config import option
-from ..data import ItemCollator
+from ..data import RecordCollator
 from .base import (RetainLoss, UnlearnConfig, UnlearnTrainer, preference_loss, register, retain_loss_option,
                    retain_weight_option, sequence_logprob)
 from .po import idk_answer
 
 
-class PairCollator(ItemCollator):
-    """Forget items -> one batch: the chosen (refusal) rows, then the rejected (original answer) rows."""
+class PairCollator(RecordCollator):
+    """Forget records -> one batch: the chosen (refusal) rows, then the rejected (original answer) rows."""
 
     def __call__(self, items):
         examples = [self.example(it) for it in items] + [self.example(it, it.answer) for it in items]
@@ -43,7 +43,7 @@ class IdkDPOTrainer(UnlearnTrainer):
 
     def forget_collator(self, processor):
         cfg = self.cfg
-        return PairCollator(processor, cfg.data, cfg.max_length, cfg.image_size, self.answer_for)
+        return PairCollator(processor, cfg.max_length, self.answer_for)
 
     def forget_loss(self, model, inputs):
         labels, half = inputs["labels"], inputs["labels"].shape[0] // 2

@@ -22,12 +22,12 @@ from typing import Literal
 
 import torch
 
-from offside_data import as_text_only
+from offside_data.records import text_only
 from offside_data.encode import IGNORE_INDEX
 from offside_data.fileio import atomic_write_text
 
 from ..config import ConfigError, option
-from ..data import ItemCollator
+from ..data import RecordCollator
 from .base import UnlearnConfig, WeightEditor, register
 
 PRUNED_FILE = "manu_pruned.json"
@@ -120,7 +120,7 @@ class MANU(WeightEditor):
 
         handles = [m.down_proj.register_forward_pre_hook(hook(s, g))
                    for g, mods in groups.items() for m, s in zip(mods, stats[g])]
-        collator = ItemCollator(self.processor, self.cfg.data, self.cfg.max_length, self.cfg.image_size)
+        collator = RecordCollator(self.processor, self.cfg.max_length)
         training, size = self.model.training, self.cfg.per_device_train_batch_size
         items = items[:self.cfg.stat_batches * size or None]
         self.model.eval()
@@ -140,7 +140,7 @@ class MANU(WeightEditor):
         forget, retain = self.forget_items, self.retain_items
         passes = {"text": (forget, retain)}  # --modality text: the items are text-only already
         if cfg.modality == "mm":
-            passes = {"mm": (forget, retain), "text": (as_text_only(forget), as_text_only(retain))}
+            passes = {"mm": (forget, retain), "text": (text_only(forget), text_only(retain))}
         self.stats, chosen = {}, {g: set() for g in groups}
         for modality, (forgotten, kept) in passes.items():
             if not forgotten or not kept:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from offside_data import as_text_only
+from offside_data.records import text_only
 
 from ..config import ConfigError, option
 from .base import RetainLoss, UnlearnConfig, UnlearnTrainer, register, retain_loss_option
@@ -69,7 +69,7 @@ class MMUTrainer(UnlearnTrainer):
 
     def __init__(self, model, cfg, processor, forget, retain=(), **kwargs):
         if cfg.modality == "mm" and cfg.retain_forget_text:
-            retain = list(retain) + as_text_only(forget)
+            retain = list(retain) + text_only(forget)
         super().__init__(model, cfg, processor, forget, retain, **kwargs)
 
     def _targets(self) -> dict[str, tuple[torch.nn.Parameter, torch.nn.Module | None]]:

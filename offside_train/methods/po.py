@@ -4,7 +4,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from offside_data import OffsideItem
+from offside_data.records import TrainRecord
 
 from .base import RetainLoss, UnlearnConfig, UnlearnTrainer, register, retain_loss_option
 
@@ -23,7 +23,7 @@ IDK_ANSWERS = (
 )
 
 
-def idk_answer(item: OffsideItem, seed: int) -> str:
+def idk_answer(item: TrainRecord, seed: int) -> str:
     """A refusal fixed per item and seed, so a question keeps the same target across epochs."""
     return random.Random(f"{seed}:{item.id}").choice(IDK_ANSWERS)
 

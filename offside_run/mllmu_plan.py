@@ -1,0 +1,58 @@
+"""The MLLMU-Bench stage plan: vanilla on ft_Data, each method on forget_N (image + text, or text only
+with setting `unimodal`), optional relearning on forget_N, every checkpoint evaluated on the mllmu_bench
+tasks of both modalities (the paper's main table has a block per modality)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .experiment import ExperimentError
+from .stages import EvalStage, TrainStage
+
+if TYPE_CHECKING:
+    from .pipeline import Runner
+
+SPLITS = ("forget", "test", "retain", "celebrity")
+KINDS = ("cls", "cls_ll", "gen", "cloze")
+MODALITIES = ("mm", "text")
+# task kind -> the metrics the report reads (the paper: classification accuracy, ROUGE-L, cloze accuracy)
+MLLMU_KIND_METRICS = {"cls": ["acc"], "cls_ll": ["acc_ll"], "gen": ["rougeL", "bleu", "gen_score"],
+                      "cloze": ["cloze_acc"]}
+
+
+def mllmu_tasks(index) -> dict[str, dict[str, str]]:
+    """role `{split}_{modality}` -> kind -> task, found by the tasks' metadata (exactly one each)."""
+    out: dict[str, dict[str, str]] = {}
+    for split in SPLITS:
+        for modality in MODALITIES:
+            for kind in KINDS:
+                query = dict(benchmark="mllmu", role=split, kind=kind, modality=modality)
+                found = index.find(**query)
+                if len(found) != 1:
+                    raise ExperimentError(f"{len(found)} tasks have metadata {query}; the report needs exactly one")
+                out.setdefault(f"{split}_{modality}", {})[kind] = found[0]
+    return out
+
+
+def plan_mllmu(runner: "Runner") -> list[TrainStage | EvalStage]:
+    exp, stages = runner.exp, []
+    tasks = mllmu_tasks(runner.index)
+    roles = list(tasks)
+
+    def train(*args) -> TrainStage:
+        return runner.add_train(stages, *args)
+
+    vanilla = train("vanilla", "sft", exp.vanilla, None, "vanilla", "complete", "vanilla", "sft")
+    runner.add_eval(stages, vanilla, roles, tasks)
+    if exp.relearn_vanilla:
+        relearned = train("vanilla-relearned", "relearn", exp.relearn, vanilla, "vanilla", "complete", "relearned",
+                          "relearn")
+        runner.add_eval(stages, relearned, roles, tasks)
+    for method, setting, options, relearn in exp.method_runs():
+        name = f"{method}-{setting}"
+        unlearned = train(name, method, options, vanilla, method, setting, "unlearned", "unlearn")
+        runner.add_eval(stages, unlearned, roles, tasks)
+        if relearn:
+            relearned = train(f"{name}-relearned", "relearn", exp.relearn, unlearned, method, setting, "relearned",
+                              "relearn")
+            runner.add_eval(stages, relearned, roles, tasks)
+    return stages

@@ -1,0 +1,71 @@
+"""The MLLMU-Bench report in the layout of the paper's main table: a row per checkpoint, columns
+forget / test / retain / celebrity x classification / generation / cloze; one table per modality."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from offside_data.fileio import atomic_write_text
+
+from .mllmu_plan import MODALITIES, SPLITS
+from .report import Entry, Table, to_csv, to_markdown
+
+SPLIT_LABELS = {"forget": "Forget Set", "test": "Test Set", "retain": "Retain Set", "celebrity": "Real Celebrity"}
+COLUMNS = ("acc", "rougeL", "cloze_acc")  # classification, generation, cloze: the paper's three per set
+FORGETTING = ("forget", "test")  # lower is better: efficacy and generalisability of the forgetting
+MODALITY_TITLES = {"mm": "image + text (multimodal)", "text": "text only (unimodal)"}
+
+
+def row_label(entry: Entry) -> str:
+    label = "Vanilla" if entry.method == "vanilla" else entry.method + (" (text)" if entry.setting == "unimodal" else "")
+    return label + (" relearned" if entry.phase == "relearned" else "")
+
+
+def mllmu_tables(entries: list[Entry]) -> list[Table]:
+    """One Table per modality; vanilla first, then the methods in run order."""
+    entries = sorted(entries, key=lambda e: e.method != "vanilla")  # stable: run order otherwise
+    tables = []
+    for mod in MODALITIES:
+        groups = [(SPLIT_LABELS[s], [(f"{s}_{mod}:{m}", s not in FORGETTING) for m in COLUMNS]) for s in SPLITS]
+        rows = [(row_label(e), [e.metrics.get(f"{s}_{mod}", {}).get(m) for s in SPLITS for m in COLUMNS])
+                for e in entries]
+        tables.append(Table(f"MLLMU {mod}: {MODALITY_TITLES[mod]}", groups, rows))
+    return tables
+
+
+def forgetting_summary(entries: list[Entry]) -> list[str]:
+    """Per unlearned checkpoint: mean change from vanilla over the forget/test columns and over retain/celebrity."""
+    vanilla = next((e for e in entries if e.method == "vanilla" and e.phase == "vanilla" and not e.error), None)
+    if vanilla is None:
+        return []
+    lines = []
+    for e in entries:
+        if e.phase != "unlearned" or e.error:
+            continue
+        deltas = {}
+        for side, splits in (("forget", FORGETTING), ("retain", ("retain", "celebrity"))):
+            pairs = [(e.metrics.get(f"{s}_{mod}", {}).get(m), vanilla.metrics.get(f"{s}_{mod}", {}).get(m))
+                     for s in splits for mod in MODALITIES for m in COLUMNS]
+            diffs = [a - b for a, b in pairs if a is not None and b is not None]
+            deltas[side] = sum(diffs) / len(diffs) if diffs else float("nan")
+        lines.append(f"- {row_label(e)}: forget/test {deltas['forget']:+.3f}, retain/celebrity {deltas['retain']:+.3f}")
+    return lines
+
+
+def write_mllmu_report(entries: list[Entry], out_dir: str | Path, title: str = "MLLMU-Bench run") -> Path:
+    """report.md and tables/mllmu_{mm,text}.csv under out_dir; returns report.md."""
+    out_dir = Path(out_dir)
+    md = [f"# {title}", ""]
+    for mod, table in zip(MODALITIES, mllmu_tables(entries)):
+        atomic_write_text(out_dir / "tables" / f"mllmu_{mod}.csv", to_csv(table))
+        md.append(to_markdown(table))
+    md.append("Classification and cloze: accuracy; generation: ROUGE-L. Arrows give the better direction (forget "
+              "and test sets: lower, the profiles should be forgotten); **bold** marks the best method per column.\n")
+    summary = forgetting_summary(entries)
+    if summary:
+        md += ["## Forgetting (mean change from vanilla over both modalities and the three task kinds)", "", *summary, ""]
+    failed = [e for e in entries if e.error]
+    if failed:
+        md += ["## Failed stages", "", *(f"- {row_label(e)}: {e.error}" for e in failed), ""]
+    path = out_dir / "report.md"
+    atomic_write_text(path, "\n".join(md))
+    return path

@@ -1,0 +1,65 @@
+"""`offside run` on MLLMU-Bench: experiment keys, the stage plan and the main-table report."""
+import pytest
+
+from offside_run.cli import main as offside_main
+from offside_run.experiment import Experiment, ExperimentError
+from offside_run.mllmu_report import forgetting_summary, mllmu_tables, write_mllmu_report
+from offside_run.report import Entry
+
+BASE = {"output_dir": "runs/x", "benchmark": "mllmu", "methods": {"ga": {}}}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"benchmark": "mllm"}, "x.yaml: benchmark 'mllm' is not one of mllmu, offside (did you mean 'mllmu'?)"),
+    ({"forget_ratio": 7}, "x.yaml: forget_ratio must be one of 5, 10, 15, got 7"),
+    ({"benchmark": "offside", "forget_ratio": 10}, "x.yaml: forget_ratio applies to benchmark mllmu only"),
+    ({"settings": ["selective"]}, "x.yaml: settings: selective does not apply to benchmark mllmu (complete = image + "
+                                  "text, unimodal = text only)"),
+    ({"unlearning_metrics": True}, "x.yaml: unlearning_metrics does not apply to benchmark mllmu"),
+])
+def test_experiment_validation_names_the_key(change, message):
+    with pytest.raises(ExperimentError) as err:
+        Experiment.from_dict({**BASE, **change}, "x.yaml")
+    assert str(err.value) == message
+
+
+def test_train_options_carry_benchmark_and_ratio():
+    exp = Experiment.from_dict({**BASE, "forget_ratio": 10}, "x.yaml")
+    assert exp.train_data_options() == {"benchmark": "mllmu", "forget_ratio": 10}
+    assert Experiment.from_dict({**BASE, "benchmark": "offside"}, "x.yaml").train_data_options() == {}
+
+
+def _entry(method, setting, phase, forget, retain):
+    metrics = {f"{s}_{m}": {"acc": v, "rougeL": v / 2, "cloze_acc": v / 4}
+               for s, v in (("forget", forget), ("test", forget), ("retain", retain), ("celebrity", retain))
+               for m in ("mm", "text")}
+    return Entry(method, setting, phase, metrics)
+
+
+def test_report_layout_from_a_hand_made_results_dict(tmp_path):
+    entries = [_entry("ga", "complete", "unlearned", 0.2, 0.8), _entry("vanilla", "complete", "vanilla", 1.0, 1.0),
+               _entry("npo", "unimodal", "unlearned", 0.6, 0.6)]
+    mm, text = mllmu_tables(entries)
+    assert [name for name, _ in mm.rows] == ["Vanilla", "ga", "npo (text)"]
+    assert [g for g, _ in mm.groups] == ["Forget Set", "Test Set", "Retain Set", "Real Celebrity"]
+    assert [k for _, k, _ in mm.columns()][:3] == ["forget_mm:acc", "forget_mm:rougeL", "forget_mm:cloze_acc"]
+    assert mm.rows[1][1][:3] == [0.2, 0.1, 0.05] and text.rows[2][1][6:9] == [0.6, 0.3, 0.15]
+    # forget/test: mean over 3 metrics of (0.2 - 1.0) * (1, 1/2, 1/4) = -0.8 * 7/12
+    assert forgetting_summary(entries) == [f"- ga: forget/test {-0.8 * 7 / 12:+.3f}, retain/celebrity "
+                                           f"{-0.2 * 7 / 12:+.3f}", f"- npo (text): forget/test {-0.4 * 7 / 12:+.3f}, "
+                                           f"retain/celebrity {-0.4 * 7 / 12:+.3f}"]
+    report = write_mllmu_report(entries, tmp_path).read_text()
+    assert "| ga | **20.0%** | **0.100** | **5.0%** |" in report  # lower is better on the forget set
+    assert "Forget Set Class. Acc. ↓ | Forget Set ROUGE-L ↓ | Forget Set Cloze Acc. ↓" in report
+    csv_head = (tmp_path / "tables" / "mllmu_text.csv").read_text().splitlines()[0]
+    assert csv_head.startswith("method,Forget Set/forget_text:acc/lower_is_better,")
+
+
+def test_mllmu_demo_dry_run_plans_every_stage(tmp_path, tiny_model_dir, capsys):
+    assert offside_main(["run", "mllmu_demo", "--dry_run", "--output_dir", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "train vanilla          to run  sft: 300 items (train), 6 epoch(s), batch 8" in out
+    assert "train ga-complete      to run  ga: 15 items (forget), 20 steps, batch 8" in out
+    assert "train npo-unimodal" in out and "8 of 8 stages to run" in out
+    assert out.count("32 tasks (forget_mm, forget_text, test_mm, test_text, retain_mm, retain_text, celebrity_mm") == 4
+    assert not (tmp_path / "run").exists()
