@@ -223,8 +223,7 @@ def _mllmu_train_records(root: Path, role: str, modality: str, forget_ratio: int
     text modality drops the image. Images go in at release size, as the mllmu tasks send them."""
     import json
 
-    from .mllmu import ImageRef, split_configs
-    from .prompts import protocol_prompt
+    from .mllmu import ImageRef, split_configs, train_prompt
 
     ids = None
     if role != "train":
@@ -236,16 +235,15 @@ def _mllmu_train_records(root: Path, role: str, modality: str, forget_ratio: int
     missing = [i for i in ids or () if i not in rows]
     if missing:
         raise BenchmarkError(f"{root / 'ft_Data'}: no row for ID(s) {', '.join(missing[:5])} of {config}")
-    mm, text = (protocol_prompt(f"mllmu_train_{m}").replace("<image>", "") for m in ("mm", "text"))
     records = []
     for pid in ids if ids is not None else list(rows):
         row = rows[pid]
         image = ImageRef(row["image"]["bytes"], row["_source"], row["_row"], "image").load
         for i, qa in enumerate(json.loads(row["metadata"])):
             q = qa["Question"]
-            records.append(TrainRecord(f"{pid}/ft/{i}", (mm if modality == "mm" else text).format(question=q),
-                                       qa["Answer"], image if modality == "mm" else None, text.format(question=q)
-                                       if modality == "mm" else None))
+            records.append(TrainRecord(f"{pid}/ft/{i}", train_prompt(q, modality), qa["Answer"],
+                                       image if modality == "mm" else None,
+                                       train_prompt(q, "text") if modality == "mm" else None))
     return records
 
 

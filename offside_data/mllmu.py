@@ -217,6 +217,15 @@ class MllmuDoc:
         return self.image_ref.load() if self.image_ref else None
 
 
+def train_prompt(question: str, modality: str) -> str:
+    """The reference fine-tuning prompt around a question (prompts/mllmu_train_{mm,text}.txt), its
+    `<image>` marker removed (the image goes in as an image part): what offside-train trains ft_Data
+    on, and what the clean-protocol generation tasks ask."""
+    from .prompts import protocol_prompt
+
+    return protocol_prompt(f"mllmu_train_{modality}").replace("<image>", "").format(question=question)
+
+
 def split_configs(split: str, forget_ratio: int = 5) -> tuple[str, str | None]:
     """(config whose rows are evaluated, config whose IDs select them) for a split."""
     if forget_ratio not in FORGET_RATIOS:

@@ -38,7 +38,7 @@ class Plan:
 
 
 
-def _with_metadata(config, metadata: dict[str, Any]):
+def with_metadata(config, metadata: dict[str, Any]):
     """The task config with the --metadata keys its benchmark takes merged into dataset_kwargs."""
     bench = get_benchmark(config.dataset_path)
     taken = {k: v for k, v in metadata.items() if bench is not None and k in bench.metadata_keys}
@@ -60,7 +60,7 @@ def plan(tasks: str | Sequence[str], *, model_name: str = "", include_path: Any 
     leaves, skipped = select_leaves(index, requested, client is not None)
     overrides = parse_kv(gen_kwargs, "--gen_kwargs") if isinstance(gen_kwargs, str) else dict(gen_kwargs or {})
     extra = parse_kv(metadata, "--metadata") if isinstance(metadata, str) else dict(metadata or {})
-    task_objs = {name: Task(_with_metadata(index.get(name).config, extra), model_name, overrides) for name in leaves}
+    task_objs = {name: Task(with_metadata(index.get(name).config, extra), model_name, overrides) for name in leaves}
     unused = sorted(set(extra) - {k for t in task_objs.values() if t.benchmark for k in t.benchmark.metadata_keys})
     if unused:
         raise EvalError(f"--metadata {unused[0]}: no task to run takes it (benchmark keys: "

@@ -45,7 +45,8 @@ class Experiment:
         "help": "general-utility tasks beyond OFFSIDE on vanilla and every unlearned checkpoint (e.g. mmbench_en_dev, "
                 "or lmms:<task> run by lmms-eval with the lmms extra); the report's Utility columns"})
     protocol: str = field(default="clean", metadata={
-        "help": "clean: offside's tasks; reference: the OFFSIDE authors' scripts' protocol (_ref tasks)"})
+        "help": "clean: offside's tasks (MLLMU: generation asked as fine-tuned, the _clean tasks); reference: the "
+                "benchmark authors' scripts' protocol (OFFSIDE: the _ref tasks; MLLMU: eval.py's prompts throughout)"})
     judge: str | None = field(default=None, metadata={"help": "--judge_args string when an LLM judge is configured"})
     source: str = "<dict>"
 
@@ -109,7 +110,7 @@ class Experiment:
         if self.forget_ratio not in FORGET_RATIOS:
             raise ExperimentError(f"{self.source}: forget_ratio must be one of {', '.join(map(str, FORGET_RATIOS))}, "
                                   f"got {self.forget_ratio!r}")
-        for key in ("selective", "unlearning_metrics", "utility_tasks", "protocol", "reference", "judge"):
+        for key in ("selective", "unlearning_metrics", "utility_tasks", "reference", "judge"):
             if key == "selective":
                 if "selective" in self.settings + self.relearn_settings:
                     raise ExperimentError(f"{self.source}: settings: selective does not apply to benchmark mllmu "

@@ -1,6 +1,7 @@
 """The MLLMU-Bench stage plan: vanilla on ft_Data, each method on forget_N (image + text, or text only
-with setting `unimodal`), optional relearning on forget_N, every checkpoint evaluated on the mllmu_bench
-tasks of both modalities (the paper's main table has a block per modality)."""
+with setting `unimodal`), optional relearning on forget_N, every checkpoint evaluated on the MLLMU tasks
+of both modalities (the paper's main table has a block per modality): the mllmu_bench group under
+`protocol: reference`; under `clean` its generation tasks are the `_clean` ones."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -19,13 +20,16 @@ MLLMU_KIND_METRICS = {"cls": ["acc"], "cls_ll": ["acc_ll"], "gen": ["rougeL", "b
                       "cloze": ["cloze_acc"]}
 
 
-def mllmu_tasks(index) -> dict[str, dict[str, str]]:
-    """role `{split}_{modality}` -> kind -> task, found by the tasks' metadata (exactly one each)."""
+def mllmu_tasks(index, protocol: str = "reference") -> dict[str, dict[str, str]]:
+    """role `{split}_{modality}` -> kind -> task, found by the tasks' metadata (exactly one each).
+    protocol clean: generation asked as the model was fine-tuned; classification and cloze, which
+    fine-tuning has no form of, stay the authors'."""
     out: dict[str, dict[str, str]] = {}
     for split in SPLITS:
         for modality in MODALITIES:
             for kind in KINDS:
-                query = dict(benchmark="mllmu", role=split, kind=kind, modality=modality)
+                query = dict(benchmark="mllmu", role=split, kind=kind, modality=modality,
+                             protocol=protocol if kind == "gen" else "reference")
                 found = index.find(**query)
                 if len(found) != 1:
                     raise ExperimentError(f"{len(found)} tasks have metadata {query}; the report needs exactly one")
@@ -35,7 +39,7 @@ def mllmu_tasks(index) -> dict[str, dict[str, str]]:
 
 def plan_mllmu(runner: "Runner") -> list[TrainStage | EvalStage]:
     exp, stages = runner.exp, []
-    tasks = mllmu_tasks(runner.index)
+    tasks = mllmu_tasks(runner.index, exp.protocol)
     roles = list(tasks)
 
     def train(*args) -> TrainStage:

@@ -160,9 +160,14 @@ class Runner:
     @functools.lru_cache(maxsize=None)
     def count_docs(self, task: str) -> int:
         """A task's documents (the same for every stage of the run)."""
+        from offside_eval.planning import with_metadata
         from offside_eval.task import Task
 
-        return len(Task(self.index.get(task).config).docs(self.data_root))
+        return len(Task(with_metadata(self.index.get(task).config, self.metadata)).docs(self.data_root))
+
+    @property
+    def metadata(self) -> dict[str, int]:  # evaluate()'s --metadata: MLLMU's forget ratio switches its splits
+        return {"forget_ratio": self.exp.forget_ratio} if self.exp.benchmark == "mllmu" else {}
 
     @property
     def index(self):
@@ -305,8 +310,8 @@ class Runner:
             model = opts.pop("model", "hf_vlm")
             model_args = {**dict(opts.pop("model_args", None) or {}), "pretrained": str(self.folder(st.checkpoint))}
             extra = {"judge_args": self.exp.judge} if self.exp.judge else {}
-            if self.exp.benchmark == "mllmu":
-                extra["metadata"] = {"forget_ratio": self.exp.forget_ratio}
+            if self.metadata:
+                extra["metadata"] = self.metadata
             if st.reference is not None and st.reference.checkpoint.name not in self.failed:
                 extra["reference_results"] = str(self.folder(st.reference))
             elif st.reference is not None:
@@ -391,5 +396,5 @@ def build_report(run_dir: str | Path) -> Path:
     if benchmark == "mllmu":
         from .mllmu_report import write_mllmu_report
 
-        return write_mllmu_report(entries, Path(run_dir) / "report", title=f"MLLMU-Bench run: {name}")
+        return write_mllmu_report(entries, Path(run_dir) / "report", f"MLLMU-Bench run: {name}", protocol)
     return write_report(entries, Path(run_dir) / "report", title=f"OFFSIDE run: {name}", protocol=protocol)

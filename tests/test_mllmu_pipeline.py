@@ -44,10 +44,12 @@ def test_report_layout_from_a_hand_made_results_dict(tmp_path):
     assert [g for g, _ in mm.groups] == ["Forget Set", "Test Set", "Retain Set", "Real Celebrity"]
     assert [k for _, k, _ in mm.columns()][:3] == ["forget_mm:acc", "forget_mm:rougeL", "forget_mm:cloze_acc"]
     assert mm.rows[1][1][:3] == [0.2, 0.1, 0.05] and text.rows[2][1][6:9] == [0.6, 0.3, 0.15]
-    # forget/test: mean over 3 metrics of (0.2 - 1.0) * (1, 1/2, 1/4) = -0.8 * 7/12
-    assert forgetting_summary(entries) == [f"- ga: forget/test {-0.8 * 7 / 12:+.3f}, retain/celebrity "
-                                           f"{-0.2 * 7 / 12:+.3f}", f"- npo (text): forget/test {-0.4 * 7 / 12:+.3f}, "
-                                           f"retain/celebrity {-0.4 * 7 / 12:+.3f}"]
+    # per kind, forget / test / retain+celebrity: (0.2 - 1.0), (0.2 - 1.0), (0.8 - 1.0) times (1, 1/2, 1/4)
+    assert forgetting_summary(entries) == [
+        "- ga: classification forget -0.800, test -0.800, retain/celebrity -0.200; ROUGE-L forget -0.400, test -0.400, "
+        "retain/celebrity -0.100; cloze forget -0.200, test -0.200, retain/celebrity -0.050",
+        "- npo (text): classification forget -0.400, test -0.400, retain/celebrity -0.400; ROUGE-L forget -0.200, "
+        "test -0.200, retain/celebrity -0.200; cloze forget -0.100, test -0.100, retain/celebrity -0.100"]
     report = write_mllmu_report(entries, tmp_path).read_text()
     assert "| ga | **20.0%** | **0.100** | **5.0%** |" in report  # lower is better on the forget set
     assert "Forget Set Class. Acc. ↓ | Forget Set ROUGE-L ↓ | Forget Set Cloze Acc. ↓" in report
@@ -58,8 +60,23 @@ def test_report_layout_from_a_hand_made_results_dict(tmp_path):
 def test_mllmu_demo_dry_run_plans_every_stage(tmp_path, tiny_model_dir, capsys):
     assert offside_main(["run", "mllmu_demo", "--dry_run", "--output_dir", str(tmp_path / "run")]) == 0
     out = capsys.readouterr().out
-    assert "train vanilla          to run  sft: 300 items (train), 6 epoch(s), batch 8" in out
-    assert "train ga-complete      to run  ga: 15 items (forget), 20 steps, batch 8" in out
+    assert "train vanilla          to run  sft: 300 items (train), 12 epoch(s), batch 8" in out
+    assert "train ga-complete      to run  ga: 30 items (forget), 10 steps, batch 8" in out  # forget_10: 6 x 5
     assert "train npo-unimodal" in out and "8 of 8 stages to run" in out
-    assert out.count("32 tasks (forget_mm, forget_text, test_mm, test_text, retain_mm, retain_text, celebrity_mm") == 4
-    assert not (tmp_path / "run").exists()
+    # Documents at forget ratio 10 (counts in test_mllmu_tasks.COUNTS), limit 16, per modality:
+    # forget and test 15 + 15 + 12 + 8 (cls, cls_ll, gen, cloze), retain 4 x 16, celebrity 16 + 16 + 12 + 12.
+    records = 2 * (2 * (15 + 15 + 12 + 8) + 4 * 16 + (16 + 16 + 12 + 12))
+    assert out.count("32 tasks (forget_mm, forget_text, test_mm, test_text, retain_mm, retain_text, celebrity_mm"
+                     f"{', celebrity_text'}), {records} records") == 4
+    assert "protocol clean" in out and not (tmp_path / "run").exists()
+
+
+def test_protocol_picks_the_generation_tasks():
+    from offside_eval.tasks_index import TaskIndex
+    from offside_run.mllmu_plan import mllmu_tasks
+
+    index = TaskIndex()
+    clean, reference = mllmu_tasks(index, "clean"), mllmu_tasks(index, "reference")
+    assert clean["retain_text"]["gen"] == "mllmu_retain_gen_text_clean"
+    assert reference["retain_text"]["gen"] == "mllmu_retain_gen_text"
+    assert clean["retain_text"]["cloze"] == reference["retain_text"]["cloze"] == "mllmu_retain_cloze_text"

@@ -217,3 +217,27 @@ def test_prompts_and_scores_match_the_reference_recipe(run5, root, tiny_model_di
         assert sample["response"] == reply
         want = _reference_scores(doc, prompt, reply)
         assert {k: sample[k] for k in want} == pytest.approx(want)
+
+
+def test_clean_generation_asks_as_fine_tuned(root, tiny_model_dir):
+    """A `_clean` task's prompt is exactly the training record's for the same ft_Data question (the
+    reference fine-tuning prompt), and its reply is read and scored as the authors' task reads it."""
+    from pathlib import Path
+
+    from offside_data.benchmarks import get_benchmark
+    from offside_eval.evaluator import plan as plan_tasks
+
+    index, u = TaskIndex(), _utils()
+    assert sorted(index.expand("mllmu_clean")) == sorted(f"mllmu_{s}_gen_{m}_clean" for s in SPLITS for m in MODS)
+    assert index.find(benchmark="mllmu", role="forget", kind="gen", modality="mm", protocol="clean") == [
+        "mllmu_forget_gen_mm_clean"]
+    plan = plan_tasks(["mllmu_forget_gen_mm_clean", "mllmu_forget_gen_mm"], data_root=str(root))
+    clean, ref = (plan.tasks[n] for n in ("mllmu_forget_gen_mm_clean", "mllmu_forget_gen_mm"))
+    docs = clean.docs(root)
+    assert [d["question"] for d in docs] == [d["question"] for d in ref.docs(root)]
+    records = {r.question: r for r in get_benchmark("mllmu").train_records(Path(root), "forget", "mm", forget_ratio=5)}
+    prompt = clean.text(docs[0])
+    assert prompt in records and records[prompt].answer == docs[0]["answer"]  # asked exactly as trained
+    assert prompt.endswith("ASSISTANT:") and "Answer the question" in ref.text(docs[0])
+    assert u.process_results_gen_clean(docs[0], [" " + docs[0]["answer"]])["rougeL"] == pytest.approx(1.0)
+    assert u.process_results_gen_clean(docs[0], ["x ASSISTANT: " + docs[0]["answer"]])["rougeL"] < 1.0

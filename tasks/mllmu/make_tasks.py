@@ -30,10 +30,16 @@ KINDS = {  # task kind -> (template, dataset_kwargs kind, what it scores)
 }
 MODALITIES = {"mm": "image + question", "text": "text-only question"}
 GROUP = "mllmu_bench"
+CLEAN_TAG = "mllmu_clean"  # generation under offside's clean protocol (asked as fine-tuned), not in GROUP
 
 
 def task_names() -> list[str]:
     return [f"mllmu_{split}_{kind}_{mod}" for split in SPLITS for kind in KINDS for mod in MODALITIES]
+
+
+def _task(name: str, comment: str, template: str, tag: str, mod: str, kwargs: dict, metadata: dict) -> str:
+    return (f"{HEADER}# {comment}\ninclude: _default_template_{template}\ntask: {name}\ntag: [{tag}]\n"
+            f"modality: {mod}\ndataset_kwargs: {generated.flow(kwargs)}\nmetadata: {generated.flow(metadata)}\n")
 
 
 def render() -> dict[str, str]:
@@ -43,11 +49,14 @@ def render() -> dict[str, str]:
         for kind, (template, data_kind, scores) in KINDS.items():
             for mod, mod_about in MODALITIES.items():
                 name = f"mllmu_{split}_{kind}_{mod}"
-                files[f"{name}.yaml"] = (
-                    f"{HEADER}# MLLMU-Bench {about}, {mod_about}: {scores}.\n"
-                    f"include: _default_template_{template}\ntask: {name}\ntag: [mllmu_{split}]\nmodality: {mod}\n"
-                    f"dataset_kwargs: {generated.flow({'split': split, 'kind': data_kind, 'modality': mod})}\n"
-                    f"metadata: {generated.flow({'benchmark': 'mllmu', 'role': split, 'kind': kind, 'modality': mod, 'protocol': 'reference'})}\n")
+                kwargs = {"split": split, "kind": data_kind, "modality": mod}
+                metadata = {"benchmark": "mllmu", "role": split, "kind": kind, "modality": mod}
+                files[f"{name}.yaml"] = _task(name, f"MLLMU-Bench {about}, {mod_about}: {scores}.", template,
+                                              f"mllmu_{split}", mod, kwargs, {**metadata, "protocol": "reference"})
+                if kind == "gen":
+                    files[f"{name}_clean.yaml"] = _task(
+                        f"{name}_clean", f"MLLMU-Bench {about}, {mod_about}: {scores}, asked as fine-tuned.",
+                        "gen_clean", CLEAN_TAG, mod, kwargs, {**metadata, "protocol": "clean"})
     members = "".join(f"  - {name}\n" for name in task_names())
     files[f"{GROUP}.yaml"] = (f"{HEADER}# MLLMU-Bench, every split x task x modality under the authors' protocol.\n"
                               f"group: {GROUP}\ntask:\n{members}")

@@ -46,8 +46,21 @@ def build_prompt(doc: dict, marker: str = IMAGE) -> str:
     return _template(f"cloze_query_{mod}", marker).format(shots=shots, question=_cloze_question(doc["question"]))
 
 
+def clean_prompt(doc: dict) -> str:
+    """The clean protocol's generation prompt: the question inside the reference fine-tuning prompt,
+    as offside-train trains ft_Data (`offside_data.mllmu.train_prompt`), so a model is asked the way
+    it was taught; the authors' eval.py adds an answering instruction (`build_prompt`)."""
+    from offside_data.mllmu import train_prompt
+
+    return train_prompt(doc["question"], doc["modality"])
+
+
 def doc_to_text(doc):
     return build_prompt(doc, marker="")
+
+
+def doc_to_text_clean(doc):
+    return clean_prompt(doc)
 
 
 def doc_to_visual(doc):
@@ -61,9 +74,9 @@ def doc_to_choice(doc):
 
 
 # ---- scoring -----------------------------------------------------------------------------------
-def response(doc: dict, reply: str) -> str:
+def response(doc: dict, reply: str, prompt=build_prompt) -> str:
     """eval.py's answer extraction, applied to what it applies it to: the decoded prompt + reply."""
-    text = build_prompt(doc) + reply
+    text = prompt(doc) + reply
     if "ASSISTANT:" in text:
         return text.split("ASSISTANT:")[1].strip()
     if doc["kind"] != "cls" and "Answer:" in text:
@@ -104,16 +117,21 @@ def process_results_cloze(doc, results):
     return {"cloze_acc": float(doc["answer"].lower() in response(doc, results[0]).lower()), **_excluded(doc)}
 
 
-def process_results_gen(doc, results):
+def process_results_gen(doc, results, prompt=build_prompt):
     """ROUGE-1/2/L F1 (stemmed, `score(gt, pred)`), whitespace BLEU, gen_score = their mean."""
     from offside_eval.metrics import rouge_scorer
 
-    prediction, truth = response(doc, results[0]), doc["answer"]
+    prediction, truth = response(doc, results[0], prompt), doc["answer"]
     rouge = rouge_scorer().score(truth, prediction)
     out = {name: rouge[name].fmeasure for name in ("rouge1", "rouge2", "rougeL")}
     out["bleu"] = bleu(truth, prediction)
     out["gen_score"] = (out["rouge1"] + out["rouge2"] + out["rougeL"] + out["bleu"]) / 4
     return {**out, **_excluded(doc)}
+
+
+def process_results_gen_clean(doc, results):
+    """The same scores, the reply read after the clean prompt."""
+    return process_results_gen(doc, results, clean_prompt)
 
 
 def same(values):
