@@ -4,7 +4,8 @@ measured in one run (a benchmark, not a test: it asserts nothing).
 Two checkpoints: the random-weight tiny model and a "trained" one (a 60-step full SFT on
 OFFSIDE-mini, built once and cached beside the tiny model), whose answers stop early.
 Rows: MC log-likelihood shared-prefix vs per-option vs the one-option bound; generation at
-batch 16 vs 1; offside vs the authors' per-sample style (one `generate` per sample, threads
+batch 16 vs 1, as answered and with every row forced to the full length (batching's ceiling on the
+device); offside vs the authors' per-sample style (one `generate` per sample, threads
 sharing the model, implemented below); the image preprocessing cache off vs on; peak memory.
 """
 from __future__ import annotations
@@ -157,6 +158,16 @@ def main() -> None:
     add(section, "offside batch 16", t[16], f"{t[1]['seconds'] / t[16]['seconds']:.2f}x faster than batch 1")
     add(section, f"authors' style ({args.threads} threads, per sample)", t["authors"],
         f"{t['authors']['seconds'] / t[16]['seconds']:.2f}x offside batch 16's time")
+
+    # The same 48 prompts forced to exactly max_new_tokens (no early stop): what batching alone buys
+    # on this device, the ceiling for the row above, whose batches also wait for their longest answer.
+    fixed = [GenerationRequest(r.messages, r.visuals, {**r.gen_kwargs, "min_new_tokens": args.max_new_tokens})
+             for r in gens]
+    t = race(args.repeats, args.device, {bs: (lambda bs=bs: lms[bs].generate_until(fixed, progress=False))
+                                         for bs in (1, 16)})
+    section = f"generation, every row {args.max_new_tokens} new tokens"
+    add(section, "offside batch 1", t[1], "1.00x")
+    add(section, "offside batch 16", t[16], f"{t[1]['seconds'] / t[16]['seconds']:.2f}x faster than batch 1")
 
     full = mc_requests(mc_items, root, False)
     lms = {on: model(checkpoints["trained"], cache_images=on) for on in (False, True)}

@@ -1,6 +1,6 @@
 """The fast evaluation paths give the results of the plain ones: shared-prefix MC scores equal
-per-option scores (random and trained checkpoints, options of different token lengths,
-text-only items, a prefix that cannot be shared), stop strings inside `generate` give the
+per-option scores (random and trained checkpoints, options of different token lengths, options
+sharing a stem, text-only items, a prefix that cannot be shared), stop strings inside `generate` give the
 text of cutting afterwards, and batch_size=auto halves on out-of-memory."""
 import pytest
 import torch
@@ -44,6 +44,12 @@ def test_shared_prefix_scores_equal_per_option_scores(checkpoint, tiny_model_dir
     reply, = lm.generate_until([GenerationRequest(reqs[0].messages, reqs[0].visuals,
                                                   {"max_new_tokens": 40, "strip_reply": False})], progress=False)
     reqs.append(LoglikelihoodRequest(reqs[0].messages, reqs[0].visuals, reply, group=items[0].id))
+    # an item whose options share a stem (the reply, and the reply going on): the stem is scored
+    # once, from the prefix pass, greedy flag included
+    stemmed = [LoglikelihoodRequest(reqs[0].messages, reqs[0].visuals, c, group="stemmed")
+               for c in (reply, reply + " Nowhere.")]
+    assert plan_item(lm.processor, stemmed).stem and plan_item(lm.processor, reqs[4:8]).stem
+    reqs += stemmed
     lengths = {len(lm.tokenizer(r.continuation)["input_ids"]) for r in reqs}
     assert len(lengths) > 2
 
@@ -53,7 +59,7 @@ def test_shared_prefix_scores_equal_per_option_scores(checkpoint, tiny_model_dir
     per_option = lm.loglikelihood(reqs, progress=False)
     assert [s for s, _ in shared] == pytest.approx([s for s, _ in per_option], abs=1e-4)
     assert [g for _, g in shared] == [g for _, g in per_option]
-    assert shared[-1][1] == (checkpoint == "trained") and not shared[0][1]
+    assert shared[-3][1] == shared[-2][1] == (checkpoint == "trained") and not shared[0][1]
 
 
 def test_items_whose_prefix_cannot_be_shared_are_scored_per_option(tiny_model_dir, mini_root, mini_items):

@@ -1,6 +1,8 @@
 """Shared-prefix log-likelihoods: the options of one MC item share the image, the question
 and the assistant prefix, so that prefix runs through the model once and its KV cache is
-copied to every option, which then only runs its own answer tokens.
+copied to every option, which then only runs its own answer tokens. Answer tokens every option
+starts with (a stem such as "The player in the image is") join the shared prefix: they are
+scored once, from the prefix pass, and added to every option's sum.
 
 Positions follow `generate`'s own path (`_prepare_position_ids_for_generation`, left-padded
 prefill, then text positions + Qwen2.5-VL's `rope_deltas` for the tokens after the cache),
@@ -19,9 +21,10 @@ from offside_data.encode import process_padded, split_prompt_target
 
 @dataclass
 class PrefixItem:
-    prompt_text: str  # chat template output up to and including the assistant prefix
+    prompt_text: str  # chat template output up to and including the assistant prefix (and the stem)
     images: list[Any]
-    targets: list[list[int]]  # per option: answer + end-of-turn token ids
+    targets: list[list[int]]  # per option: answer + end-of-turn token ids after the stem
+    stem: list[int]  # answer tokens common to every option, at the end of prompt_text
 
 
 def plan_item(processor, reqs: Sequence[Any]) -> PrefixItem | None:
@@ -43,7 +46,23 @@ def plan_item(processor, reqs: Sequence[Any]) -> PrefixItem | None:
     prefix, targets, joint = tokens[0], tokens[1:len(reqs) + 1], tokens[len(reqs) + 1:]
     if any(j != prefix + t for j, t in zip(joint, targets)):
         return None
-    return PrefixItem(prompt_text, list(first.visuals), targets)
+    stem = _common_prefix(targets)
+    if stem:  # it joins the prefix only if the prefix text + its text tokenizes to exactly those tokens
+        stem_text = tokenizer.decode(stem)
+        if tokenizer(prompt_text + stem_text, add_special_tokens=False)["input_ids"] == prefix + stem:
+            prompt_text += stem_text
+        else:
+            stem = []
+    return PrefixItem(prompt_text, list(first.visuals), [t[len(stem):] for t in targets], stem)
+
+
+def _common_prefix(targets: Sequence[list[int]]) -> list[int]:
+    """The tokens every target starts with, leaving each at least one token of its own."""
+    n = 0
+    limit = min(len(t) for t in targets) - 1
+    while n < limit and all(t[n] == targets[0][n] for t in targets):
+        n += 1
+    return list(targets[0][:n])
 
 
 def _cache_kwarg(model) -> str:
@@ -61,9 +80,11 @@ def score_items(model, processor, items: Sequence[PrefixItem], to_device: Callab
     key = _cache_kwarg(model)
     positions = model._prepare_position_ids_for_generation(batch["input_ids"], dict(batch))
     inner = getattr(model, "model", None)
+    keep = 1 + max(len(it.stem) for it in items)  # positions predicting the stems and the first tokens
     try:
-        out = model(**batch, position_ids=positions, use_cache=True, logits_to_keep=1)
-        first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # predicts each option's first token
+        out = model(**batch, position_ids=positions, use_cache=True, logits_to_keep=keep)
+        prefix_logp = torch.log_softmax(out.logits[:, -keep:].float(), dim=-1)
+        first = prefix_logp[:, -1]  # predicts each option's first token after the stem
         rows = torch.tensor([b for b, it in enumerate(items) for _ in it.targets], device=first.device)
         cache = getattr(out, key)
         cache.reorder_cache(rows)  # one copy of the item's prefix cache per option
@@ -95,12 +116,23 @@ def score_items(model, processor, items: Sequence[PrefixItem], to_device: Callab
     step_ll = step.gather(-1, nexts[:, None]).squeeze(-1)
     step_ok = step.argmax(-1) == nexts
     per_row = predicts.sum(1).tolist()
+    stems = [_stem_score(prefix_logp[b], it.stem) for b, it in enumerate(items)]
     results: list[list[tuple[float, bool]]] = [[] for _ in items]
     start = 0
     for r, b in enumerate(rows.tolist()):
         span = slice(start, start + per_row[r])
         start += per_row[r]
-        total = first[b, ids[r, 0]] + step_ll[span].sum()
-        greedy = bool(first[b].argmax() == ids[r, 0]) and bool(step_ok[span].all())
+        total = stems[b][0] + first[b, ids[r, 0]] + step_ll[span].sum()
+        greedy = stems[b][1] and bool(first[b].argmax() == ids[r, 0]) and bool(step_ok[span].all())
         results[b].append((float(total), greedy))
     return results
+
+
+def _stem_score(logp: torch.Tensor, stem: list[int]) -> tuple[float, bool]:
+    """(log-prob sum, all greedy) of a stem from its item's last prefix positions (`logp`: the kept
+    positions' log-softmax; position -1 predicts the token after the stem)."""
+    if not stem:
+        return 0.0, True
+    rows = logp[-1 - len(stem):-1]
+    target = torch.tensor(stem, device=rows.device)
+    return float(rows.gather(-1, target[:, None]).sum()), bool((rows.argmax(-1) == target).all())
