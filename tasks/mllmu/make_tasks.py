@@ -63,10 +63,6 @@ def render() -> dict[str, str]:
     return files
 
 
-def out_of_sync(folder: Path = HERE) -> list[str]:
-    return generated.out_of_sync(folder, render())
-
-
 def main(argv: list[str] | None = None) -> int:
     return generated.main(HERE, render, __doc__.splitlines()[0], argv)
 

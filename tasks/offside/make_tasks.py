@@ -164,10 +164,6 @@ def _unlearning_files() -> dict[str, str]:
     return files
 
 
-def out_of_sync(folder: Path = HERE) -> list[str]:
-    return generated.out_of_sync(folder, render())
-
-
 def main(argv: list[str] | None = None) -> int:
     return generated.main(HERE, render, __doc__.splitlines()[0], argv)
 
