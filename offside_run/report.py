@@ -20,13 +20,16 @@ METRICS = {"acc": "Class. Acc.", "gen_score": "Gen. Score", "fact_score": "Fact.
 UNLEARNING_LABELS = {"truth_ratio": "Truth Ratio", "forget_quality": "Forget Quality", "correction_rate": "Correction Rate",
                      "correction_share": "Correction Share", "exact_memorization": "Exact Mem.",
                      "extraction_strength": "Extraction Str.", "mia_loss_auc": "MIA AUC (LOSS)",
-                     "mia_minkpp_auc": "MIA AUC (Min-K%++)"}
+                     "mia_minkpp_auc": "MIA AUC (Min-K%++)", "privleak_loss": "PrivLeak (LOSS)",
+                     "privleak_minkpp": "PrivLeak (Min-K%++)"}
 MLLMU_LABELS = {"rougeL": "ROUGE-L", "cloze_acc": "Cloze Acc.", "acc_ll": "Class. Acc. (LL)"}
 LABELS = {**METRICS, **UNLEARNING_LABELS, **MLLMU_LABELS}
 NOT_RANKED = ("vanilla", "retain-only reference")  # rows shown for comparison, never bold
 ROLE_LABELS = {"forget": "Forget Set", "test": "Test Set", "retain": "Retain Set", "relearn": "Relearn Set",
                "forget_private": "Private Info", "forget_shared": "Shared Info"}
 FORGET_ROLES = {"forget", "forget_private"}  # lower is better there: the rumor should be gone
+ARROWS = {True: "↑", False: "↓", None: "→0"}  # a column's better direction, as Table.groups gives it
+BETTER = {True: "higher", False: "lower", None: "closest_to_zero"}
 
 
 @dataclass
@@ -42,10 +45,11 @@ class Entry:
 @dataclass
 class Table:
     title: str
-    groups: list[tuple[str, list[tuple[str, bool]]]]  # (group label, [(metric key, higher_is_better)])
+    # (group label, [(metric key, higher_is_better)]); None instead of a bool: closest to zero is best
+    groups: list[tuple[str, list[tuple[str, bool | None]]]]
     rows: list[tuple[str, list[float | None]]]
 
-    def columns(self) -> list[tuple[str, str, bool]]:
+    def columns(self) -> list[tuple[str, str, bool | None]]:
         return [(g, m, hib) for g, cols in self.groups for m, hib in cols]
 
     def best(self) -> list[set[int]]:
@@ -54,6 +58,8 @@ class Table:
         for j, (_g, _m, hib) in enumerate(self.columns()):
             cands = {i: v[j] for i, (name, v) in enumerate(self.rows)
                      if not name.lower().startswith(NOT_RANKED) and v[j] is not None and not math.isnan(v[j])}
+            if hib is None:  # closest to zero
+                cands = {i: abs(v) for i, v in cands.items()}
             top = (max if hib else min)(cands.values()) if cands else None
             out.append({i for i, v in cands.items() if v == top})
         return out
@@ -64,6 +70,8 @@ def _fmt(metric: str, value: float | None) -> str:
         return "–"
     if metric in ("acc", "acc_ll", "cloze_acc"):
         return f"{100 * value:.1f}%"
+    if metric.startswith("privleak"):
+        return f"{value:+.1f}"  # a relative AUC difference in percent
     return f"{value:.2f}" if metric == "fact_score" else f"{value:.3f}"
 
 
@@ -145,8 +153,7 @@ def _label(key: str) -> str:
 
 def to_markdown(table: Table) -> str:
     best = table.best()
-    header = ["Method"] + [f"{g} {_label(m)} {'↑' if h else '↓'}"
-                           for g, m, h in table.columns()]
+    header = ["Method"] + [f"{g} {_label(m)} {ARROWS[h]}" for g, m, h in table.columns()]
     lines = [f"### {table.title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for i, (name, values) in enumerate(table.rows):
         cells = []
@@ -160,7 +167,7 @@ def to_markdown(table: Table) -> str:
 def to_csv(table: Table) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["method"] + [f"{g}/{k}/{'higher' if h else 'lower'}_is_better" for g, k, h in table.columns()])
+    writer.writerow(["method"] + [f"{g}/{k}/{BETTER[h]}_is_better" for g, k, h in table.columns()])
     for name, values in table.rows:
         writer.writerow([name] + ["" if v is None else f"{v:.6g}" for v in values])
     return buf.getvalue()
@@ -172,7 +179,7 @@ def to_latex(table: Table) -> str:
     out = [f"% {table.title}", "\\begin{tabular}{l" + "c" * len(cols) + "}", "\\toprule"]
     out.append("Method & " + " & ".join(
         f"\\multicolumn{{{len(c)}}}{{c}}{{{g}}}" for g, c in table.groups) + " \\\\")
-    arrows = {True: "$\\uparrow$", False: "$\\downarrow$"}
+    arrows = {True: "$\\uparrow$", False: "$\\downarrow$", None: "$\\to 0$"}
     out.append(" & " + " & ".join(
         f"{_label(k)} ({arrows[h]})" for _g, k, h in cols) + " \\\\")
     out.append("\\midrule")
@@ -290,7 +297,8 @@ def write_report(entries: list[Entry], out_dir: str | Path, title: str = "OFFSID
         atomic_write_text(out_dir / "tables" / f"{stem}.csv", to_csv(table))
         atomic_write_text(out_dir / "tables" / f"{stem}.tex", to_latex(table))
         md.append(to_markdown(table))
-    md.append("Arrows give the better direction; **bold** marks the best unlearning method per column.\n")
+    md.append("Arrows give the better direction (→0: closest to zero); **bold** marks the best unlearning method per "
+              "column.\n")
     md.append("## Analyses\n")
     md.append(_analysis_md(entries) + unlearning_analysis(entries))
     failed = [e for e in entries if e.error]

@@ -3,7 +3,8 @@
 Beyond the paper's accuracy / generation columns: the truth ratio (is the rumor still preferred
 over its distractors?), forget quality against the retain-only reference, the correction rate and
 share (does the model now prefer the relearn split's corrected fact over the rumor?), exact
-memorization / extraction strength and the MIA AUCs. Rows: the retain-only reference, vanilla, and
+memorization / extraction strength, the MIA AUCs and PrivLeak (the AUC's relative difference from the
+reference's, in percent: 0 = as private as never having seen the forget set). Rows: the retain-only reference, vanilla, and
 every unlearned checkpoint.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from .report import Entry, Table, _value
 ROLE = "unlearning"
 COLUMNS = [("truth_ratio", True), ("forget_quality", True), ("correction_rate", True), ("correction_share", True),
            ("exact_memorization", False), ("extraction_strength", False), ("mia_loss_auc", False),
-           ("mia_minkpp_auc", False)]
+           ("mia_minkpp_auc", False), ("privleak_loss", None), ("privleak_minkpp", None)]  # privleak: 0 = as the reference
 
 
 def _rows_of(entries: list[Entry]) -> list[Entry]:

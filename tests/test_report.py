@@ -106,15 +106,20 @@ def test_utility_tasks_and_unlearning_metrics_get_their_columns(entries):
     for e in entries:
         if e.phase in ("vanilla", "unlearned") and not e.error:
             e.metrics["utility"] = {"mmbench_en_dev": {"vanilla": 0.7, "ga": 0.5, "npo": 0.6}.get(e.method, 0.55)}
-    entries[0].metrics["unlearning"] = {"truth_ratio": 0.2, "correction_share": 0.3}
-    entries[1].metrics["unlearning"] = {"truth_ratio": 0.8, "correction_share": 0.6}  # ga: toward the correction
-    entries[2].metrics["unlearning"] = {"truth_ratio": 0.7, "correction_share": 0.2}  # npo: only away from the rumor
+    entries[0].metrics["unlearning"] = {"truth_ratio": 0.2, "correction_share": 0.3, "privleak_loss": 80.0}
+    entries[1].metrics["unlearning"] = {"truth_ratio": 0.8, "correction_share": 0.6,  # ga: toward the correction
+                                        "privleak_loss": -30.0}
+    entries[2].metrics["unlearning"] = {"truth_ratio": 0.7, "correction_share": 0.2,  # npo: away from the rumor only
+                                        "privleak_loss": 12.5}
     t2 = next(t for t in build_tables(entries) if t.title.startswith("Table 2"))
     col = t2.columns().index(("Utility", "utility:mmbench_en_dev", True))
     assert [values[col] for _name, values in t2.rows] == [0.7, 0.5, 0.6]
     assert "Utility mmbench_en_dev ↑" in to_markdown(t2)
     table = unlearning_table(entries)
     assert [name for name, _ in table.rows] == ["Vanilla", "ga", "npo"]
+    # PrivLeak: closest to zero is best (npo's +12.5, not ga's lower -30.0)
+    assert "| npo | 0.700 | 0.200 | **+12.5** |" in to_markdown(table) and "PrivLeak (LOSS) →0" in to_markdown(table)
+    assert to_csv(table).splitlines()[0].endswith("Forget Set/unlearning:privleak_loss/closest_to_zero_is_better")
     text = unlearning_analysis(entries)
     assert "Prefer the corrected fact (share > 0.5): ga." in text
     assert "(truth ratio up, the corrected fact not preferred): npo." in text
