@@ -32,7 +32,9 @@ class Benchmark:
     title: str  # how the log and the warnings call it
     load_docs: Callable[[Path, dict[str, Any]], list[dict[str, Any]]]  # (root, dataset_kwargs) -> docs
     env_var: str  # data root when no data_root option is given
-    fixture: Callable[[], Path] | None = None  # synthetic offline stand-in when neither is given
+    # synthetic offline stand-in when neither is given; an optional first argument sizes it (OFFSIDE
+    # players, MLLMU-Bench profiles)
+    fixture: Callable[..., Path] | None = None
     fixture_title: str = ""
     locate: Callable[[str], Path] = Path  # a data root option (folder, hub id, ...) -> local folder
     fingerprint: Callable[[Path], str] | None = None

@@ -110,12 +110,11 @@ class Experiment:
         if self.forget_ratio not in FORGET_RATIOS:
             raise ExperimentError(f"{self.source}: forget_ratio must be one of {', '.join(map(str, FORGET_RATIOS))}, "
                                   f"got {self.forget_ratio!r}")
-        for key in ("selective", "unlearning_metrics", "utility_tasks", "reference", "judge"):
-            if key == "selective":
-                if "selective" in self.settings + self.relearn_settings:
-                    raise ExperimentError(f"{self.source}: settings: selective does not apply to benchmark mllmu "
-                                          "(complete = image + text, unimodal = text only)")
-            elif data.get(key):
+        if "selective" in self.settings + self.relearn_settings:
+            raise ExperimentError(f"{self.source}: settings: selective does not apply to benchmark mllmu "
+                                  "(complete = image + text, unimodal = text only)")
+        for key in ("unlearning_metrics", "utility_tasks", "reference", "judge"):
+            if data.get(key):
                 raise ExperimentError(f"{self.source}: {key} does not apply to benchmark mllmu")
 
     def train_data_options(self) -> dict[str, Any]:

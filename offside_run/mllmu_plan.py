@@ -4,7 +4,10 @@ of both modalities (the paper's main table has a block per modality): the mllmu_
 `protocol: reference`; under `clean` its generation tasks are the `_clean` ones."""
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
+
+from offside_data.mllmu import MODALITIES, SPLITS
 
 from .experiment import ExperimentError
 from .stages import EvalStage, TrainStage
@@ -12,9 +15,7 @@ from .stages import EvalStage, TrainStage
 if TYPE_CHECKING:
     from .pipeline import Runner
 
-SPLITS = ("forget", "test", "retain", "celebrity")
-KINDS = ("cls", "cls_ll", "gen", "cloze")
-MODALITIES = ("mm", "text")
+KINDS = ("cls", "cls_ll", "gen", "cloze")  # the task kinds (cls_ll: the log-likelihood classification tasks)
 # task kind -> the metrics the report reads (the paper: classification accuracy, ROUGE-L, cloze accuracy)
 MLLMU_KIND_METRICS = {"cls": ["acc"], "cls_ll": ["acc_ll"], "gen": ["rougeL", "bleu", "gen_score"],
                       "cloze": ["cloze_acc"]}
@@ -42,9 +43,7 @@ def plan_mllmu(runner: "Runner") -> list[TrainStage | EvalStage]:
     tasks = mllmu_tasks(runner.index, exp.protocol)
     roles = list(tasks)
 
-    def train(*args) -> TrainStage:
-        return runner.add_train(stages, *args)
-
+    train = functools.partial(runner.add_train, stages)
     vanilla = train("vanilla", "sft", exp.vanilla, None, "vanilla", "complete", "vanilla", "sft")
     runner.add_eval(stages, vanilla, roles, tasks)
     if exp.relearn_vanilla:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from offside_data.fileio import atomic_write_text
 
-from .mllmu_plan import MODALITIES, SPLITS
-from .report import Entry, Table, to_csv, to_markdown
+from offside_data.mllmu import MODALITIES, SPLITS
 
-SPLIT_LABELS = {"forget": "Forget Set", "test": "Test Set", "retain": "Retain Set", "celebrity": "Real Celebrity"}
+from .report import ROLE_LABELS, Entry, Table, to_csv, to_markdown
+
 COLUMNS = ("acc", "rougeL", "cloze_acc")  # classification, generation, cloze: the paper's three per set
 COLUMN_LABELS = ("classification", "ROUGE-L", "cloze")
 SUMMARY_GROUPS = {"forget": ("forget",), "test": ("test",), "retain/celebrity": ("retain", "celebrity")}
@@ -27,7 +27,7 @@ def mllmu_tables(entries: list[Entry]) -> list[Table]:
     entries = sorted(entries, key=lambda e: e.method != "vanilla")  # stable: run order otherwise
     tables = []
     for mod in MODALITIES:
-        groups = [(SPLIT_LABELS[s], [(f"{s}_{mod}:{m}", s not in FORGETTING) for m in COLUMNS]) for s in SPLITS]
+        groups = [(ROLE_LABELS[s], [(f"{s}_{mod}:{m}", s not in FORGETTING) for m in COLUMNS]) for s in SPLITS]
         rows = [(row_label(e), [e.metrics.get(f"{s}_{mod}", {}).get(m) for s in SPLITS for m in COLUMNS])
                 for e in entries]
         tables.append(Table(f"MLLMU {mod}: {MODALITY_TITLES[mod]}", groups, rows))

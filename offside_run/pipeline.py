@@ -67,14 +67,13 @@ class Runner:
 
     def _data_root(self) -> str:
         if self.exp.data_root == "mini" or self.exp.data_root.startswith("mini:"):
-            from offside_data.fixtures import ensure_mini, ensure_mllmu_mini
+            from offside_data.benchmarks import get_benchmark
 
-            count = self.exp.data_root.partition(":")[2]
+            count = self.exp.data_root.partition(":")[2]  # OFFSIDE: players; MLLMU-Bench: profiles
             if count and not count.isdigit():
                 raise ExperimentError(f"{self.exp.source}: data_root 'mini:N' needs a count, got {count!r}")
-            if self.exp.benchmark == "mllmu":  # N: fictional profiles
-                return str(ensure_mllmu_mini(profiles=int(count or 60)))
-            return str(ensure_mini(players=int(count or 12)))
+            fixture = get_benchmark(self.exp.benchmark).fixture
+            return str(fixture(int(count)) if count else fixture())
         if not Path(self.exp.data_root).is_dir():
             raise ExperimentError(f"{self.exp.source}: data_root {self.exp.data_root!r} is not a directory")
         return self.exp.data_root

@@ -26,7 +26,7 @@ MLLMU_LABELS = {"rougeL": "ROUGE-L", "cloze_acc": "Cloze Acc.", "acc_ll": "Class
 LABELS = {**METRICS, **UNLEARNING_LABELS, **MLLMU_LABELS}
 NOT_RANKED = ("vanilla", "retain-only reference")  # rows shown for comparison, never bold
 ROLE_LABELS = {"forget": "Forget Set", "test": "Test Set", "retain": "Retain Set", "relearn": "Relearn Set",
-               "forget_private": "Private Info", "forget_shared": "Shared Info"}
+               "forget_private": "Private Info", "forget_shared": "Shared Info", "celebrity": "Real Celebrity"}
 FORGET_ROLES = {"forget", "forget_private"}  # lower is better there: the rumor should be gone
 ARROWS = {True: "↑", False: "↓", None: "→0"}  # a column's better direction, as Table.groups gives it
 BETTER = {True: "higher", False: "lower", None: "closest_to_zero"}
