@@ -6,14 +6,28 @@ import tempfile
 from pathlib import Path
 
 
+def current_umask() -> int:
+    """The process umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def honour_umask(path: str | Path, directory: bool = False) -> None:
+    """Give a file made by `mkstemp` (0600) / a folder made by `mkdtemp` (0700) the mode a plain
+    open()/mkdir() would have had: 0644 / 0755 under umask 022, so colleagues on a cluster can read."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write `text` to a temporary sibling, then rename it over `path`."""
+    """Write `text` to a temporary sibling, then rename it over `path` (mode as the umask says)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        honour_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -12,6 +12,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from .fileio import honour_umask
+
 MINI_VERSION = "v1"
 
 
@@ -26,6 +28,7 @@ def _build_once(target: Path, build: Callable[[Path], object]) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
     try:
         build(tmp)
+        honour_umask(tmp, directory=True)
         try:
             tmp.rename(target)
         except OSError:  # another process finished first

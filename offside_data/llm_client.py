@@ -19,13 +19,13 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from .fileio import atomic_write_text
 from .options import parse_kv
 
 Messages = list[dict[str, Any]]
@@ -96,16 +96,8 @@ class ReplyCache:
         return entry["reply"]
 
     def put(self, model: str, key: str, reply: str) -> None:
-        path = self.path(model, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"model": model, "prompt_hash": key, "reply": reply}, fh, ensure_ascii=False)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_text(self.path(model, key),
+                          json.dumps({"model": model, "prompt_hash": key, "reply": reply}, ensure_ascii=False))
 
 
 class ChatClient:

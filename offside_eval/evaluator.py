@@ -33,7 +33,7 @@ from .journal import (
     task_fingerprint,
 )
 from .judging import judge_info, run_judge
-from .lmms.run import lmms_results, merge_lmms, split_lmms_tasks
+from .lmms.routing import merge_lmms, split_lmms_tasks
 from .models import LMM, ModelError, load_model, parse_model_args
 from .planning import Plan, plan
 from .reference_results import add_reference_comparison
@@ -63,6 +63,14 @@ class Outputs:
     keys: dict[str, list[str]] = field(default_factory=dict)  # stream -> journal key per request
     resumed: int = 0  # answers taken from the journal
     image_hashes: dict[int, tuple[Any, str]] = field(default_factory=dict)  # request_identity's memo: one hash an image
+
+
+def _lmms_results(*args, **kwargs) -> dict[str, Any]:
+    """lmms-eval's run of its tasks; its module needs the `lmms` extra, so it loads only when asked for
+    (split_lmms_tasks has checked the extra is installed)."""
+    from .lmms.run import lmms_results
+
+    return lmms_results(*args, **kwargs)
 
 
 def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
@@ -122,8 +130,8 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
         raise EvalError(f"lmms-eval tasks ({', '.join(lmms_tasks)}) do not run data-parallel inside offside-eval: "
                         "run them with `accelerate launch -m lmms_eval` or in one process")
     if not tasks:  # only lmms-eval tasks: lmms-eval runs them all
-        out = lmms_results(model_name, model_args, lmms_tasks, limit=limit, batch_size=batch_size, device=device,
-                           seed=seed)
+        out = _lmms_results(model_name, model_args, lmms_tasks, limit=limit, batch_size=batch_size, device=device,
+                            seed=seed)
         write_results(out, {}, folder)
         return out
     p = plan(tasks, model_name=model_name, include_path=include_path, data_root=data_root, gen_kwargs=gen_kwargs,
@@ -186,8 +194,8 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
     }
     out["config"]["judge"] = out["judge"].get("model")
     if lmms_tasks:
-        merge_lmms(out, lmms_results(model_name, model_args, lmms_tasks, limit=limit, batch_size=batch_size,
-                                     device=device, seed=seed))
+        merge_lmms(out, _lmms_results(model_name, model_args, lmms_tasks, limit=limit, batch_size=batch_size,
+                                      device=device, seed=seed))
     write_results(out, samples if log_samples else {}, folder)
     if log_samples:
         out["samples"] = samples

@@ -207,16 +207,17 @@ class Runner:
         import inspect
 
         from offside_eval.evaluator import evaluate
+        from offside_eval.lmms.routing import PREFIX as LMMS_PREFIX
+        from offside_eval.lmms.routing import require_lmms
 
         for task in self.exp.utility_tasks:
             try:
-                if not task.startswith("lmms:"):
+                if not task.startswith(LMMS_PREFIX):
                     self.index.get(task)
                 else:
-                    import lmms_eval  # noqa: F401
-            except ImportError:
-                raise ExperimentError(f"{self.exp.source}: utility_tasks: {task} needs the lmms extra "
-                                      "(pip install 'offside[lmms]')") from None
+                    require_lmms(task)
+            except ImportError as exc:
+                raise ExperimentError(f"{self.exp.source}: utility_tasks: {exc}") from None
             except ValueError as exc:
                 raise ExperimentError(f"{self.exp.source}: utility_tasks: {exc}") from None
         known = set(inspect.signature(evaluate).parameters) - {"tasks", "output_path", "log_samples", "data_root",

@@ -16,6 +16,7 @@ from transformers import TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from offside_data.benchmarks import get_benchmark
+from offside_data.fileio import atomic_write_text
 from offside_data.lineage import load_model, processor_source, write_lineage
 from offside_data.provenance import git_revision, package_versions
 
@@ -70,11 +71,35 @@ def resume_from(cfg: TrainConfig) -> str | None:
     return get_last_checkpoint(cfg.output_dir) if Path(cfg.output_dir).is_dir() else None
 
 
+class ResumesSavedWeights:
+    """Trainer mixin: resuming a full or `language` fine-tune reloads checkpoint-N's weights.
+
+    transformers 5 saves a VLM's weights under its release's key names (the reverse of the
+    conversion `from_pretrained` applies), but `Trainer` reloads them with a plain `load_state_dict`:
+    no key matches and training silently goes on from the base weights. They are read back through
+    `from_pretrained` instead and loaded strictly; adapters (peft) keep Trainer's own path.
+    """
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        target = self.accelerator.unwrap_model(model or self.model)
+        if hasattr(target, "peft_config") or self.is_deepspeed_enabled or self.is_fsdp_enabled:
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        saved = type(target).from_pretrained(resume_from_checkpoint, dtype=next(target.parameters()).dtype)
+        target.load_state_dict(saved.state_dict())  # strict: a key that does not match is an error
+
+
 class LogFileCallback(TrainerCallback):
-    """Append every log entry (loss per term, lr, step) to OUT/train_log.jsonl as it happens."""
+    """Append every log entry (loss per term, lr, step) to OUT/train_log.jsonl as it happens; a
+    resumed run first drops the entries written after the checkpoint it resumes from."""
 
     def __init__(self, out: str):
         self.file = Path(out) / LOG_FILE
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero and state.global_step and self.file.is_file():
+            kept = [line for line in self.file.read_text(encoding="utf-8").splitlines()
+                    if line.strip() and json.loads(line)["step"] <= state.global_step]
+            atomic_write_text(self.file, "".join(line + "\n" for line in kept))
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if state.is_world_process_zero and logs:

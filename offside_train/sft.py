@@ -10,15 +10,23 @@ from dataclasses import fields
 from pathlib import Path
 
 from transformers import TrainingArguments
+from trl import SFTConfig, SFTTrainer
 
-from .checkpoint import LogFileCallback, load_processor, load_trainable, resume_from, save_checkpoint
+from .checkpoint import LogFileCallback, ResumesSavedWeights, load_processor, load_trainable, resume_from, save_checkpoint
 from .config import SFTRunConfig
 from .data import IndexCollator, RecordCollator, load_records
 
 
+class OffsideSFTTrainer(ResumesSavedWeights, SFTTrainer):
+    """TRL's SFTTrainer, resuming full fine-tunes from their saved weights."""
+
+    def create_model_card(self, *args, **kwargs) -> None:
+        """No TRL card: it names the parent as a hub id ("fine-tuned version of [None]" for a local
+        folder); the checkpoint's offside_lineage.json records the parent, data and options."""
+
+
 def build_sft_trainer(cfg: SFTRunConfig):
     import datasets
-    from trl import SFTConfig, SFTTrainer
 
     items = load_records(cfg, cfg.role)
     processor = load_processor(cfg.model)
@@ -26,7 +34,7 @@ def build_sft_trainer(cfg: SFTRunConfig):
     # Every Trainer setting carries over; max_length is offside's (the collator enforces it), not TRL's.
     trainer_args = {f.name: getattr(cfg, f.name) for f in fields(TrainingArguments) if f.init}
     args = SFTConfig(**trainer_args, max_length=None, dataset_kwargs={"skip_prepare_dataset": True})
-    trainer = SFTTrainer(
+    trainer = OffsideSFTTrainer(
         model=load_trainable(cfg), args=args, processing_class=processor, data_collator=collator,
         train_dataset=datasets.Dataset.from_dict({"index": list(range(len(items)))}),
         callbacks=[LogFileCallback(cfg.output_dir)],

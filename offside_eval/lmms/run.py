@@ -2,15 +2,21 @@
 lmms-eval itself with our model behind the adapter, results returned in offside-eval's shape."""
 from __future__ import annotations
 
+import datetime
 from typing import Any, Sequence
+
+import lmms_eval
+from lmms_eval.evaluator import simple_evaluate
+from lmms_eval.tasks import TaskManager
+from offside_data.provenance import package_versions
 
 from ..models import parse_model_args
 from ..results import json_safe
 from .adapter import OffsideHFVLM, OffsideQwen25VL
 from .export import TASKS_DIR
+from .routing import PREFIX
 
 ADAPTERS = {"qwen2_5_vl": OffsideQwen25VL, "hf_vlm": OffsideHFVLM}
-PREFIX = "lmms:"
 
 
 def _metrics(raw: dict[str, Any], n: int) -> dict[str, Any]:
@@ -31,10 +37,6 @@ def run_lmms_tasks(model_name: str, model_args: str | dict[str, Any] | None, tas
     {"results": {"lmms:<task>": {metric, metric_stderr, n}}, "higher_is_better": {...},
      "n_samples": {...}, "versions": {"lmms_eval": ...}} to merge into offside-eval's results.json.
     Our OFFSIDE lmms-eval tasks (`offside_eval/lmms/tasks/`) are always on the include path."""
-    import lmms_eval
-    from lmms_eval.evaluator import simple_evaluate
-    from lmms_eval.tasks import TaskManager
-
     if model_name not in ADAPTERS:
         raise ValueError(f"lmms tasks: model {model_name!r} has no lmms-eval adapter (one of {', '.join(ADAPTERS)})")
     names = [t[len(PREFIX):] if t.startswith(PREFIX) else t for t in tasks]
@@ -58,30 +60,8 @@ def run_lmms_tasks(model_name: str, model_args: str | dict[str, Any] | None, tas
     }
 
 
-def split_lmms_tasks(tasks: str | Sequence[str], model: Any) -> tuple[list[str], list[str]]:
-    """(our tasks, lmms-eval tasks named `lmms:<task>`) of a --tasks value; lmms-eval needs a model name."""
-    from ..results import EvalError
-
-    from ..planning import task_names
-
-    names = task_names(tasks)
-    lmms = [t for t in names if t.startswith(PREFIX)]
-    if lmms and not isinstance(model, str):
-        raise EvalError(f"{lmms[0]}: lmms-eval tasks need a model name and model_args, not a loaded model")
-    if lmms:
-        try:
-            import lmms_eval  # noqa: F401
-        except ImportError:
-            raise EvalError(f"{lmms[0]}: lmms-eval is not installed (pip install 'offside[lmms]')") from None
-    return [t for t in names if not t.startswith(PREFIX)], lmms
-
-
 def lmms_results(model_name: str, model_args: Any, tasks: Sequence[str], **kwargs) -> dict[str, Any]:
     """A results.json-shaped dict of lmms-eval tasks alone."""
-    import datetime
-
-    from offside_data.provenance import package_versions
-
     got = run_lmms_tasks(model_name, model_args, tasks, **kwargs)
     return {"results": got["results"], "tasks": {}, "groups": {}, "higher_is_better": got["higher_is_better"],
             "n_samples": got["n_samples"], "config": {"model": model_name, "model_args": json_safe(
@@ -89,11 +69,3 @@ def lmms_results(model_name: str, model_args: Any, tasks: Sequence[str], **kwarg
                 **json_safe(kwargs)},
             "versions": {**package_versions(), **got["versions"]},
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-
-
-def merge_lmms(out: dict[str, Any], extra: dict[str, Any]) -> None:
-    """lmms-eval tasks' results into an offside-eval result, under their `lmms:` names."""
-    for key in ("results", "higher_is_better", "n_samples"):
-        out[key].update(extra[key])
-    out["versions"].update({k: v for k, v in extra["versions"].items() if k not in out["versions"]})
-    out["config"]["tasks"] = list(out["config"]["tasks"]) + list(extra["config"]["tasks"])

@@ -29,6 +29,7 @@ from offside_data.encode import IGNORE_INDEX
 from offside_data.options import did_you_mean
 from offside_data.records import TrainRecord
 
+from ..checkpoint import ResumesSavedWeights
 from ..config import ConfigError, TrainConfig, option
 from ..data import RecordCollator
 
@@ -214,7 +215,7 @@ class WeightEditor:
         return {}
 
 
-class UnlearnTrainer(Trainer):
+class UnlearnTrainer(ResumesSavedWeights, Trainer):
     """A transformers Trainer whose loss is the method's forget term or the config's retain term."""
 
     def __init__(self, model, cfg: UnlearnConfig, processor, forget: Sequence[TrainRecord],
