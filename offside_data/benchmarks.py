@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .fixtures import ensure_mini, ensure_mllmu_mini
+from .provenance import is_synthetic
 from .loader import data_fingerprint, load_items_once, resolve_data_root
 from .records import TrainRecord
 
@@ -43,9 +44,11 @@ class Benchmark:
     train_records: Callable[..., list[TrainRecord]] | None = None
     train_options: tuple[str, ...] = ()  # the offside-train options its train_records takes
 
-    def synthetic_warning(self) -> str:
-        return (f"NO --data_root GIVEN: evaluating on the bundled SYNTHETIC {self.fixture_title}, not the real "
-                f"{self.title} release. These numbers say nothing about real models on {self.title}.")
+    def synthetic_warning(self, given: bool = False) -> str:
+        source = ("the data root given is SYNTHETIC (made by an offside fixture generator)" if given else
+                  f"NO --data_root GIVEN: evaluating on the bundled SYNTHETIC {self.fixture_title}")
+        return (f"{source}, not the real {self.title} release. These numbers say nothing about real models on "
+                f"{self.title}.")
 
     def resolve(self, data_root: str | Path | None = None) -> dict[str, Any]:
         """Where this run's data is and what it is: {benchmark, root, synthetic, fingerprint[, warning]}.
@@ -55,12 +58,14 @@ class Benchmark:
         spec = data_root or os.environ.get(self.env_var)
         if spec:
             root = Path(self.locate(str(spec))).resolve()
-            info: dict[str, Any] = {"benchmark": self.name, "root": str(root), "synthetic": False}
         elif self.fixture is not None:
             root = Path(self.fixture())
-            info = {"benchmark": self.name, "root": str(root), "synthetic": True, "warning": self.synthetic_warning()}
         else:
             raise BenchmarkError(f"benchmark {self.name}: no data root; pass --data_root or set {self.env_var}")
+        # a fixture is synthetic by definition; a root given by name is when a generator marked it
+        info: dict[str, Any] = {"benchmark": self.name, "root": str(root), "synthetic": not spec or is_synthetic(root)}
+        if info["synthetic"]:
+            info["warning"] = self.synthetic_warning(given=bool(spec))
         info["fingerprint"] = self.fingerprint(root) if self.fingerprint else None
         return info
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .fileio import honour_umask
 
-MINI_VERSION = "v1"
+MINI_VERSION = "v2"  # v2: roots carry the synthetic marker
 
 
 def cache_dir() -> Path:

@@ -16,6 +16,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from .mllmu import FORGET_RATIOS
+from .provenance import mark_synthetic
 from .schema import LETTERS
 
 SIZE = 128
@@ -174,6 +175,8 @@ def generate(out: str | Path, n_profiles: int = 60, n_celebrities: int = 6, seed
         raise ValueError(f"need >= 20 profiles (forget_5 must hold one) and >= 1 celebrity, "
                          f"got {n_profiles} / {n_celebrities}")
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    mark_synthetic(out, "mllmu-mini", profiles=n_profiles, celebrities=n_celebrities, seed=seed)
     rng = random.Random(seed)
     people = _profiles(rng, n_profiles, "", _JOBS)
     celebs = _profiles(rng, n_celebrities, "celeb_", _CELEB_JOBS)

@@ -1,7 +1,9 @@
-"""The one parser of "k=v,k=v" option strings (--model_args, --judge_args, --gen_kwargs)."""
+"""The one parser of "k=v,k=v" option strings (--model_args, --judge_args, --gen_kwargs), and the
+one-line suggestions every CLI gives for a mistyped name or path."""
 from __future__ import annotations
 
 import difflib
+from pathlib import Path
 from typing import Any
 
 
@@ -52,3 +54,15 @@ def did_you_mean(name: str, choices: dict[str, str] | list[str]) -> str:
     if not match:
         return ""
     return f" (did you mean {(choices[match[0]] if isinstance(choices, dict) else match[0])!r}?)"
+
+
+def missing_local_path(value: str) -> str | None:
+    """'no such file or folder (did you mean ...?)' for a model path that looks local and is not there,
+    else None. Local: absolute, relative, home, deeper than org/name, or starting in a folder that
+    exists here (`ckpt/vanila` beside ./ckpt is a misspelt folder, not the hub repo ckpt/vanila)."""
+    path = Path(value).expanduser()
+    local = value.startswith(("/", ".", "~")) or value.count("/") > 1 or Path(value.split("/")[0]).exists()
+    if not local or path.exists():
+        return None
+    near = did_you_mean(path.name, {p.name: str(p) for p in path.parent.iterdir()}) if path.parent.is_dir() else ""
+    return f"no such file or folder{near}"

@@ -2,10 +2,27 @@
 results.json and checkpoint lineage so a number can be traced back to its code."""
 from __future__ import annotations
 
+import json
 import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
+
+from .fileio import atomic_write_text
+
+SYNTHETIC_MARKER = ".offside-synthetic"  # written by every fixture generator into the root it builds
+
+
+def mark_synthetic(root: str | Path, generator: str, **params) -> None:
+    """Say, inside a generated data root, that it is synthetic and what made it (not a data file:
+    fingerprints and loaders never see it)."""
+    atomic_write_text(Path(root) / SYNTHETIC_MARKER, json.dumps({"generator": generator, **params}) + "\n")
+
+
+def is_synthetic(root: str | Path) -> bool:
+    """A data root built by one of offside's fixture generators, however it was named."""
+    return (Path(root) / SYNTHETIC_MARKER).is_file()
+
 
 PACKAGES = ("offside", "torch", "transformers", "peft", "trl", "accelerate", "datasets", "rouge-score", "sacrebleu",
             "openai", "pyyaml")

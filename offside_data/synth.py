@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
 
 from .fileio import atomic_write_text
 from .loader import META_FILE, chat_file, classification_file
+from .provenance import mark_synthetic
 from .schema import LETTERS
 
 IMAGE_SIZE = 256
@@ -241,6 +242,8 @@ def generate(out: str | Path, n_players: int = 12, seed: int = 0, visual_rumor_s
         raise ValueError("--players must be at least 1")
     rng = random.Random(seed)
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    mark_synthetic(out, "offside-mini", players=n_players, seed=seed)
     (out / "images").mkdir(parents=True, exist_ok=True)
     players, clubs = _world(rng, n_players)
     pools = _value_pools(players, clubs)

@@ -5,11 +5,16 @@ file or field, and writes nothing.
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
 
+import torch
+from transformers import GenerationConfig
+
 from offside_data.chat import check_image
+from offside_data.options import did_you_mean, missing_local_path
 
 from .models import LMM, ModelError, get_model_class, parse_model_args
 from .results import EvalError
@@ -24,9 +29,54 @@ def check_model(model: str | LMM, model_args: Any) -> None:
     get_model_class(model).check_args(args)
     for key in ("pretrained", "adapter"):
         value = args.get(key)
-        local = isinstance(value, str) and (value.startswith(("/", ".", "~")) or value.count("/") > 1)
-        if local and not Path(value).expanduser().exists():
-            raise ModelError(f"--model_args {key}={value}: no such file or folder")
+        problem = missing_local_path(value) if isinstance(value, str) else None
+        if problem:
+            raise ModelError(f"--model_args {key}={value}: {problem}")
+    if args.get("device") is not None:
+        check_device(args["device"], "--model_args device")
+
+
+# generate() options beyond transformers' GenerationConfig that offside's models take
+OFFSIDE_GEN_KEYS = ("until", "use_checkpoint_generation_config", "strip_reply")
+
+
+def check_gen_kwargs(gen_kwargs: dict[str, Any]) -> None:
+    """Keys generate() knows (transformers' GenerationConfig fields and offside's own), else one line."""
+    known = [*OFFSIDE_GEN_KEYS, *GenerationConfig().to_dict()]
+    for key in gen_kwargs:
+        if key not in known:
+            raise EvalError(f"--gen_kwargs {key}: not a generation option{did_you_mean(key, known)}")
+
+
+def check_device(device: str | None, option: str = "--device") -> None:
+    """A device this machine has, before any model loads."""
+    if device is None or device in ("auto", "cpu"):
+        return
+    kind, _, index = str(device).partition(":")
+    available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}.get(kind)
+    if available is None:
+        raise EvalError(f"{option} {device}: not a device (cpu, cuda, cuda:N, mps or auto)")
+    if not available():
+        raise EvalError(f"{option} {device}: {kind} is not available on this machine (torch {torch.__version__}); "
+                        "use --device cpu")
+    if kind == "cuda" and index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+        raise EvalError(f"{option} {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+
+
+def check_output_run(folder: Path | None, run: dict[str, Any]) -> None:
+    """An --output_path holding another run's results.json is refused, so two runs' files never mix;
+    the same run (model, model_args, tasks, limit) goes on: its journal resumes, its files are replaced."""
+    previous = folder / "results.json" if folder else None
+    if previous is None or not previous.is_file():
+        return
+    try:
+        old = json.loads(previous.read_text(encoding="utf-8"))["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise EvalError(f"--output_path {folder}: its results.json is unreadable; choose another folder") from None
+    for key, value in run.items():
+        if json.dumps(old.get(key), sort_keys=True, default=str) != json.dumps(value, sort_keys=True, default=str):
+            raise EvalError(f"--output_path {folder} holds another run's results ({key}: {old.get(key)!r}, now "
+                            f"{value!r}); choose another --output_path or remove that folder")
 
 
 def check_folder(path: str | Path | None, option: str) -> Path | None:

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from offside_data.options import parse_kv
-from offside_data.provenance import package_versions
+from offside_data.provenance import git_revision, package_versions
 from offside_data.schema import DataError
 
 from .batching import answer, verify_batch_invariance
-from .checks import check_folder, check_model
+from .checks import check_device, check_folder, check_model, check_output_run
 from .distributed import DataParallel, data_parallel
 from .journal import (
     Interrupted,
@@ -63,6 +63,11 @@ class Outputs:
     keys: dict[str, list[str]] = field(default_factory=dict)  # stream -> journal key per request
     resumed: int = 0  # answers taken from the journal
     image_hashes: dict[int, tuple[Any, str]] = field(default_factory=dict)  # request_identity's memo: one hash an image
+
+
+def _args_of(model_args: str | dict[str, Any] | None) -> dict[str, Any]:
+    """--model_args as results.json records it."""
+    return json_safe(model_args if isinstance(model_args, dict) else parse_model_args(model_args))
 
 
 def _lmms_results(*args, **kwargs) -> dict[str, Any]:
@@ -125,7 +130,10 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
     check_model(model, model_args)
     folder = check_folder(output_path, "--output_path")
     store = check_folder(use_cache, "--use_cache") or (folder / "journal" if folder else None)
+    check_device(device)
     tasks, lmms_tasks = split_lmms_tasks(tasks, model)
+    check_output_run(folder, {"model": model_name, "model_args": _args_of(model_args), "tasks": tasks + lmms_tasks,
+                              "limit": limit})
     if dp is not None and lmms_tasks:
         raise EvalError(f"lmms-eval tasks ({', '.join(lmms_tasks)}) do not run data-parallel inside offside-eval: "
                         "run them with `accelerate launch -m lmms_eval` or in one process")
@@ -173,8 +181,7 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
         "judge": judge_info(p.judge, p.tasks, p.skipped),
         "higher_is_better": {n: t.higher_is_better() for n, t in p.tasks.items()},
         "n_samples": {n: {"original": p.n_original[n], "effective": len(p.docs[n])} for n in p.tasks},
-        "config": {"model": model_name, "model_args": json_safe(model_args if isinstance(model_args, dict)
-                                                                else parse_model_args(model_args)),
+        "config": {"model": model_name, "model_args": _args_of(model_args),
                    "tasks": p.requested, "batch_size": getattr(lm, "batch_size", batch_size), "device": device,
                    "limit": limit, "seed": seed, "gen_kwargs": json_safe(p.gen_kwargs),
                    "include_path": [str(x) for x in p.include_paths], "bootstrap_iters": bootstrap_iters,
@@ -189,6 +196,7 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
         "data": data_field(p.data),
         "task_files": {n: str(t.path) for n, t in p.tasks.items()},
         "versions": package_versions(),
+        "git_revision": git_revision(),
         "timings": timings,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 from offside_data.benchmarks import BENCHMARKS, data_root_for, get_benchmark
 from offside_data.options import parse_kv
 
-from .checks import check_doc_images
+from .checks import check_doc_images, check_gen_kwargs
 from .judging import judge_client, select_leaves
 from .results import EvalError
 from .task import Task
@@ -59,6 +59,7 @@ def plan(tasks: str | Sequence[str], *, model_name: str = "", include_path: Any 
     client = judge_client(judge_args)
     leaves, skipped = select_leaves(index, requested, client is not None)
     overrides = parse_kv(gen_kwargs, "--gen_kwargs") if isinstance(gen_kwargs, str) else dict(gen_kwargs or {})
+    check_gen_kwargs(overrides)
     extra = parse_kv(metadata, "--metadata") if isinstance(metadata, str) else dict(metadata or {})
     task_objs = {name: Task(with_metadata(index.get(name).config, extra), model_name, overrides) for name in leaves}
     unused = sorted(set(extra) - {k for t in task_objs.values() if t.benchmark for k in t.benchmark.metadata_keys})
@@ -71,8 +72,8 @@ def plan(tasks: str | Sequence[str], *, model_name: str = "", include_path: Any 
         if bench is not None and bench.name not in data:
             data[bench.name] = bench.resolve(data_root_for(bench.name, data_root))
             if data[bench.name]["synthetic"]:
-                for line in ("=" * 100, bench.synthetic_warning(), f"({bench.fixture_title} at "
-                             f"{data[bench.name]['root']}; pass --data_root or set {bench.env_var})", "=" * 100):
+                for line in ("=" * 100, data[bench.name]["warning"], f"(data root {data[bench.name]['root']}; "
+                             f"pass the real release with --data_root or set {bench.env_var})", "=" * 100):
                     log.warning(line)
     docs: dict[str, list[dict]] = {}
     n_original: dict[str, int] = {}

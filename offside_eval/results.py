@@ -97,8 +97,12 @@ def write_results(out: dict[str, Any], samples: dict[str, list[dict]], folder: P
     """results.json (+ samples_<task>.jsonl for the tasks in `samples`), each written atomically."""
     if folder is None:
         return
+    written = {f"samples_{name}.jsonl" for name in samples}
     for name, rows in samples.items():
         atomic_write_text(folder / f"samples_{name}.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in rows))
+    for stale in folder.glob("samples_*.jsonl"):  # an earlier pass of this run with other samples logged
+        if stale.name not in written:
+            stale.unlink()
     atomic_write_text(folder / "results.json", json.dumps(finite(out), indent=2, default=str, allow_nan=False))
     log.info("wrote %s", folder / "results.json")
 

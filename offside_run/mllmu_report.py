@@ -65,10 +65,10 @@ PROTOCOL_NOTES = {
 
 
 def write_mllmu_report(entries: list[Entry], out_dir: str | Path, title: str = "MLLMU-Bench run",
-                       protocol: str = "reference") -> Path:
+                       protocol: str = "reference", header: list[str] = ()) -> Path:
     """report.md and tables/mllmu_{mm,text}.csv under out_dir; returns report.md."""
     out_dir = Path(out_dir)
-    md = [f"# {title}", "", f"Tasks: {PROTOCOL_NOTES[protocol]}.", ""]
+    md = [f"# {title}", "", *header, f"Tasks: {PROTOCOL_NOTES[protocol]}.", ""]
     for mod, table in zip(MODALITIES, mllmu_tables(entries)):
         atomic_write_text(out_dir / "tables" / f"mllmu_{mod}.csv", to_csv(table))
         md.append(to_markdown(table))

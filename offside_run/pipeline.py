@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from offside_data.options import did_you_mean
+from offside_data.provenance import is_synthetic
 
 from .experiment import Experiment, ExperimentError
 from .markers import STAGE_FILE, STARTED_FILE, finished, interrupted_training, stage_key, write_json
@@ -280,7 +281,7 @@ class Runner:
                 failed[ckpt.name] = f"{type(exc).__name__}: {exc}"
                 if isinstance(st, EvalStage):
                     self._record(st, error=failed[ckpt.name])
-        write_manifest(self.run_dir, self.exp, self.records)
+        write_manifest(self.run_dir, self.exp, self.records, self.data_root)
         return build_report(self.run_dir)
 
     def _execute(self, st: TrainStage | EvalStage) -> None:
@@ -334,9 +335,27 @@ class Runner:
         self.records.append(entry)
 
 
-def write_manifest(run_dir: Path, exp: Experiment, records: list[dict]) -> None:
+def write_manifest(run_dir: Path, exp: Experiment, records: list[dict], data_root: str) -> None:
     write_json(run_dir / MANIFEST, {"name": exp.name, "source": exp.source, "protocol": exp.protocol,
-                                     "benchmark": exp.benchmark, "records": records})
+                                     "benchmark": exp.benchmark, "base_model": exp.base_model,
+                                     "data_root": str(Path(data_root).resolve()), "synthetic": is_synthetic(data_root),
+                                     "seed": exp.vanilla.get("seed", 0), "records": records})
+
+
+def provenance_lines(run_dir: Path) -> list[str]:
+    """The report's header: what was run on what, and by which code (from the manifest and the first
+    evaluation's results.json)."""
+    manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
+    evaluated = next((run_dir / r["eval_dir"] / "results.json" for r in manifest["records"] if r.get("eval_dir")), None)
+    result = json.loads(evaluated.read_text(encoding="utf-8")) if evaluated and evaluated.is_file() else {}
+    synthetic = manifest.get("synthetic", (result.get("data") or {}).get("synthetic"))
+    data = f"`{manifest.get('data_root', '?')}`" + (" — **SYNTHETIC data: these numbers say nothing about real "
+                                                     "models**" if synthetic else " (real data)")
+    config = result.get("config", {})
+    return [f"- Data root: {data}", f"- Base model: `{manifest.get('base_model', '?')}`",
+            f"- Limit per task: {config.get('limit') or 'none'}; seed: {manifest.get('seed', config.get('seed'))}",
+            f"- offside {result.get('versions', {}).get('offside', '?')}, commit "
+            f"`{result.get('git_revision') or 'unknown'}`", ""]
 
 
 def load_entries(run_dir: str | Path) -> tuple[str, str, str, list[Entry]]:
@@ -396,5 +415,7 @@ def build_report(run_dir: str | Path) -> Path:
     if benchmark == "mllmu":
         from .mllmu_report import write_mllmu_report
 
-        return write_mllmu_report(entries, Path(run_dir) / "report", f"MLLMU-Bench run: {name}", protocol)
-    return write_report(entries, Path(run_dir) / "report", title=f"OFFSIDE run: {name}", protocol=protocol)
+        return write_mllmu_report(entries, Path(run_dir) / "report", f"MLLMU-Bench run: {name}", protocol,
+                                  header=provenance_lines(Path(run_dir)))
+    return write_report(entries, Path(run_dir) / "report", title=f"OFFSIDE run: {name}", protocol=protocol,
+                        header=provenance_lines(Path(run_dir)))

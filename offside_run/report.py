@@ -281,8 +281,10 @@ def bounce_back(entries: list[Entry], metric: str = "gen_score", setting: str = 
 
 # ----------------------------------------------------------------------------- writing
 
-def write_report(entries: list[Entry], out_dir: str | Path, title: str = "OFFSIDE run", protocol: str = "clean") -> Path:
-    """Write report.md, tables/*.csv|.tex and plots/*.png under out_dir; returns report.md."""
+def write_report(entries: list[Entry], out_dir: str | Path, title: str = "OFFSIDE run", protocol: str = "clean",
+                 header: list[str] = ()) -> Path:
+    """Write report.md (header: provenance lines under the title), tables/*.csv|.tex and plots/*.png
+    under out_dir; returns report.md."""
     out_dir = Path(out_dir)
     (out_dir / "tables").mkdir(parents=True, exist_ok=True)
     from .plots import plot_all
@@ -291,7 +293,7 @@ def write_report(entries: list[Entry], out_dir: str | Path, title: str = "OFFSID
     tables = build_tables(entries, protocol)
     extra = unlearning_table(entries)
     tables += [extra] if extra else []
-    md = [f"# {title}", ""]
+    md = [f"# {title}", "", *header]
     for table in tables:
         stem = table.title.split(":")[0].lower().replace(" ", "")  # table2, table3, table4, figure3
         atomic_write_text(out_dir / "tables" / f"{stem}.csv", to_csv(table))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from offside_data.benchmarks import get_benchmark
 from offside_data.fileio import atomic_write_text
+from offside_data.options import missing_local_path
 from offside_data.lineage import load_model, processor_source, write_lineage
 from offside_data.provenance import git_revision, package_versions
 
@@ -64,11 +66,50 @@ def load_trainable(cfg: TrainConfig, model_path: str | None = None):
     return get_peft_model(model, lora)
 
 
+CHECKPOINT_FILES = ("offside_lineage.json", "config.json", "adapter_config.json", "model.safetensors")
+
+
+def holds_checkpoint(folder: Path) -> bool:
+    """A finished checkpoint or a started run's checkpoint-N is there."""
+    return any((folder / name).exists() for name in CHECKPOINT_FILES) or any(folder.glob("checkpoint-*"))
+
+
+def prepare_output_dir(cfg: TrainConfig) -> None:
+    """Before any model loads: a mistyped local --model fails with the closest name (not as a hub id
+    after minutes of retries); writing over the model being trained, or unless asked over an
+    existing checkpoint, is refused; --overwrite_output_dir clears the folder first so no file of
+    the old run (its train_log.jsonl, its checkpoint-N) mixes with the new one. (Checked here, not
+    in the config: a planned pipeline stage's parent does not exist yet.)"""
+    problem = missing_local_path(cfg.model)
+    if problem:
+        raise ConfigError(f"--model {cfg.model}: {problem}")
+    out = Path(cfg.output_dir).resolve()
+    model = Path(cfg.model).expanduser().resolve()
+    if model.is_dir() and (out == model or model in out.parents):
+        raise ConfigError(f"--out {cfg.output_dir}: it is --model's folder or inside it; training would overwrite "
+                          "the model it starts from (and its lineage would name itself); choose another --out")
+    if not out.is_dir() or not holds_checkpoint(out) or cfg.resume_from_checkpoint:
+        return
+    if not cfg.overwrite_output_dir:
+        raise ConfigError(f"--out {cfg.output_dir}: already holds a checkpoint; pass --overwrite_output_dir to replace "
+                          "it or --resume_from_checkpoint last to continue it")
+    for entry in out.iterdir():
+        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+
+
 def resume_from(cfg: TrainConfig) -> str | None:
     """--resume_from_checkpoint: `last` is the newest `checkpoint-N` in output_dir (None: start from scratch)."""
     if cfg.resume_from_checkpoint != "last":
         return cfg.resume_from_checkpoint
     return get_last_checkpoint(cfg.output_dir) if Path(cfg.output_dir).is_dir() else None
+
+
+def interrupted_state(cfg: TrainConfig) -> str:
+    """What an interrupted run left: its last checkpoint-N and how to continue, or that none was saved."""
+    last = get_last_checkpoint(cfg.output_dir) if Path(cfg.output_dir).is_dir() else None
+    if last is None:
+        return "no checkpoint was saved (--save_strategy steps --save_steps N saves them)"
+    return f"last checkpoint {last} is intact; rerun with --resume_from_checkpoint last to continue"
 
 
 class ResumesSavedWeights:

@@ -16,6 +16,7 @@ import sys
 
 from transformers import HfArgumentParser
 
+from .checkpoint import interrupted_state
 from .config import ConfigError, build_config, config_class, load_yaml
 from .methods import METHODS, UnlearnConfig
 
@@ -71,6 +72,7 @@ def make_config(argv: list[str] | None = None):
 
 
 def main(argv: list[str] | None = None) -> int:
+    cfg = None
     try:
         command, cfg = make_config(argv)
         if command == "unlearn":
@@ -85,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         print(f"offside-train: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        state = interrupted_state(cfg) if cfg is not None else "nothing was written"
+        print(f"offside-train: interrupted; {state}", file=sys.stderr)
+        return 130
     print(f"offside-train: {command} checkpoint written to {out}")
     return 0
 

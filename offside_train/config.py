@@ -67,6 +67,7 @@ class TrainConfig(TrainingArguments):
     seed: int = option(0, "Seed for initialisation, dropout and data order.")
     logging_steps: float = option(10, "Log the loss terms every N optimiser steps.")
     save_strategy: str = option("no", "'steps' writes checkpoint-N folders every --save_steps (for resuming); 'no': none.")
+    overwrite_output_dir: bool = option(False, "Replace a checkpoint already in --out (refused otherwise).")
     resume_from_checkpoint: str | None = option(
         None, "'last': continue from the newest checkpoint-N in output_dir (start fresh if none); or a checkpoint folder.")
     remove_unused_columns: bool = option(False, "Kept False: offside's collators build the model inputs themselves.")

@@ -12,7 +12,10 @@ from pathlib import Path
 from transformers import TrainingArguments
 from trl import SFTConfig, SFTTrainer
 
-from .checkpoint import LogFileCallback, ResumesSavedWeights, load_processor, load_trainable, resume_from, save_checkpoint
+from .checkpoint import (
+    LogFileCallback, ResumesSavedWeights, load_processor, load_trainable, prepare_output_dir, resume_from,
+    save_checkpoint,
+)
 from .config import SFTRunConfig
 from .data import IndexCollator, RecordCollator, load_records
 
@@ -28,6 +31,7 @@ class OffsideSFTTrainer(ResumesSavedWeights, SFTTrainer):
 def build_sft_trainer(cfg: SFTRunConfig):
     import datasets
 
+    prepare_output_dir(cfg)
     items = load_records(cfg, cfg.role)
     processor = load_processor(cfg.model)
     collator = IndexCollator(items, RecordCollator(processor, cfg.max_length))

@@ -5,7 +5,10 @@ from pathlib import Path
 
 from offside_data.lineage import load_model
 
-from .checkpoint import LogFileCallback, load_processor, load_trainable, resume_from, save_checkpoint
+from .checkpoint import (
+    LogFileCallback, load_processor, load_trainable, prepare_output_dir, resume_from,
+    save_checkpoint,
+)
 from .data import load_records
 from .methods import UnlearnConfig, WeightEditor
 
@@ -21,6 +24,7 @@ def load_reference(cfg: UnlearnConfig):
 
 def build_unlearn_trainer(cfg: UnlearnConfig):
     """(the method's runner: an UnlearnTrainer or a WeightEditor, processor), ready to train / edit."""
+    prepare_output_dir(cfg)
     forget = load_records(cfg, "forget")
     retain = load_records(cfg, "retain") if cfg.uses_retain else []
     processor = load_processor(cfg.model)
@@ -40,5 +44,5 @@ def run_unlearn(cfg: UnlearnConfig) -> Path:
         return save_checkpoint(cfg, processor, "unlearn", items, {**extra, **runner.lineage_extra()}, model=runner.model)
     runner.train(resume_from_checkpoint=resume_from(cfg))
     extra.update({"schedule": cfg.schedule if runner.retain_items else None,
-                  "batches_by_role": dict(runner.step_roles), **runner.lineage_extra()})
+                  "batches_by_role": runner.step_roles, **runner.lineage_extra()})
     return save_checkpoint(cfg, processor, "unlearn", items, extra, trainer=runner)

@@ -15,7 +15,7 @@ the paper's balanced schedule alternates whole steps, `schedule` forget:retain (
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable, ClassVar, Iterator, Literal, Sequence
 
@@ -235,7 +235,6 @@ class UnlearnTrainer(ResumesSavedWeights, Trainer):
         self.ref_model = self._prepare_reference(ref_model) if ref_model is not None else None
         if cfg.uses_reference and ref_model is None and not hasattr(self._unwrapped(), "disable_adapter"):
             raise ConfigError(f"method {cfg.method} needs a reference model (full fine-tuning: load one)")
-        self.step_roles: Counter = Counter()
         self._terms: dict[str, list[float]] = defaultdict(list)
         self.setup()
 
@@ -255,6 +254,17 @@ class UnlearnTrainer(ResumesSavedWeights, Trainer):
 
     def setup(self) -> None:
         """Runs once before training (masks, frozen layers); nothing by default."""
+
+    @property
+    def step_roles(self) -> dict[str, int]:
+        """Batches this process trained on per role, from the schedule and the step count (so a
+        resumed run counts the steps before its checkpoint too): optimiser step s is a forget step
+        when s mod (forget_steps + retain_steps) < forget_steps."""
+        forget_steps, retain_steps = self.cfg.steps_ratio() if self.retain_items else (1, 0)
+        cycles, rest = divmod(self.state.global_step, forget_steps + retain_steps)
+        steps = {"forget": cycles * forget_steps + min(rest, forget_steps),
+                 "retain": cycles * retain_steps + max(rest - forget_steps, 0)}
+        return {role: n * self.args.gradient_accumulation_steps for role, n in steps.items() if n}
 
     def lineage_extra(self) -> dict:
         """Entries added to the checkpoint's lineage record; none by default."""
@@ -325,7 +335,6 @@ class UnlearnTrainer(ResumesSavedWeights, Trainer):
             terms = self.retain_loss(model, inputs)
         loss = sum(terms.values())
         if model.training:
-            self.step_roles[role] += 1
             for key, value in terms.items():
                 self._terms[key].append(value.detach().float().item())
         return (loss, None) if return_outputs else loss
