@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .fixtures import ensure_mini, ensure_mllmu_mini
+from .options import register_once
 from .provenance import is_synthetic
 from .loader import data_fingerprint, load_items_once, resolve_data_root
 from .records import TrainRecord
@@ -74,10 +75,7 @@ BENCHMARKS: dict[str, Benchmark] = {}
 
 
 def register_benchmark(benchmark: Benchmark) -> Benchmark:
-    if benchmark.name in BENCHMARKS:
-        raise BenchmarkError(f"benchmark {benchmark.name!r} registered twice")
-    BENCHMARKS[benchmark.name] = benchmark
-    return benchmark
+    return register_once(BENCHMARKS, benchmark.name, benchmark, BenchmarkError, "benchmark")
 
 
 def get_benchmark(name: Any) -> Benchmark | None:

@@ -66,3 +66,11 @@ def missing_local_path(value: str) -> str | None:
         return None
     near = did_you_mean(path.name, {p.name: str(p) for p in path.parent.iterdir()}) if path.parent.is_dir() else ""
     return f"no such file or folder{near}"
+
+
+def register_once(registry: dict[str, Any], name: str, item: Any, error: type[Exception], what: str) -> Any:
+    """Put `item` in a name registry; a second `name` is a programming error naming `what` it is."""
+    if name in registry:
+        raise error(f"{what} {name!r} registered twice")
+    registry[name] = item
+    return item

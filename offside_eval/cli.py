@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="results folder of a reference model (e.g. trained on retain only, run with --log_samples): "
                         "adds forget_quality to forget truth-ratio tasks and privleak_* to MIA tasks")
     p.add_argument("--bootstrap_iters", type=int, default=100)
+    p.add_argument("--attack", default=None, metavar="NAME[:k=v,...]",
+                   help="evaluate under an attack (quantize, typographic, blur, jailbreak, in_context, ...); "
+                        "'list' shows every attack and its options")
     p.add_argument("--verbosity", default="INFO")
     p.add_argument("--no_progress", action="store_true", help="no progress bars")
     p.add_argument("--use_cache", default=None,
@@ -58,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     from offside_data.benchmarks import BenchmarkError
     from offside_data.options import OptionError
     from offside_data.lineage import CheckpointError
+    from offside_data.extras import MissingExtra
+    from .attacks import AttackError, attack_table
     from .batching import BatchVarianceError
     from .evaluator import EvalError, evaluate
     from .journal import Interrupted
@@ -70,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.tasks.strip() == "list":
             print(TaskIndex(args.include_path).table())
             return 0
+        if args.attack == "list":
+            print(attack_table())
+            return 0
         limit = args.limit
         if limit is not None and limit >= 1:
             limit = int(limit)
@@ -80,9 +88,9 @@ def main(argv: list[str] | None = None) -> int:
                        progress=not args.no_progress, judge_args=args.judge_args, use_cache=args.use_cache,
                        check_batch_invariance=args.check_batch_invariance,
                        batch_invariance_tol=args.batch_invariance_tol, reference_results=args.reference_results,
-                       metadata=args.metadata)
+                       metadata=args.metadata, attack=args.attack)
     except (TaskError, ModelError, DataError, EvalError, MetricError, BenchmarkError, OptionError,
-            CheckpointError) as exc:
+            CheckpointError, AttackError, MissingExtra) as exc:
         print(f"offside-eval: error: {exc}", file=sys.stderr)
         return 2
     except BatchVarianceError as exc:

@@ -17,11 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+import numpy as np
+import torch
+
 from offside_data.options import parse_kv
 from offside_data.provenance import git_revision, package_versions
 from offside_data.schema import DataError
 
 from .batching import answer, verify_batch_invariance
+from .attacks import AttackSpec, parse_attack
 from .checks import check_device, check_folder, check_model, check_output_run
 from .distributed import DataParallel, data_parallel
 from .journal import (
@@ -87,7 +91,7 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
              judge_args: str | dict[str, Any] | Any = None, use_cache: str | Path | None = None,
              check_batch_invariance: int = 0, batch_invariance_tol: float = 1e-4,
              reference_results: str | Path | None = None,
-             metadata: str | dict[str, Any] | None = None) -> dict[str, Any] | None:
+             metadata: str | dict[str, Any] | None = None, attack: str | None = None) -> dict[str, Any] | None:
     """Evaluate `model` (a registry name + model_args, or an already-loaded LMM) on `tasks`.
 
     Returns (and writes as results.json under output_path, a folder, when given):
@@ -132,7 +136,12 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
     store = check_folder(use_cache, "--use_cache") or (folder / "journal" if folder else None)
     check_device(device)
     tasks, lmms_tasks = split_lmms_tasks(tasks, model)
+    spec = parse_attack(attack)
+    if spec is not None and lmms_tasks:
+        raise EvalError(f"--attack {spec.label}: lmms-eval tasks ({', '.join(lmms_tasks)}) run inside lmms-eval, "
+                        "which takes no attack")
     check_output_run(folder, {"model": model_name, "model_args": _args_of(model_args), "tasks": tasks + lmms_tasks,
+                              "attack": spec.label if spec else None,
                               "limit": limit})
     if dp is not None and lmms_tasks:
         raise EvalError(f"lmms-eval tasks ({', '.join(lmms_tasks)}) do not run data-parallel inside offside-eval: "
@@ -146,13 +155,15 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
              judge_args=judge_args, limit=limit, metadata=metadata)
     if reference_results is not None and not (Path(reference_results) / "results.json").is_file():
         raise EvalError(f"--reference_results {reference_results}: no results.json there")
-    outputs = build_requests(p)
+    outputs = build_requests(p, spec)
     journal = None
     try:
         t0 = time.perf_counter()
         lm = _load(model, model_args, p, batch_size, dp.device_for(device) if dp else device)
         timings = {"load_model_s": time.perf_counter() - t0}
-        journal = open_journal(model, model_args, lm, store, dp)
+        if spec is not None:
+            attack_model(lm, spec)
+        journal = open_journal(model, model_args, lm, store, dp, spec)
         run(p, outputs, lm, journal, progress and (dp is None or dp.is_main), timings, dp)
         if dp is not None and not dp.is_main:
             return None
@@ -188,7 +199,9 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
                    "use_cache": str(use_cache) if use_cache else None,
                    "check_batch_invariance": check_batch_invariance,
                    "reference_results": str(reference_results) if reference_results else None,
+                   "attack": spec.label if spec else None,
                    "metadata": json_safe(metadata if isinstance(metadata, dict) else parse_kv(metadata, "--metadata"))},
+        "attack": spec.record() if spec else None,
         "resumed_samples": outputs.resumed,
         "journal": {"path": str(journal.path), "model_fingerprint": journal.model_fp} if journal else None,
         "batch_invariance": invariance,
@@ -227,7 +240,18 @@ def _load(model: str | LMM, model_args: Any, p: Plan, batch_size: int | None, de
     return lm
 
 
-def build_requests(p: Plan) -> Outputs:
+def attack_model(lm: LMM, spec: AttackSpec) -> None:
+    """A weights attack edits the loaded model's torch weights (input attacks act on the requests)."""
+    if spec.attack.kind != "weights":
+        return
+    weights = getattr(lm, "model", None)
+    if not isinstance(weights, torch.nn.Module):
+        raise ModelError(f"--attack {spec.label}: model {getattr(lm, 'name', type(lm).__name__)!r} has no local "
+                         "torch weights to attack")
+    spec.attack_model(weights)
+
+
+def build_requests(p: Plan, attack: AttackSpec | None = None) -> Outputs:
     """Every task's requests (decoding their images); identical generation requests (same messages,
     images, generation settings) -- e.g. a judge task and its generation task -- are generated once."""
     o = Outputs()
@@ -238,6 +262,8 @@ def build_requests(p: Plan) -> Outputs:
         for i, doc in enumerate(p.docs[name]):
             try:
                 reqs = task.requests(doc, i)
+                if attack is not None:
+                    reqs = [attack.attack_request(r, task.target(doc), f"{name}|{task.doc_id(doc, i)}") for r in reqs]
             except (DataError, TaskError):
                 raise
             except Exception as exc:  # a task hook failing on this doc: name the doc, not a traceback
@@ -267,7 +293,7 @@ def _batch_size(lm: LMM) -> int:
 
 
 def open_journal(model: str | LMM, model_args: Any, lm: LMM, store: Path | None,
-                 dp: DataParallel | None = None) -> Journal | None:
+                 dp: DataParallel | None = None, attack: AttackSpec | None = None) -> Journal | None:
     """The journal of this model in `store`, or None (said in the log) when there is no store or the model
     has no weight files to fingerprint it by. Data-parallel: rank 0 fingerprints the model (device by its
     type: cuda:1 answers as cuda:0 does), every rank opens its own file, and all have read the journal
@@ -280,6 +306,8 @@ def open_journal(model: str | LMM, model_args: Any, lm: LMM, store: Path | None,
         return None
     args = dict(model_args) if isinstance(model_args, dict) else parse_model_args(model_args)
     args.update(batch_size=_batch_size(lm), device=str(getattr(lm, "device", "")).split(":")[0])
+    if attack is not None:  # an attacked model answers differently: never the clean model's journal
+        args["attack"] = attack.label
     fingerprint = model_fingerprint(model, args, store) if dp is None or dp.is_main else None
     if dp is not None:
         fingerprint = dp.broadcast(fingerprint)
@@ -371,15 +399,5 @@ def _setup_logging(verbosity: str | None) -> None:
 
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
-    try:
-        import numpy as np
-
-        np.random.seed(seed)
-    except ImportError:
-        pass
-    try:
-        import torch
-
-        torch.manual_seed(seed)
-    except ImportError:
-        pass
+    np.random.seed(seed)
+    torch.manual_seed(seed)

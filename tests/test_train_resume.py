@@ -4,14 +4,13 @@ import json
 
 import pytest
 import torch
+from train_helpers import config
 from transformers import TrainerCallback
 
 from offside_data.lineage import load_model, read_lineage
 from offside_train.checkpoint import LOG_FILE
 from offside_train.sft import build_sft_trainer, run_sft
 from offside_train.unlearn import build_unlearn_trainer, run_unlearn
-
-from train_helpers import config
 
 STEPS, SAVE_EVERY, KILL_AT = 4, 2, 3
 

@@ -4,7 +4,8 @@ Needs no lmms-eval: the evaluator imports this module always and `run` (which ne
 extra) only when an lmms-eval task is asked for."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from offside_data.extras import require
 
