@@ -122,3 +122,14 @@ def test_two_unlearning_steps_then_evaluate(arch_dir, mini_root, tmp_path):
     lmm = load_model("hf_vlm", f"pretrained={out},prompt_format={_prompt_format(name)}", batch_size=4, device="cpu")
     result = evaluate(lmm, tasks="offside_forget_mm_mc", limit=4, verbosity="ERROR", progress=False)
     assert 0.0 <= result["results"]["offside_forget_mm_mc"]["acc"] <= 1.0
+
+
+@pytest.mark.parametrize("method", ["rmu", "manu", "mmu"])
+def test_layer_methods_find_a_language_model_of_another_name(method, tiny_model_dir, mini_root, tmp_path):
+    """Idefics3 calls its language model `text_model`: the methods that pick its layers find it."""
+    from offside_train.cli import main
+
+    path = ensure_tiny_arch("idefics3", tiny_model_dir)
+    assert main(["unlearn", "--method", method, "--model", str(path), "--data", str(mini_root),
+                 "--out", str(tmp_path / method), "--max_steps", "2", "--per_device_train_batch_size", "4",
+                 "--report_to", "none"]) == 0
