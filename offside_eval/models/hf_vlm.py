@@ -1,5 +1,6 @@
 """`hf_vlm`: any Hugging Face image-text-to-text checkpoint (AutoModelForImageTextToText +
-AutoProcessor), prompted with the checkpoint's own chat template.
+AutoProcessor), prompted with the checkpoint's own chat template (`prompt_format=prefix`: PaliGemma
+style, for checkpoints without one).
 
 Log-likelihoods go through `offside_data.encode.encode_examples`, the encoder training
 uses, so a continuation is scored on exactly the tokens a training sample of it would be
