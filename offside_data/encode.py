@@ -48,9 +48,13 @@ def prompt_format(processor) -> str:
 
 def render_prompt(processor, messages: list[dict]) -> str:
     """The text a generation starts from: the chat template's generation prompt, or in the prefix
-    format the turns' text (the processor places the image tokens and BOS itself)."""
+    format the processor's image placeholder per image, then the turns' text (the processor adds
+    BOS and expands the placeholders)."""
     if prompt_format(processor) == "prefix":
-        return "\n".join(part["text"] for message in messages for part in _parts(message) if part["type"] == "text")
+        parts = [part for message in messages for part in _parts(message)]
+        placeholder = getattr(processor, "image_token", None) or ""
+        return (placeholder * sum(part["type"] == "image" for part in parts)
+                + "\n".join(part["text"] for part in parts if part["type"] == "text"))
     return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
 
