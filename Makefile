@@ -20,7 +20,7 @@ $(STAMP): setup.cfg pyproject.toml $(LOCK)
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(ENV) $(PY) -m pytest -q
+	$(ENV) $(PY) -m pytest -q --all-architectures
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -27,22 +27,41 @@ from .config import STAGES, ConfigError, TrainConfig
 LOG_FILE = "train_log.jsonl"
 
 
-def load_processor(path: str):
+def load_processor(path: str, prompt_format: str = "chat"):
     from transformers import AutoProcessor
 
-    return AutoProcessor.from_pretrained(processor_source(path))
+    from offside_data.encode import use_prompt_format
+
+    return use_prompt_format(AutoProcessor.from_pretrained(processor_source(path)), prompt_format)
 
 
-LANGUAGE_PARAMETERS = re.compile(r"(^|\.)(language_model|lm_head)\.")
+def language_model_name(model) -> str:
+    """Qualified name of the model's language model (`get_decoder()`: language_model, text_model, ...)."""
+    decoder = model.get_decoder()
+    name = next((n for n, m in model.named_modules() if m is decoder and n), None)
+    if name is None:
+        raise ConfigError(f"{type(model).__name__}: no language model apart from the whole model; "
+                          "give --lora_target / --finetune full")
+    return name
+
+
+def language_lora_targets(model) -> str:
+    """Regex of the language model's linear projections (the vision tower's share their names)."""
+    import torch
+
+    prefix = language_model_name(model)
+    leaves = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules()
+                     if n.startswith(prefix + ".") and isinstance(m, torch.nn.Linear)})
+    return rf"{re.escape(prefix)}\..*\.({'|'.join(leaves)})"
 
 
 def freeze_all_but_language(model):
-    """Train the language model and output head only (transformers' VLMs name them `language_model`
-    and `lm_head`); the vision tower and projector keep their weights and need no gradients."""
+    """Train the language model and output head only; the vision tower and projector keep their
+    weights and need no gradients."""
+    head = next(n for n, m in model.named_modules() if m is model.get_output_embeddings())
+    language = (language_model_name(model) + ".", head + ".")
     for name, param in model.named_parameters():
-        param.requires_grad_(bool(LANGUAGE_PARAMETERS.search(name)))
-    if not any(p.requires_grad for p in model.parameters()):
-        raise ConfigError(f"--finetune language: {type(model).__name__} has no language_model / lm_head parameters")
+        param.requires_grad_(name.startswith(language))
     return model
 
 
@@ -62,7 +81,7 @@ def load_trainable(cfg: TrainConfig, model_path: str | None = None):
     # same process (the pipeline trains every method in one process).
     set_seed(cfg.seed)
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=cfg.lora_target, task_type="CAUSAL_LM")
+                      target_modules=cfg.lora_target or language_lora_targets(model), task_type="CAUSAL_LM")
     return get_peft_model(model, lora)
 
 

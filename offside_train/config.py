@@ -18,9 +18,6 @@ from transformers.hf_argparser import string_to_bool
 
 from offside_data.options import did_you_mean
 
-# LoRA on the language model's projections only; the vision tower's MLPs share these names.
-LANGUAGE_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
-
 
 class ConfigError(ValueError):
     """Bad option or config file; the CLI prints it as one line and exits non-zero."""
@@ -55,8 +52,13 @@ class TrainConfig(TrainingArguments):
     lora_r: int = option(8, "LoRA rank.")
     lora_alpha: int = option(32, "LoRA scaling alpha.")
     lora_dropout: float = option(0.05, "Dropout on the LoRA branch.")
-    lora_target: str = option(LANGUAGE_LORA_TARGETS, "Regex of the modules that get LoRA adapters.")
-    max_length: int = option(128, "Longest tokenized example allowed (longer ones are an error, never cut).")
+    lora_target: str = option("", "Regex of the modules that get LoRA adapters (default: the language model's "
+                                  "linear projections, found in the model).")
+    max_length: int | None = option(None, "Longest tokenized example allowed (longer ones are an error naming the "
+                                          "length needed, never cut; default: no limit, batches as long as their data).")
+    prompt_format: Literal["chat", "prefix"] = option(
+        "chat", "chat: the checkpoint's chat template; prefix: no chat template (PaliGemma style), the question is "
+                "the processor's prompt and the answer its suffix.")
     image_size: int = option(256, "OFFSIDE only: images are resized to image_size x image_size pixels (MLLMU-Bench "
                                   "images go in at release size, as its tasks evaluate them).")
     merge: bool = option(False, "LoRA only: also write OUTPUT_DIR/merged with the adapter merged into full weights.")
@@ -79,7 +81,7 @@ class TrainConfig(TrainingArguments):
         if self.merge and self.finetune != "lora":
             raise ConfigError("--merge applies to LoRA runs only (--finetune full already saves full weights)")
         for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "max_length", "image_size"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"--{name} must be >= 1, got {getattr(self, name)}")
         if not Path(self.data).is_dir():
             raise ConfigError(f"--data {self.data}: not a directory")
@@ -225,5 +227,5 @@ def load_yaml(path: str | None) -> dict[str, Any]:
         raise ConfigError(str(exc)) from None
 
 
-__all__ = ["ConfigError", "LANGUAGE_LORA_TARGETS", "RelearnConfig", "RetainOnlyConfig", "SFTRunConfig", "STAGES", "TrainConfig",
+__all__ = ["ConfigError", "RelearnConfig", "RetainOnlyConfig", "SFTRunConfig", "STAGES", "TrainConfig",
            "build_config", "config_class", "load_yaml", "option", "option_names"]

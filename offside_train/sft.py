@@ -33,7 +33,7 @@ def build_sft_trainer(cfg: SFTRunConfig):
 
     prepare_output_dir(cfg)
     items = load_records(cfg, cfg.role)
-    processor = load_processor(cfg.model)
+    processor = load_processor(cfg.model, cfg.prompt_format)
     collator = IndexCollator(items, RecordCollator(processor, cfg.max_length))
     # Every Trainer setting carries over; max_length is offside's (the collator enforces it), not TRL's.
     trainer_args = {f.name: getattr(cfg, f.name) for f in fields(TrainingArguments) if f.init}

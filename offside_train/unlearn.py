@@ -27,7 +27,7 @@ def build_unlearn_trainer(cfg: UnlearnConfig):
     prepare_output_dir(cfg)
     forget = load_records(cfg, "forget")
     retain = load_records(cfg, "retain") if cfg.uses_retain else []
-    processor = load_processor(cfg.model)
+    processor = load_processor(cfg.model, cfg.prompt_format)
     if issubclass(cfg.runner, WeightEditor):
         return cfg.runner(load_trainable(cfg), cfg, processor, forget, retain), processor
     trainer = cfg.runner(load_trainable(cfg), cfg, processor, forget, retain, ref_model=load_reference(cfg),

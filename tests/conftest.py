@@ -7,6 +7,21 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def pytest_addoption(parser):
+    parser.addoption("--all-architectures", action="store_true",
+                     help="run test_architectures.py on all twelve tiny architectures, not the default subset")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `architectures` (the full matrix's other members) run with --all-architectures only."""
+    if config.getoption("--all-architectures"):
+        return
+    skipped = [item for item in items if item.get_closest_marker("architectures")]
+    if skipped:
+        config.hook.pytest_deselected(items=skipped)
+        items[:] = [item for item in items if not item.get_closest_marker("architectures")]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _offside_cache(tmp_path_factory):
     """Keep fixture builds out of the user's cache unless OFFSIDE_CACHE is set explicitly."""

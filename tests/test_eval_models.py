@@ -1,25 +1,20 @@
 """Model adapters on the tiny checkpoints: exact log-likelihoods, batch invariance, text-only
-requests, a second architecture through hf_vlm, and the OpenAI-compatible backend."""
+requests (other architectures: test_architectures.py), and the OpenAI-compatible backend."""
 import pytest
 import torch
 
 from offside_eval import evaluate
 from offside_data import view
-from offside_data.chat import load_image, user_message
+from offside_data.chat import user_message
 from offside_eval.models import ModelError, load_model
 from offside_eval.requests import LoglikelihoodRequest
+
+from eval_helpers import mc_requests
 
 
 @pytest.fixture(scope="module")
 def qwen(tiny_model_dir):
     return load_model("qwen2_5_vl", f"pretrained={tiny_model_dir}", batch_size=8, device="cpu")
-
-
-@pytest.fixture(scope="module")
-def llava_dir(tiny_model_dir, tmp_path_factory):
-    from tiny_llava import build_tiny_llava
-
-    return build_tiny_llava(tmp_path_factory.mktemp("tiny-llava"), tiny_model_dir)
 
 
 def hand_loglik(model, processor, question, image, answer, eot="<|im_end|>"):
@@ -37,18 +32,9 @@ def hand_loglik(model, processor, question, image, answer, eot="<|im_end|>"):
     return float(logprobs.gather(-1, ids[-len(target):, None]).sum())
 
 
-def _requests(items, root):
-    reqs = []
-    for it in items:
-        visuals = [load_image(str(root), it.image)] if it.image else []
-        for option in it.options.values():
-            reqs.append(LoglikelihoodRequest([user_message(it.question, bool(visuals))], visuals, option, group=it.id))
-    return reqs
-
-
 def test_loglikelihood_equals_hand_computation(qwen, mini_root, mini_items):
     items = view(mini_items, "forget")[:2] + view(mini_items, "retain", "unimodal")[:1]
-    reqs = _requests(items, mini_root)
+    reqs = mc_requests(items, mini_root)
     got = qwen.loglikelihood(reqs, progress=False)
     for req, (ll, greedy) in zip(reqs, got):
         image = req.visuals[0] if req.visuals else None
@@ -92,20 +78,6 @@ def test_text_only_tasks_send_no_image_tokens(qwen):
     assert seen and all(px is None for _ids, px in seen)
     assert all(not (ids == image_token).any() for ids, _px in seen if ids is not None)
     assert all(s["n_images"] == 0 for s in out["samples"]["offside_forget_text_mc"])
-
-
-def test_hf_vlm_runs_a_second_architecture(llava_dir, mini_root, mini_items):
-    lm = load_model("hf_vlm", f"pretrained={llava_dir},dtype=float32", batch_size=4, device="cpu")
-    assert type(lm.model).__name__ == "LlavaForConditionalGeneration"
-    item = view(mini_items, "forget")[0]
-    image = load_image(str(mini_root), item.image)
-    (ll, _), = lm.loglikelihood([LoglikelihoodRequest([user_message(item.question, True)], [image], item.answer)],
-                                progress=False)
-    assert ll == pytest.approx(hand_loglik(lm, lm.processor, item.question, image, item.answer), abs=1e-4)
-    out = evaluate(lm, tasks="offside_forget_mm", limit=2, gen_kwargs="max_new_tokens=4", verbosity="ERROR",
-                   progress=False)
-    assert set(out["results"]) == {"offside_forget_mm_mc", "offside_forget_mm_mcgen", "offside_forget_mm_gen"}
-    assert 0 <= out["results"]["offside_forget_mm_mc"]["acc"] <= 1
 
 
 class _FakeClient:
@@ -155,7 +127,7 @@ def test_checkpoint_folder_and_adapter_arg_load_the_same_weights(tiny_model_dir,
     peft_model.save_pretrained(tmp_path / "ckpt")
     write_lineage(tmp_path / "ckpt", {"parent": str(tiny_model_dir), "method": "test"})
 
-    reqs = _requests(view(mini_items, "forget")[:1], mini_root)
+    reqs = mc_requests(view(mini_items, "forget")[:1], mini_root)
     scores = []
     for args in (f"pretrained={tiny_model_dir}", f"pretrained={tmp_path / 'ckpt'}",
                  f"pretrained={tiny_model_dir},adapter={tmp_path / 'ckpt'}"):

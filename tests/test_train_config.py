@@ -26,7 +26,7 @@ def test_stage_defaults_follow_the_paper(mini_root):
     assert (type(sft), type(relearn)) == (SFTRunConfig, RelearnConfig) and (sft.role, relearn.role) == ("train", "relearn")
     assert (sft.learning_rate, ga.learning_rate) == (1e-4, 2e-5)
     assert (sft.lora_r, sft.lora_alpha, sft.lora_dropout, sft.max_length, sft.image_size,
-            sft.per_device_train_batch_size) == (8, 32, 0.05, 128, 256, 4)
+            sft.per_device_train_batch_size, sft.lora_target, sft.prompt_format) == (8, 32, 0.05, None, 256, 4, "", "chat")
     assert (sft.lr_scheduler_type.value, sft.logging_steps, sft.save_strategy.value, sft.bf16) == ("linear", 10, "no", False)
     assert set(METHODS) >= {"ga", "gd", "kl", "po", "npo", "wga", "undial"}
 

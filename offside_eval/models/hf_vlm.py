@@ -1,5 +1,6 @@
 """`hf_vlm`: any Hugging Face image-text-to-text checkpoint (AutoModelForImageTextToText +
-AutoProcessor), prompted with the checkpoint's own chat template.
+AutoProcessor), prompted with the checkpoint's own chat template (`prompt_format=prefix`: PaliGemma
+style, for checkpoints without one).
 
 Log-likelihoods go through `offside_data.encode.encode_examples`, the encoder training
 uses, so a continuation is scored on exactly the tokens a training sample of it would be
@@ -15,7 +16,7 @@ from typing import Any, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from offside_data.encode import IGNORE_INDEX, Example, encode_examples, process_padded
+from offside_data.encode import IGNORE_INDEX, Example, encode_examples, process_padded, render_prompt, use_prompt_format
 from ..requests import GenerationRequest, LoglikelihoodRequest, prompt_length
 from . import prefix_scoring
 from .base import LMM, ModelError
@@ -46,8 +47,7 @@ def install_image_cache(processor) -> None:
 
     def cached(self, images, **kwargs):
         flat = images if isinstance(images, (list, tuple)) else [images]
-        if any(isinstance(im, (list, tuple)) for im in flat):
-            return original(images, **kwargs)
+        flat = [im for row in flat for im in (row if isinstance(row, (list, tuple)) else [row])]  # per-prompt lists
         key_kwargs = repr(sorted(kwargs.items()))
         parts = []
         for image in flat:
@@ -72,6 +72,18 @@ def install_image_cache(processor) -> None:
     processor._offside_image_cache = cache
 
 
+def _runs(items: Sequence[Any], key) -> list[list[Any]]:
+    """Consecutive items of equal `key`, one list per run: a batch never mixes image and text-only
+    prompts (Mllama's processor cannot batch them) nor generation settings."""
+    runs: list[list[Any]] = []
+    for item in items:
+        if runs and key(runs[-1][0]) == key(item):
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return runs
+
+
 class HFVLM(LMM):
     name = "hf_vlm"
 
@@ -79,7 +91,7 @@ class HFVLM(LMM):
                  device: str | None = None, device_map: Any = None, attn_implementation: str | None = None,
                  batch_size: int | str = 1, trust_remote_code: bool = False, max_new_tokens: int = 64,
                  model: Any = None, processor: Any = None, cache_images: bool = True, shared_prefix: bool = True,
-                 max_batch_size: int = 64, **processor_kwargs):
+                 max_batch_size: int = 64, prompt_format: str = "chat", **processor_kwargs):
         if model is None and not pretrained:
             raise ModelError(f"{self.name}: model_args must give pretrained=PATH_OR_HUB_ID")
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -101,6 +113,10 @@ class HFVLM(LMM):
         self.model.eval()
         self.processor = processor if processor is not None else self._load_processor(
             pretrained, adapter, trust_remote_code, processor_kwargs)
+        try:
+            use_prompt_format(self.processor, prompt_format)
+        except ValueError as exc:
+            raise ModelError(f"{self.name}: {exc}") from None
         tok = self.tokenizer
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token
@@ -186,7 +202,8 @@ class HFVLM(LMM):
                     results[i] = res
                 bar.update(len(group))
 
-        self._in_batches(ordered, score)
+        for run in _runs(ordered, lambda idx: bool(requests[idx[0]].visuals)):
+            self._in_batches(run, score)
         bar.close()
         return results  # type: ignore[return-value]
 
@@ -207,7 +224,8 @@ class HFVLM(LMM):
                 results[i] = res
             bar.update(len(chunk))
 
-        self._in_batches(detailed, score)
+        for run in _runs(detailed, lambda i: bool(requests[i].visuals)):
+            self._in_batches(run, score)
         bar.close()
         return results
 
@@ -266,12 +284,8 @@ class HFVLM(LMM):
                                                             -prompt_length(requests[i].messages, requests[i].visuals)))
         results: list[str | None] = [None] * len(requests)
         bar = tqdm(total=len(requests), desc="generate", disable=not progress, leave=False)
-        runs: list[list[int]] = []  # same gen_kwargs, longest prompt first: batches hold similar lengths
-        for i in order:
-            if runs and requests[runs[-1][0]].gen_kwargs == requests[i].gen_kwargs:
-                runs[-1].append(i)
-            else:
-                runs.append([i])
+        # same gen_kwargs, longest prompt first: batches hold similar lengths
+        runs = _runs(order, lambda i: (json.dumps(requests[i].gen_kwargs, sort_keys=True), bool(requests[i].visuals)))
 
         def generate(chunk):
             for i, text in zip(chunk, self._generate([requests[i] for i in chunk], requests[chunk[0]].gen_kwargs)):
@@ -308,9 +322,8 @@ class HFVLM(LMM):
         tok = self.tokenizer
         if any(until):
             gen.update(stop_strings=[s for s in until if s], tokenizer=tok)
-        prompts = [self.processor.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False)
-                   for r in reqs]
-        batch = process_padded(self.processor, prompts, [im for r in reqs for im in r.visuals], "left")
+        prompts = [render_prompt(self.processor, r.messages) for r in reqs]
+        batch = process_padded(self.processor, prompts, [list(r.visuals) for r in reqs], "left")
         out = self.model.generate(**self._to_device(dict(batch)), **gen, pad_token_id=tok.pad_token_id)
         texts = tok.batch_decode(out[:, batch["input_ids"].shape[1]:].cpu(), skip_special_tokens=True,
                                  clean_up_tokenization_spaces=False)

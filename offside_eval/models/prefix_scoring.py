@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from offside_data.encode import process_padded, split_prompt_target
+from offside_data.encode import process_padded, prompt_format, split_prompt_target
 
 
 @dataclass
@@ -29,12 +29,14 @@ class PrefixItem:
 
 def plan_item(processor, reqs: Sequence[Any]) -> PrefixItem | None:
     """The shared prefix of one MC item, or None when it cannot be shared: the options differ
-    in prompt or images, or tokenizing prefix + option moves the boundary (then the tokens
-    scored would not be those `encode_examples` scores)."""
+    in prompt or images, tokenizing prefix + option moves the boundary (then the tokens
+    scored would not be those `encode_examples` scores), or the prefix format's processor
+    builds the prompt (its answer goes in as a suffix, not after the prompt text)."""
     tokenizer = getattr(processor, "tokenizer", processor)
     first = reqs[0]
-    if any(r.messages != first.messages or [id(v) for v in r.visuals] != [id(v) for v in first.visuals]
-           for r in reqs[1:]):
+    if prompt_format(processor) == "prefix" or any(
+            r.messages != first.messages or [id(v) for v in r.visuals] != [id(v) for v in first.visuals]
+            for r in reqs[1:]):
         return None
     prompt_text = None
     target_texts = []
@@ -76,7 +78,7 @@ def score_items(model, processor, items: Sequence[PrefixItem], to_device: Callab
     """Per item, per option: (sum of target log-probs, target is the greedy decode)."""
     tokenizer = getattr(processor, "tokenizer", processor)
     batch = to_device(dict(process_padded(processor, [it.prompt_text for it in items],
-                                          [im for it in items for im in it.images], "left")))
+                                          [it.images for it in items], "left")))
     key = _cache_kwarg(model)
     positions = model._prepare_position_ids_for_generation(batch["input_ids"], dict(batch))
     inner = getattr(model, "model", None)

@@ -26,12 +26,12 @@ from offside_data.records import text_only
 from offside_data.encode import IGNORE_INDEX
 from offside_data.fileio import atomic_write_text
 
+from ..checkpoint import language_model_name
 from ..config import ConfigError, option
 from ..data import RecordCollator
 from .base import UnlearnConfig, WeightEditor, register
 
 PRUNED_FILE = "manu_pruned.json"
-LANGUAGE_MLP = re.compile(r".*language_model\.layers\.(\d+)\.mlp$")
 VISION_MLP = re.compile(r".*visual\.blocks\.(\d+)\.mlp$")
 IMPORTANCES = ("mean_abs", "frequency", "variance", "rms")
 
@@ -97,13 +97,14 @@ class MANUConfig(UnlearnConfig):
 class MANU(WeightEditor):
     def mlps(self) -> dict[str, list[torch.nn.Module]]:
         groups = {"language": [], "vision": []}
+        language_mlp = re.compile(rf"{re.escape(language_model_name(self.model))}\.layers\.(\d+)\.mlp")
         for name, module in self.model.named_modules():
-            if LANGUAGE_MLP.fullmatch(name):
+            if language_mlp.fullmatch(name):
                 groups["language"].append(module)
             elif VISION_MLP.fullmatch(name) and self.cfg.vision:
                 groups["vision"].append(module)
         if not groups["language"]:
-            raise ConfigError("manu: no language-model MLP (language_model.layers.N.mlp) found")
+            raise ConfigError("manu: no language-model MLP (LANGUAGE_MODEL.layers.N.mlp) found")
         return {group: modules for group, modules in groups.items() if modules}
 
     @torch.no_grad()

@@ -25,6 +25,7 @@ import torch
 
 from offside_data.records import text_only
 
+from ..checkpoint import language_model_name
 from ..config import ConfigError, option
 from .base import RetainLoss, UnlearnConfig, UnlearnTrainer, register, retain_loss_option
 from .ga import GradientAscent
@@ -50,8 +51,8 @@ class MMUConfig(UnlearnConfig):
     saliency_ratio: float = option(1.0, "A weight is selected only where S_forget > saliency_ratio * S_retain.")
     mask_fraction: float = option(0.1, "Share of each tensor the mask may select, by S_forget / S_retain; 1: the "
                                        "ratio rule alone.")
-    mask_params: str = option(r".*language_model.*", "Regex of the weights (full FT) or adapted modules (LoRA) "
-                                                      "the mask may select.")
+    mask_params: str = option("", "Regex of the weights (full FT) or adapted modules (LoRA) the mask may select; "
+                                  "default: the language model's, found in the model.")
     saliency_batches: int = option(0, "Batches per role for the saliency pass; 0: all items.")
     retain_forget_text: bool = option(True, "mm modality: the forget players' text-only QAs join the retain set.")
 
@@ -74,7 +75,8 @@ class MMUTrainer(UnlearnTrainer):
 
     def _targets(self) -> dict[str, tuple[torch.nn.Parameter, torch.nn.Module | None]]:
         """name -> (weight whose saliency is measured, its LoRA module or None for full FT)."""
-        pattern, found = re.compile(self.cfg.mask_params), {}
+        language = rf"{re.escape(language_model_name(self.model))}\..*"
+        pattern, found = re.compile(self.cfg.mask_params or language), {}
         for name, module in self.model.named_modules():
             lora_b = getattr(module, "lora_B", None)
             if pattern.fullmatch(name) and lora_b is not None and "default" in lora_b:
@@ -83,7 +85,7 @@ class MMUTrainer(UnlearnTrainer):
             found = {name: (p, None) for name, p in self.model.named_parameters()
                      if p.requires_grad and p.dim() >= 2 and pattern.fullmatch(name)}
         if not found:
-            raise ConfigError(f"mmu: --mask_params {self.cfg.mask_params!r} matches no trainable weight")
+            raise ConfigError(f"mmu: --mask_params {pattern.pattern!r} matches no trainable weight")
         return found
 
     def _saliency(self, targets, indices: list[int]) -> dict[str, torch.Tensor]:

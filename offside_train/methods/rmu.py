@@ -17,6 +17,7 @@ import torch
 
 from offside_data.encode import IGNORE_INDEX
 
+from ..checkpoint import language_model_name
 from ..config import ConfigError, option
 from .base import UnlearnConfig, UnlearnTrainer, register, retain_weight_option
 
@@ -61,7 +62,8 @@ class RMUTrainer(UnlearnTrainer):
             raise ConfigError(f"--update_layers must be comma-separated integers, got {cfg.update_layers!r}") from None
         if any(not 0 <= i <= self.layer for i in layers):
             raise ConfigError(f"--update_layers must lie in 0..{self.layer} (layers after --layer cannot move it)")
-        pattern = re.compile(rf"language_model\.layers\.({'|'.join(map(str, layers))})\.mlp\.")
+        language = re.escape(language_model_name(self.model))
+        pattern = re.compile(rf"{language}\.layers\.({'|'.join(map(str, layers))})\.mlp\.")
         trainable = 0
         for name, param in self.model.named_parameters():
             keep = param.requires_grad and bool(pattern.search(name))
