@@ -48,6 +48,11 @@ class Experiment:
         "help": "clean: offside's tasks (MLLMU: generation asked as fine-tuned, the _clean tasks); reference: the "
                 "benchmark authors' scripts' protocol (OFFSIDE: the _ref tasks; MLLMU: eval.py's prompts throughout)"})
     judge: str | None = field(default=None, metadata={"help": "--judge_args string when an LLM judge is configured"})
+    robustness: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "attacks on the unlearned checkpoints (complete setting): {attacks: [NAME[:k=v,...], ...] as "
+                "offside-eval --attack takes them, relearn_steps: [K, ...] (the relearning attack: K steps of the "
+                "relearn options on the retain set), methods: [...] (default: every method)}; the report's "
+                "Robustness table"})
     source: str = "<dict>"
 
     @classmethod
@@ -113,7 +118,7 @@ class Experiment:
         if "selective" in self.settings + self.relearn_settings:
             raise ExperimentError(f"{self.source}: settings: selective does not apply to benchmark mllmu "
                                   "(complete = image + text, unimodal = text only)")
-        for key in ("unlearning_metrics", "utility_tasks", "reference", "judge"):
+        for key in ("unlearning_metrics", "utility_tasks", "reference", "judge", "robustness"):
             if data.get(key):
                 raise ExperimentError(f"{self.source}: {key} does not apply to benchmark mllmu")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import shutil
 import time
 import traceback
@@ -29,6 +30,8 @@ from .stages import EvalStage, TrainStage
 
 log = logging.getLogger("offside_run")
 MANIFEST = "run_manifest.json"
+ROBUSTNESS_KEYS = ["attacks", "relearn_steps", "methods"]
+SLUG = re.compile(r"[^\w=.-]+")  # what an attack spec may not keep in a folder name
 ROLES_BY_SETTING = {"complete": ["forget", "test", "retain"], "unimodal": ["forget", "test", "retain"],
                     "selective": ["forget_private", "test", "forget_shared"]}
 RELEARNED_ROLES = ["forget", "test", "retain", "relearn"]
@@ -115,10 +118,25 @@ class Runner:
             unlearned = train(name, method, options, vanilla, method, setting, "unlearned", "unlearn")
             evaluate(unlearned, ROLES_BY_SETTING[setting],
                      references.get("selective" if setting == "selective" else "complete"))
+            if setting == "complete" and method in exp.robustness.get("methods", exp.methods):
+                self.plan_attacks(stages, unlearned)
             if relearn:
                 evaluate(train(f"{name}-relearned", "relearn", exp.relearn, unlearned, method, setting,
                                "relearned", "relearn"), RELEARNED_ROLES)
         return stages
+
+    def plan_attacks(self, stages: list, unlearned: TrainStage) -> None:
+        """The robustness section on one unlearned checkpoint: each input/weight attack is an evaluation of
+        the forget set; the relearning attack a K-step fine-tune on the retain set, then that evaluation."""
+        forget = self.tasks_for(["forget"])
+        for attack in self.exp.robustness.get("attacks", []):
+            self.add_eval(stages, unlearned, ["forget"], forget, attack=attack)
+        for steps in self.exp.robustness.get("relearn_steps", []):
+            attacked = self.add_train(stages, f"{unlearned.name}-relearnattack{steps}", "relearn_attack",
+                                      {**self.exp.relearn, "max_steps": steps}, unlearned, unlearned.method,
+                                      unlearned.setting, "unlearned", "relearn_attack")
+            attacked.attack = f"relearn:steps={steps}"
+            self.add_eval(stages, attacked, ["forget"], forget)
 
     def add_train(self, stages: list, name: str, stage: str, options: dict[str, Any], parent: TrainStage | None,
                   method: str, setting: str, phase: str, key_kind: str) -> TrainStage:
@@ -130,12 +148,13 @@ class Runner:
         return st
 
     def add_eval(self, stages: list, ckpt: TrainStage, roles: list[str], tasks: dict[str, dict[str, str]],
-                 reference: EvalStage | None = None) -> EvalStage:
-        """Plan one checkpoint's evaluation on `tasks` (role -> kind -> task)."""
+                 reference: EvalStage | None = None, attack: str | None = None) -> EvalStage:
+        """Plan one checkpoint's evaluation on `tasks` (role -> kind -> task), under `attack` if given."""
         opts = dict(self.exp.eval)
         names = [t for kinds in tasks.values() for t in kinds.values()]
         stages.append(EvalStage(ckpt, roles, tasks, stage_key("eval", ckpt.key, names, opts, self.exp.judge,
-                                                         reference.key if reference else None), reference))
+                                                         reference.key if reference else None, attack),
+                                reference, attack))
         return stages[-1]
 
     def tasks_for(self, roles: list[str]) -> dict[str, dict[str, str]]:
@@ -180,6 +199,8 @@ class Runner:
     def folder(self, stage: TrainStage | EvalStage) -> Path:
         if isinstance(stage, TrainStage):
             return self.run_dir / "checkpoints" / stage.name
+        if stage.attack:  # quantize:bits=4 -> evals/ga-complete@quantize-bits=4
+            return self.run_dir / "evals" / f"{stage.checkpoint.name}@{SLUG.sub('-', stage.attack)}"
         return self.run_dir / "evals" / stage.checkpoint.name
 
     def validate(self, stages: list[TrainStage | EvalStage]) -> None:
@@ -222,11 +243,34 @@ class Runner:
             except ValueError as exc:
                 raise ExperimentError(f"{self.exp.source}: utility_tasks: {exc}") from None
         known = set(inspect.signature(evaluate).parameters) - {"tasks", "output_path", "log_samples", "data_root",
-                                                                 "progress", "verbosity", "judge_args"}
+                                                                 "progress", "verbosity", "judge_args", "attack"}
         for key in self.exp.eval:
             if key not in known:
                 raise ExperimentError(f"{self.exp.source}: eval: unknown option {key!r}"
                                       f"{did_you_mean(key, sorted(known))}")
+        self._validate_robustness()
+
+    def _validate_robustness(self) -> None:
+        """robustness: known keys, attacks offside-eval takes (their extras installed), methods of this run."""
+        from offside_eval.attacks import parse_attack
+
+        section = self.exp.robustness
+        where = f"{self.exp.source}: robustness"
+        for key in section:
+            if key not in ROBUSTNESS_KEYS:
+                raise ExperimentError(f"{where}: unknown key {key!r}{did_you_mean(key, ROBUSTNESS_KEYS)}")
+        steps = section.get("relearn_steps", [])
+        if not isinstance(steps, list) or not all(isinstance(k, int) and k > 0 for k in steps):
+            raise ExperimentError(f"{where}.relearn_steps: a list of positive step counts, got {steps!r}")
+        for method in section.get("methods", []):
+            if method not in self.exp.methods:
+                raise ExperimentError(f"{where}.methods: {method!r} is not a method of this run"
+                                      f"{did_you_mean(method, sorted(self.exp.methods))}")
+        for attack in section.get("attacks", []):
+            try:
+                parse_attack(attack)
+            except (ValueError, ImportError) as exc:
+                raise ExperimentError(f"{where}.attacks: {exc}") from None
 
     def describe(self, stages: list[TrainStage | EvalStage]) -> str:
         """The dry-run table: each stage, whether a finished copy is cached, and the work it implies."""
@@ -238,15 +282,15 @@ class Runner:
             cached = "cached" if finished(self.folder(st), st.key) else "to run"
             if isinstance(st, TrainStage):
                 cfg = st.config
-                roles = {"sft": ["train"], "relearn": ["relearn"], "retain_only": ["retain"]}.get(
-                    st.stage, ["forget"] + (["retain"] if getattr(cfg, "uses_retain", False) else []))
+                roles = [cfg.role] if getattr(cfg, "role", None) else \
+                    ["forget"] + (["retain"] if getattr(cfg, "uses_retain", False) else [])
                 n = sum(len(load_records(cfg, role)) for role in roles)
                 steps = (f"{cfg.max_steps} steps" if cfg.max_steps > 0 else f"{cfg.num_train_epochs:g} epoch(s)")
                 work = f"{st.stage}: {n} items ({'+'.join(roles)}), {steps}, batch {cfg.per_device_train_batch_size}"
                 rows.append((f"train {st.name}", cached, work))
             else:
                 docs = sum(min(self.count_docs(t), limit or 10**9) for t in st.task_names if not t.startswith("lmms:"))
-                rows.append((f"evaluate {st.checkpoint.name}", cached,
+                rows.append((f"evaluate {self.folder(st).name}", cached,
                              f"{len(st.task_names)} tasks ({', '.join(st.roles)}), {docs} records"))
         width = [max(len(r[i]) for r in rows) for i in range(2)]
         lines = [f"{r[0]:<{width[0]}}  {r[1]:<{width[1]}}  {r[2]}" for r in rows]
@@ -317,6 +361,8 @@ class Runner:
                 extra["reference_results"] = str(self.folder(st.reference))
             elif st.reference is not None:
                 log.warning("%s: evaluated without forget quality / privleak (the reference failed)", st.checkpoint.name)
+            if st.attack:
+                extra["attack"] = st.attack
             offside_eval.evaluate(model, model_args, st.task_names, output_path=folder, log_samples=True,
                                   data_root=self.data_root, progress=self.progress, verbosity="WARNING",
                                   **opts, **extra)
@@ -328,7 +374,7 @@ class Runner:
         ckpt = st.checkpoint
         entry: dict[str, Any] = {"method": ckpt.method, "setting": ckpt.setting, "phase": ckpt.phase,
                                  "checkpoint": str(self.folder(ckpt)), "error": error,
-                                 "protocol": self.exp.protocol}
+                                 "protocol": self.exp.protocol, "attack": st.attack or ckpt.attack}
         if error is None:
             entry["eval_dir"] = str(self.folder(st).relative_to(self.run_dir))
             entry["tasks"] = st.tasks
@@ -379,7 +425,8 @@ def load_entries(run_dir: str | Path) -> tuple[str, str, str, list[Entry]]:
             results = json.loads((folder / "results.json").read_text(encoding="utf-8"))["results"]
             for role, tasks in rec["tasks"].items():
                 metrics[role], samples[role] = _role_metrics(folder, results, tasks, kind_metrics)
-        entries.append(Entry(rec["method"], rec["setting"], rec["phase"], metrics, samples, rec.get("error")))
+        entries.append(Entry(rec["method"], rec["setting"], rec["phase"], metrics, samples, rec.get("error"),
+                             rec.get("attack")))
     return manifest["name"], manifest["protocol"], benchmark, entries
 
 

@@ -23,7 +23,8 @@ UNLEARNING_LABELS = {"truth_ratio": "Truth Ratio", "forget_quality": "Forget Qua
                      "mia_minkpp_auc": "MIA AUC (Min-K%++)", "privleak_loss": "PrivLeak (LOSS)",
                      "privleak_minkpp": "PrivLeak (Min-K%++)"}
 MLLMU_LABELS = {"rougeL": "ROUGE-L", "cloze_acc": "Cloze Acc.", "acc_ll": "Class. Acc. (LL)"}
-LABELS = {**METRICS, **UNLEARNING_LABELS, **MLLMU_LABELS}
+ROBUSTNESS_LABELS = {"recovered_acc": "Recovered Class. Acc.", "recovered_gen_score": "Recovered Gen. Score"}
+LABELS = {**METRICS, **UNLEARNING_LABELS, **MLLMU_LABELS, **ROBUSTNESS_LABELS}
 NOT_RANKED = ("vanilla", "retain-only reference")  # rows shown for comparison, never bold
 ROLE_LABELS = {"forget": "Forget Set", "test": "Test Set", "retain": "Retain Set", "relearn": "Relearn Set",
                "forget_private": "Private Info", "forget_shared": "Shared Info", "celebrity": "Real Celebrity"}
@@ -40,6 +41,7 @@ class Entry:
     metrics: dict[str, dict[str, float]]  # role -> metric -> value
     samples: dict[str, list[dict]] = field(default_factory=dict)  # role -> [{"id", "visual_rumor", metric...}]
     error: str | None = None  # a failed stage is reported, not dropped
+    attack: str | None = None  # evaluated under this attack (robustness); None: clean inputs and weights
 
 
 @dataclass
@@ -288,11 +290,12 @@ def write_report(entries: list[Entry], out_dir: str | Path, title: str = "OFFSID
     out_dir = Path(out_dir)
     (out_dir / "tables").mkdir(parents=True, exist_ok=True)
     from .plots import plot_all
+    from .robustness_report import robustness_analysis, robustness_table
     from .unlearning_report import unlearning_analysis, unlearning_plot, unlearning_table
 
+    attacked, entries = entries, [e for e in entries if not e.attack]  # attacked evaluations: robustness only
     tables = build_tables(entries, protocol)
-    extra = unlearning_table(entries)
-    tables += [extra] if extra else []
+    tables += [t for t in (unlearning_table(entries), robustness_table(attacked)) if t]
     md = [f"# {title}", "", *header]
     for table in tables:
         stem = table.title.split(":")[0].lower().replace(" ", "")  # table2, table3, table4, figure3
@@ -302,11 +305,12 @@ def write_report(entries: list[Entry], out_dir: str | Path, title: str = "OFFSID
     md.append("Arrows give the better direction (→0: closest to zero); **bold** marks the best unlearning method per "
               "column.\n")
     md.append("## Analyses\n")
-    md.append(_analysis_md(entries) + unlearning_analysis(entries))
-    failed = [e for e in entries if e.error]
+    md.append(_analysis_md(entries) + unlearning_analysis(entries) + robustness_analysis(attacked))
+    failed = [e for e in attacked if e.error]
     if failed:
         md.append("## Failed stages\n")
-        md.extend(f"- {e.method} / {e.setting} / {e.phase}: {e.error}" for e in failed)
+        md.extend(f"- {e.method} / {e.setting} / {e.phase}{f' / {e.attack}' if e.attack else ''}: {e.error}"
+                  for e in failed)
         md.append("")
     plots = plot_all(entries, out_dir / "plots") + unlearning_plot(entries, out_dir / "plots")
     if plots:

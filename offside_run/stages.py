@@ -17,6 +17,7 @@ class TrainStage:
     setting: str
     phase: str
     config: Any = None  # the validated trainer config (set by Runner.validate)
+    attack: str | None = None  # an attack checkpoint (relearning attack): the report's attack label
 
 
 @dataclass
@@ -26,6 +27,7 @@ class EvalStage:
     tasks: dict[str, dict[str, str]]  # role -> kind -> task name
     key: str
     reference: "EvalStage | None" = None  # the retain-only model's evaluation (--reference_results)
+    attack: str | None = None  # evaluated under this `offside-eval --attack` (the robustness section)
 
     @property
     def task_names(self) -> list[str]:

@@ -4,6 +4,7 @@
   offside-train unlearn  --method METHOD --model VANILLA --data ROOT --out DIR
   offside-train relearn  --model UNLEARNED --data ROOT --out DIR
   offside-train retain_only --model PRETRAINED --data ROOT --out DIR   # the reference: retain set only
+  offside-train relearn_attack --model UNLEARNED --data ROOT --out DIR --max_steps K   # retain set, K steps
 
 Every option can also come from `--config FILE.yaml` (keys = option names); the command line
 wins. `offside-train unlearn --method NAME --help` lists a method's options, including every
@@ -22,7 +23,8 @@ from .methods import METHODS, UnlearnConfig
 
 COMMANDS = {"sft": "vanilla model: SFT on forget + retain", "unlearn": "unlearn the forget set with one method",
             "relearn": "SFT on the relearn split",
-            "retain_only": "reference model: SFT on the retain set only (forget quality, NPO reference)"}
+            "retain_only": "reference model: SFT on the retain set only (forget quality, NPO reference)",
+            "relearn_attack": "relearning attack: a few steps of SFT of an unlearned model on the retain set"}
 
 
 class OptionParser(HfArgumentParser):

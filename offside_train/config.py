@@ -133,7 +133,18 @@ class RetainOnlyConfig(SFTRunConfig):
     role: ClassVar[str] = "retain"
 
 
-STAGES: dict[str, type[TrainConfig]] = {"sft": SFTRunConfig, "relearn": RelearnConfig, "retain_only": RetainOnlyConfig}
+@dataclass
+class RelearnAttackConfig(SFTRunConfig):
+    """`offside-train relearn_attack`: the relearning attack -- benign fine-tuning of an unlearned model on
+    the retain set (the same players' other facts, never a forget item) for a few steps; does the
+    forgotten rumor come back without being shown?"""
+
+    stage: ClassVar[str] = "relearn_attack"
+    role: ClassVar[str] = "retain"
+
+
+STAGES: dict[str, type[TrainConfig]] = {"sft": SFTRunConfig, "relearn": RelearnConfig, "retain_only": RetainOnlyConfig,
+                                        "relearn_attack": RelearnAttackConfig}
 
 
 def config_class(stage: str) -> type[TrainConfig]:
@@ -227,5 +238,5 @@ def load_yaml(path: str | None) -> dict[str, Any]:
         raise ConfigError(str(exc)) from None
 
 
-__all__ = ["ConfigError", "RelearnConfig", "RetainOnlyConfig", "SFTRunConfig", "STAGES", "TrainConfig",
+__all__ = ["ConfigError", "RelearnAttackConfig", "RelearnConfig", "RetainOnlyConfig", "SFTRunConfig", "STAGES", "TrainConfig",
            "build_config", "config_class", "load_yaml", "option", "option_names"]

@@ -21,7 +21,8 @@ SCRIPT = textwrap.dedent("""
     codes["quant"] = eval_main([*common, "--tasks", "offside_forget_mm", "--attack", "quantize"])
     codes["train"] = train_main(["sft", "--model", "{model}", "--data", "{data}", "--out", "{tmp}/sft",
                                  "--max_steps", "1", "--disable_tqdm", "true"])
-    codes["dry_run"] = run_main(["run", "demo", "--dry_run", "--output_dir", "{tmp}/run"])
+    codes["dry_run"] = run_main(["run", "mllmu_demo", "--dry_run", "--output_dir", "{tmp}/run"])
+    codes["demo"] = run_main(["run", "demo", "--dry_run", "--output_dir", "{tmp}/demo"])  # its robustness: quant
     codes["loaded"] = sorted(m for m in {blocked!r} if sys.modules.get(m) is not None)
     print("CODES=" + json.dumps(codes))
 """)
@@ -31,8 +32,9 @@ def test_core_runs_without_any_optional_extra(tiny_model_dir, mini_root, tmp_pat
     script = SCRIPT.format(blocked=BLOCKED, model=tiny_model_dir, data=mini_root, tmp=tmp_path)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
     codes = json.loads(next(line[6:] for line in proc.stdout.splitlines() if line.startswith("CODES=")))
-    assert codes == {"eval": 0, "lmms": 2, "quant": 2, "train": 0, "dry_run": 0, "loaded": []}, proc.stderr[-2000:]
+    assert codes == {"eval": 0, "lmms": 2, "quant": 2, "train": 0, "dry_run": 0, "demo": 2, "loaded": []}, proc.stderr[-2000:]
     assert "lmms:mmmu_val (an lmms-eval task) needs lmms_eval, which is not installed: pip install 'offside[lmms]'" \
         in proc.stderr
     assert "--attack quantize needs torchao, which is not installed: pip install 'offside[quant]'" in proc.stderr
+    assert "demo.yaml: robustness.attacks: --attack quantize needs torchao" in proc.stderr
     assert (tmp_path / "eval" / "results.json").is_file() and (tmp_path / "sft" / "offside_lineage.json").is_file()

@@ -15,6 +15,7 @@ CONFIG = {
     "methods": {"ga": {}, "npo": {}, "kl": {"ref_model": "/nonexistent/reference"}},  # kl fails while running
     "relearn": {"finetune": "full", "learning_rate": 1e-3, "max_steps": 1, "per_device_train_batch_size": 8},
     "eval": {"limit": 3, "batch_size": 8, "gen_kwargs": {"max_new_tokens": 6}},
+    "robustness": {"attacks": ["quantize:bits=4,group_size=16"], "relearn_steps": [1], "methods": ["ga"]},
 }
 
 
@@ -29,14 +30,18 @@ def test_short_pipeline_and_resume(tmp_path, tiny_model_dir, mini_root):
     assert sorted(first.trained) == sorted(
         ["checkpoints/vanilla", "checkpoints/reference-complete", "checkpoints/vanilla-relearned", "checkpoints/ga-complete",
          "checkpoints/npo-complete", "checkpoints/ga-unimodal", "checkpoints/npo-unimodal",
-         "checkpoints/ga-complete-relearned", "checkpoints/npo-complete-relearned"])
+         "checkpoints/ga-complete-relearned", "checkpoints/npo-complete-relearned",
+         "checkpoints/ga-complete-relearnattack1"])
     text = report.read_text()
     for needle in ("Table 2: complete unlearning", "Table 4: corrective relearning", "Figure 3",
                    "| ga |", "| npo |", "Vanilla (relearned only)", "Forget Set Gen. Score ↓",
                    "Retain Set Class. Acc. ↑", "Relearn Set Gen. Score ↑", "Bounce-back", "Prompt-attack gap",
                    "Visual-rumor breakdown", "Forgotten-ID overlap", "Unlearning metrics: forget set",
                    "Retain-only reference", "Toward the corrected fact or only away from the rumor",
-                   f"Data root: `{mini_root}` — **SYNTHETIC data", "Base model: `tiny`", "commit `"):
+                   f"Data root: `{mini_root}` — **SYNTHETIC data", "Base model: `tiny`", "commit `",
+                   "Robustness: share of the forgotten forget-set score each attack restores",
+                   "quantize:bits=4,group_size=16 Recovered Class. Acc. ↓", "relearn:steps=1 Recovered Gen. Score ↓",
+                   "**Robustness** (complete setting"):
         assert needle in text, needle
     # the failing method is reported, and did not stop the others
     assert "kl / complete / unlearned: " in text and "/nonexistent/reference" in text
@@ -44,7 +49,9 @@ def test_short_pipeline_and_resume(tmp_path, tiny_model_dir, mini_root):
     for png in ("tradeoff.png", "bounce_back.png", "unimodal.png", "correction.png"):
         assert (run / "report" / "plots" / png).stat().st_size > 1000
     assert {p.name for p in (run / "report" / "tables").glob("*.csv")} == {
-        "table2.csv", "table4.csv", "figure3.csv", "unlearningmetrics.csv"}
+        "table2.csv", "table4.csv", "figure3.csv", "unlearningmetrics.csv", "robustness.csv"}
+    attacked = json.loads((run / "evals" / "ga-complete@quantize-bits=4-group_size=16" / "results.json").read_text())
+    assert attacked["attack"]["label"] == "quantize:bits=4,group_size=16"
     results = json.loads((run / "evals" / "ga-complete" / "results.json").read_text())["results"]
     assert 0 <= results["offside_forget_mm_tr"]["forget_quality"] <= 1 and "privleak_loss" in results["offside_mia_mm"]
     lineage = json.loads((run / "checkpoints" / "ga-complete" / "offside_lineage.json").read_text())
@@ -59,8 +66,8 @@ def test_short_pipeline_and_resume(tmp_path, tiny_model_dir, mini_root):
     config.write_text(yaml.safe_dump(changed))
     third = Runner(Experiment.from_yaml(config), progress=False)
     third.run()
-    assert sorted(third.trained) == ["checkpoints/ga-complete", "checkpoints/ga-complete-relearned",
-                                     "checkpoints/ga-unimodal"]
+    assert sorted(third.trained) == ["checkpoints/ga-complete", "checkpoints/ga-complete-relearnattack1",
+                                     "checkpoints/ga-complete-relearned", "checkpoints/ga-unimodal"]
 
     assert offside_main(["report", str(run)]) == 0
 
@@ -99,7 +106,7 @@ def test_dry_run_prints_the_plan_and_trains_nothing(tmp_path, tiny_model_dir, mi
     assert "ga: 168 items (forget), 1 steps, batch 4" in out and "npo: 168 items (forget)" in out
     assert "train reference-complete" in out and "retain_only: 504 items (retain)" in out
     assert "(forget, test, retain, unlearning, utility)" in out  # unlearned checkpoints get the utility task
-    assert "24 of 24 stages to run" in out
+    assert "27 of 27 stages to run" in out
     assert not (tmp_path / "run").exists()
 
 

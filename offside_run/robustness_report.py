@@ -1,0 +1,82 @@
+"""The report's Robustness table: is it unlearned, or only hidden? For each unlearned method (complete
+setting) and each attack of the experiment's `robustness:` section, the share of what unlearning
+removed from the forget set that the attack brings back:
+
+    recovered = (attacked - unlearned) / (vanilla - unlearned)
+
+on the forget set's classification accuracy and generation score (0: nothing comes back, 1: the
+vanilla model's score is back, < 0: the attack removes even more). The worst case is the largest
+share over the attacks; bold marks the most robust method (lowest share). For weight quantization
+the analysis also gives Open-MMUnlearning's robustness Q = min(before / after, 1) (1: the attack
+raises nothing), written here for a forget score where higher means more is still known.
+"""
+from __future__ import annotations
+
+from .report import Entry, Table
+
+METRICS = ("acc", "gen_score")  # the forget set's classification and generation scores
+
+
+def recovered_share(vanilla: float | None, unlearned: float | None, attacked: float | None) -> float | None:
+    """None when a score is missing or unlearning removed nothing (no share to recover)."""
+    if vanilla is None or unlearned is None or attacked is None or vanilla <= unlearned:
+        return None
+    return (attacked - unlearned) / (vanilla - unlearned)
+
+
+def quantization_q(before: float | None, after: float | None) -> float | None:
+    if before is None or after is None:
+        return None
+    return 1.0 if after <= 0 else min(before / after, 1.0)
+
+
+def _forget(entry: Entry | None, metric: str) -> float | None:
+    return entry.metrics.get("forget", {}).get(metric) if entry is not None else None
+
+
+def _runs(entries: list[Entry]) -> tuple[Entry | None, dict[str, Entry], dict[tuple[str, str], Entry], list[str]]:
+    """(clean vanilla, clean unlearned by method, attacked by (method, attack), attacks in run order)."""
+    ok = [e for e in entries if not e.error and e.setting == "complete"]
+    vanilla = next((e for e in ok if e.phase == "vanilla" and not e.attack), None)
+    unlearned = {e.method: e for e in ok if e.phase == "unlearned" and not e.attack}
+    attacked = {(e.method, e.attack): e for e in ok if e.attack}
+    return vanilla, unlearned, attacked, list(dict.fromkeys(a for _m, a in attacked))
+
+
+def robustness_table(entries: list[Entry]) -> Table | None:
+    vanilla, unlearned, attacked, attacks = _runs(entries)
+    methods = [m for m in unlearned if any((m, a) in attacked for a in attacks)]
+    if not methods:
+        return None
+    columns = [(f"robustness:recovered_{m}", False) for m in METRICS]
+    rows = []
+    for method in methods:
+        shares = [[recovered_share(_forget(vanilla, m), _forget(unlearned[method], m),
+                                   _forget(attacked.get((method, a)), m)) for m in METRICS] for a in attacks]
+        worst = [max((s[i] for s in shares if s[i] is not None), default=None) for i in range(len(METRICS))]
+        rows.append((method, [v for s in shares for v in s] + worst))
+    return Table("Robustness: share of the forgotten forget-set score each attack restores",
+                 [(a, columns) for a in attacks] + [("Worst case", columns)], rows)
+
+
+def robustness_analysis(entries: list[Entry]) -> str:
+    vanilla, unlearned, attacked, attacks = _runs(entries)
+    if not attacks:
+        return ""
+    lines = ["**Robustness** (complete setting; share of the forget-set classification accuracy that unlearning "
+             "removed and the attack restores):", ""]
+    for attack in attacks:
+        shares = {m: recovered_share(_forget(vanilla, "acc"), _forget(e, "acc"), _forget(attacked.get((m, attack)), "acc"))
+                  for m, e in unlearned.items() if (m, attack) in attacked}
+        known = {m: s for m, s in shares.items() if s is not None}
+        if not known:
+            lines.append(f"- {attack}: no method removed any accuracy to recover")
+            continue
+        q = ""
+        if attack.startswith("quantize"):
+            qs = {m: quantization_q(_forget(unlearned[m], "acc"), _forget(attacked[(m, attack)], "acc")) for m in known}
+            q = "; Q = " + ", ".join(f"{m} {v:.2f}" for m, v in qs.items() if v is not None)
+        worst, best = max(known, key=known.get), min(known, key=known.get)
+        lines.append(f"- {attack}: restores {known[worst]:.0%} for {worst} (least robust) and {known[best]:.0%} for "
+                     f"{best} (most robust){q}")
+    return "\n".join(lines) + "\n\n"
