@@ -115,7 +115,7 @@ def _offside_docs(root: Path, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
                              "(role, setting, modality, info, require_options, require_text_question)")
     try:
         items = load_items_once(root)
-        _require_text_variants(root, items, setting, modality)
+        _require_variants(root, items, setting, modality, need_options)
         items = view(items, role, setting, modality)
     except ValueError as exc:
         if exc.__class__ is not ValueError:  # DataError: names the file already
@@ -132,12 +132,15 @@ def _offside_docs(root: Path, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
     return docs
 
 
-def _require_text_variants(root: Path, items, setting: str, modality: str | None) -> None:
-    """A text view of a release without text-only variants would be silently empty: say how to build them."""
+def _require_variants(root: Path, items, setting: str, modality: str | None, need_options: bool = False) -> None:
+    """A text or MC view of a release that ships no such files would be silently empty: say how to build them."""
     if (modality or ("text" if setting == "unimodal" else "mm")) == "text" and not any(it.text_question for it in items):
         raise BenchmarkError(f"{root}: no text-only variants (text_{{split}}_set.json), so the {setting} "
                              f"setting's text view has no documents; build them with "
                              f"`offside-data make-text {root} --out {root}`")
+    if need_options and not any(it.options for it in items):
+        raise BenchmarkError(f"{root}: no MC options (classification_{{split}}_set.json), so MC tasks have no "
+                             f"documents; build them with `offside-data make-mcq {root} --out {root}` (an LLM)")
 
 
 def _offside_anomalies(root: Path) -> dict[str, Any]:
@@ -154,7 +157,7 @@ def _offside_train_records(root: Path, role: str, modality: str, setting: str, i
     from .views import view
 
     items = load_items_once(root)
-    _require_text_variants(root, items, setting, modality)
+    _require_variants(root, items, setting, modality)
     if role == "train":
         chosen = view(items, "forget", setting, modality) + view(items, "retain", setting, modality)
     else:

@@ -37,6 +37,9 @@ def _validate(root: str) -> int:
         print(f"note: no text-only variants (text_{{split}}_set.json): the unimodal setting and text modality have "
               f"no documents; build them with `offside-data make-text {root} --out {root}` "
               "(rules; --method llm rewrites with an LLM)")
+    if not mc:
+        print(f"note: no MC options (classification_{{split}}_set.json): MC tasks have no documents; build them with "
+              f"`offside-data make-mcq {root} --out {root}` (an LLM)")
     return 0
 
 

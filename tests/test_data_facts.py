@@ -135,10 +135,14 @@ def test_results_record_the_anomalous_images(release):
     assert OFFSIDE.resolve(root)["anomalous_images"] == len(ANOMALIES)
 
 
-def test_text_views_without_variants_say_how_to_build_them(release):
+def test_text_and_mc_views_without_variants_say_how_to_build_them(release, capsys):
     root, _ = release
     with pytest.raises(BenchmarkError, match=f"offside-data make-text {root} --out {root}"):
         OFFSIDE.load_docs(root, {"role": "forget", "setting": "unimodal"})
+    with pytest.raises(BenchmarkError, match=f"offside-data make-mcq {root} --out {root}"):
+        OFFSIDE.load_docs(root, {"role": "forget", "require_options": True})
+    data_main(["validate", str(root)])
+    assert f"offside-data make-mcq {root} --out {root}" in capsys.readouterr().out
 
 
 def test_rules_build_text_only_variants_that_name_the_player(release, capsys):
