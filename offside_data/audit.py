@@ -43,6 +43,16 @@ def identity_names(answers: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(name for name in map(player_name, answers) if name))
 
 
+def _names_by_image(qas: Sequence[QA]) -> dict[str, list[str]]:
+    """image -> the distinct names its identity answers state (every image, [] where none)."""
+    answers: dict[str, list[str]] = {}
+    for qa in qas:
+        answers.setdefault(qa.image, [])
+        if qa.fact == "identity":
+            answers[qa.image].append(qa.answer)
+    return {image: identity_names(found) for image, found in answers.items()}
+
+
 def _profiles(qas: Sequence[QA]) -> dict[str, set[tuple[str, str]]]:
     """image -> {(fact, value)} of its profile facts."""
     out: dict[str, set[tuple[str, str]]] = defaultdict(set)
@@ -66,12 +76,7 @@ def _by_facts(profile: set[tuple[str, str]], known: Mapping[str, set[tuple[str, 
 
 def resolve_players(qas: Sequence[QA], sidecar: Mapping[str, str]) -> dict[str, tuple[str, str]]:
     """image -> (player, how it was known); DataError names an image no rule resolves."""
-    names: dict[str, list[str]] = defaultdict(list)
-    for qa in qas:
-        names[qa.image]  # every image gets an entry, identity QA or not
-        if qa.fact == "identity":
-            names[qa.image].append(qa.answer)
-    names = {image: identity_names(answers) for image, answers in names.items()}
+    names = _names_by_image(qas)
     profiles = _profiles(qas)
     known: dict[str, set[tuple[str, str]]] = defaultdict(set)
     for image, found in names.items():
@@ -131,28 +136,32 @@ def _identity_conflicts(images: dict[str, tuple[str, set[tuple[str, str]]]]) -> 
     return out
 
 
+def _against(player: str, names: list[str]) -> str:
+    if not names:
+        return " (no identity answer)"
+    return "" if player in names else f" (its identity answer names {' and '.join(names)})"
+
+
 def audit(items: Sequence) -> list[ImageReport]:
     """One report per image (sorted by path), problems empty where it is sound."""
     facts: dict[str, Counter] = defaultdict(Counter)
-    qas, players, sources, answers = [], {}, {}, defaultdict(list)
+    qas, players, sources = [], {}, {}
     for it in items:
         facts[it.image][it.fact] += 1
         players[it.image] = it.player
         sources[it.image] = it.extra.get("player_source", "identity")
         qas.append(QA("", 0, it.image, it.fact, it.answer))
-        if it.fact == "identity":
-            answers[it.image].append(it.answer)
+    names_of = _names_by_image(qas)
     profiles = _profiles(qas)
     conflicts = _identity_conflicts({img: (players[img], profiles[img]) for img in players})
     reports = []
     for image, player in sorted(players.items()):
-        source = sources[image]
+        source, names = sources[image], names_of[image]
         problems = _fact_problems(facts[image])
-        names = identity_names(answers[image])
         if len(names) > 1:
             problems.append(f"identity answers name {' and '.join(names)}")
         if source != "identity":
-            problems.append(f"player {player!r} taken from {_SOURCES[source]}" + ("" if names else " (no identity answer)"))
+            problems.append(f"player {player!r} taken from {_SOURCES[source]}" + _against(player, names))
         if image in conflicts:
             problems.append(conflicts[image])
         reports.append(ImageReport(image, player, source, tuple(problems)))

@@ -14,12 +14,6 @@ import re
 SHARED_FACTS = ("identity", "age", "position", "nationality", "birth_date", "height", "foot", "birthplace")
 PRIVATE_FACTS = ("club", "previous_club", "transfer_date", "transfer_fee", "market_value", "trophies")
 FACTS = SHARED_FACTS + PRIVATE_FACTS
-FACT_TITLES = {
-    "identity": "identity", "age": "age", "position": "position", "nationality": "nationality",
-    "birth_date": "birth date", "height": "height", "foot": "preferred foot", "birthplace": "birthplace",
-    "club": "club at the time / joined", "previous_club": "previous club", "transfer_date": "transfer date",
-    "transfer_fee": "transfer fee", "market_value": "market value", "trophies": "trophies at the club",
-}
 
 _MONTH = r"(?:january|february|march|april|may|june|july|august|september|october|november|december)"
 _DATE = re.compile(rf"\b{_MONTH} \d{{1,2}}, \d{{4}}\b", re.I)
@@ -64,10 +58,9 @@ def _norm(text: str) -> str:
 def classify(question: str, answer: str) -> str | None:
     """The fact a QA asks about, or None when neither its question nor its answer says.
 
-    The answer is decisive where its form is unmistakable (a date after "born on", "born in" a
-    place, "N meters tall"); otherwise the first rule whose question or answer pattern matches.
-    A question that names one fact and an answer that states another keeps the question's fact,
-    except where the answer's form decides (a birthplace asked as "where is he from").
+    The first rule (in `_RULES` order) whose question or answer pattern matches: the narrower facts
+    come first, so "where is he from?" answered "He was born in Bondy." is a birthplace, "what was
+    his transfer value?" a market value, "which club did he come from?" a previous club.
     """
     q, a = _norm(question), _norm(answer)
     for fact, q_rule, a_rule in _COMPILED:

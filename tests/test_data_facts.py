@@ -102,10 +102,15 @@ def test_sidecar_names_the_player_where_neither_identity_nor_facts_can(tmp_path)
     with pytest.raises(DataError, match=r"train_data.json \[record \d+\] field 'images': no player known for image "
                                         r"'finetune_set/003.jpg' \(no identity answer"):
         load_items(root)
-    (root / "offside_meta.json").write_text(json.dumps({"images": {image_path(3): {"player": "Tovan Reskel"}}}))
-    report = {r.image: r for r in audit(load_items(root))}[image_path(3)]
-    assert (report.player, report.source) == ("Tovan Reskel", "sidecar")
-    assert "player 'Tovan Reskel' taken from the sidecar (offside_meta.json) (no identity answer)" in report.problems
+    sidecar = {image_path(3): {"player": "Tovan Reskel"}, image_path(24): {"player": "Tovan Reskel"}}
+    (root / "offside_meta.json").write_text(json.dumps({"images": sidecar}))
+    reports = {r.image: r for r in audit(load_items(root))}
+    assert (reports[image_path(3)].player, reports[image_path(3)].source) == ("Tovan Reskel", "sidecar")
+    assert "player 'Tovan Reskel' taken from the sidecar (offside_meta.json) (no identity answer)" in reports[
+        image_path(3)].problems
+    # the sidecar settles the identity the facts contradicted, and says whom the answer named
+    assert reports[image_path(24)].problems == ("player 'Tovan Reskel' taken from the sidecar (offside_meta.json) "
+                                                "(its identity answer names Eddo Varga)",)
 
 
 def test_validate_warns_per_image_counts_facts_and_names_the_text_command(release, capsys):
