@@ -44,6 +44,7 @@ class Benchmark:
     # (root, role, modality, **train_options) -> TrainRecords; role is one of TRAIN_ROLES
     train_records: Callable[..., list[TrainRecord]] | None = None
     train_options: tuple[str, ...] = ()  # the offside-train options its train_records takes
+    audit: Callable[[Path], dict[str, Any]] | None = None  # root -> what results.json says of its anomalies
 
     def synthetic_warning(self, given: bool = False) -> str:
         source = ("the data root given is SYNTHETIC (made by an offside fixture generator)" if given else
@@ -52,7 +53,8 @@ class Benchmark:
                 f"{self.title}.")
 
     def resolve(self, data_root: str | Path | None = None) -> dict[str, Any]:
-        """Where this run's data is and what it is: {benchmark, root, synthetic, fingerprint[, warning]}.
+        """Where this run's data is and what it is: {benchmark, root, synthetic, fingerprint[, warning]}
+        and what `audit` says of it (OFFSIDE: anomalous_images).
 
         `data_root` wins, then ${env_var}, then the fixture; without any of them it is an error.
         """
@@ -68,6 +70,7 @@ class Benchmark:
         if info["synthetic"]:
             info["warning"] = self.synthetic_warning(given=bool(spec))
         info["fingerprint"] = self.fingerprint(root) if self.fingerprint else None
+        info.update(self.audit(root) if self.audit else {})
         return info
 
 
@@ -114,7 +117,9 @@ def _offside_docs(root: Path, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
         raise BenchmarkError(f"unknown dataset_kwargs for offside: {', '.join(kwargs)} "
                              "(role, setting, modality, info, require_options, require_text_question)")
     try:
-        items = view(load_items_once(root), role, setting, modality)
+        items = load_items_once(root)
+        _require_variants(root, items, setting, modality, need_options)
+        items = view(items, role, setting, modality)
     except ValueError as exc:
         if exc.__class__ is not ValueError:  # DataError: names the file already
             raise
@@ -130,6 +135,24 @@ def _offside_docs(root: Path, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
     return docs
 
 
+def _require_variants(root: Path, items, setting: str, modality: str | None, need_options: bool = False) -> None:
+    """A text or MC view of a release that ships no such files would be silently empty: say how to build them."""
+    if (modality or ("text" if setting == "unimodal" else "mm")) == "text" and not any(it.text_question for it in items):
+        raise BenchmarkError(f"{root}: no text-only variants (text_{{split}}_set.json), so the {setting} "
+                             f"setting's text view has no documents; build them with "
+                             f"`offside-data make-text {root} --out {root}`")
+    if need_options and not any(it.options for it in items):
+        raise BenchmarkError(f"{root}: no MC options (classification_{{split}}_set.json), so MC tasks have no "
+                             f"documents; build them with `offside-data make-mcq {root} --out {root}` (an LLM)")
+
+
+def _offside_anomalies(root: Path) -> dict[str, Any]:
+    """How many images break OFFSIDE's shape (see `offside-data validate` for which and why)."""
+    from .audit import audit
+
+    return {"anomalous_images": sum(1 for report in audit(load_items_once(root)) if report.problems)}
+
+
 def _offside_train_records(root: Path, role: str, modality: str, setting: str, image_size: int) -> list[TrainRecord]:
     """A role's items under `setting`; `train` (vanilla SFT) is forget + retain, the same union in every
     setting. Images are resized to image_size x image_size (the paper's 256)."""
@@ -137,6 +160,7 @@ def _offside_train_records(root: Path, role: str, modality: str, setting: str, i
     from .views import view
 
     items = load_items_once(root)
+    _require_variants(root, items, setting, modality)
     if role == "train":
         chosen = view(items, "forget", setting, modality) + view(items, "retain", setting, modality)
     else:
@@ -150,7 +174,7 @@ def _offside_train_records(root: Path, role: str, modality: str, setting: str, i
 OFFSIDE = register_benchmark(Benchmark(
     name="offside", title="OFFSIDE", load_docs=_offside_docs, env_var="OFFSIDE_DATA_ROOT",
     fixture=ensure_mini, fixture_title="OFFSIDE-mini", locate=resolve_data_root, fingerprint=data_fingerprint,
-    train_records=_offside_train_records, train_options=("setting", "image_size")))
+    train_records=_offside_train_records, train_options=("setting", "image_size"), audit=_offside_anomalies))
 
 
 # ---- MLLMU-Bench ----------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""`offside-data`: build OFFSIDE-mini, build the tiny model, validate a data root, and build
-MC / text-only files with an LLM (make-mcq, make-text)."""
+"""`offside-data`: build OFFSIDE-mini, build the tiny model, validate a data root (counts per fact,
+anomalies per image), and build MC files with an LLM (make-mcq) and text-only files by rules or an
+LLM (make-text)."""
 from __future__ import annotations
 
 import argparse
@@ -8,10 +9,8 @@ from collections import Counter
 
 from .schema import INFOS, SPLITS, DataError
 
-SHARED_PRIVATE_PER_IMAGE = (8, 6)  # OFFSIDE: 8 shared facts and 6 private transfer facts per image
-
-
 def _validate(root: str) -> int:
+    from .audit import audit
     from .loader import check_images, load_items
 
     items = load_items(root)
@@ -26,24 +25,58 @@ def _validate(root: str) -> int:
     for split in SPLITS:
         print(f"{split:<8} " + " ".join(f"{counts[(split, i)]:>{w}}" for i, w in zip(INFOS, (7, 8)))
               + f" {text[split]:>6} {mc[split]:>6}")
-    per_image = Counter((it.player, it.image, it.info) for it in items)
-    images = sorted({(it.player, it.image) for it in items})
-    width = max(len(p) for p in players)
-    shared_n, private_n = SHARED_PRIVATE_PER_IMAGE
-    print(f"\n{'player':<{width}} {'images':>6} {'shared':>7} {'private':>8}  "
-          f"(per image: {shared_n} shared, {private_n} private)")
-    for player in players:
-        mine = [img for p, img in images if p == player]
-        shared = sum(per_image[(player, img, "shared")] for img in mine)
-        private = sum(per_image[(player, img, "private")] for img in mine)
-        print(f"{player:<{width}} {len(mine):>6} {shared:>7} {private:>8}")
-    odd = [(p, img) for p, img in images
-           if (per_image[(p, img, "shared")], per_image[(p, img, "private")]) != SHARED_PRIVATE_PER_IMAGE]
-    for player, image in odd:
-        print(f"warning: {player}, {image}: {per_image[(player, image, 'shared')]} shared / "
-              f"{per_image[(player, image, 'private')]} private QAs (OFFSIDE has {shared_n} / {private_n} per image)",
-              file=sys.stderr)
+    _print_facts(items)
+    _print_players(items, players)
+    reports = audit(items)
+    odd = [r for r in reports if r.problems]
+    for report in odd:
+        print(f"warning: {report.image} ({report.player}): {'; '.join(report.problems)}", file=sys.stderr)
+    print(f"\n{len(odd)} of {len(reports)} images anomalous (warnings above; their records load as they are)")
+    _cross_check(items)
+    if not text:
+        print(f"note: no text-only variants (text_{{split}}_set.json): the unimodal setting and text modality have "
+              f"no documents; build them with `offside-data make-text {root} --out {root}` "
+              "(rules; --method llm rewrites with an LLM)")
+    if not mc:
+        print(f"note: no MC options (classification_{{split}}_set.json): MC tasks have no documents; build them with "
+              f"`offside-data make-mcq {root} --out {root}` (an LLM)")
     return 0
+
+
+def _print_facts(items) -> None:
+    """QAs per fact and split: every image carries each fact once."""
+    from .facts import FACTS, info_of
+
+    per = Counter((it.fact, it.split) for it in items)
+    print(f"\n{'fact':<14} {'info':<8} " + " ".join(f"{s:>7}" for s in SPLITS) + f" {'total':>7}")
+    for fact in (*FACTS, None):
+        row = [per[(fact, s)] for s in SPLITS]
+        if fact or any(row):
+            print(f"{fact or '(unknown)':<14} {info_of(fact) if fact else '?':<8} "
+                  + " ".join(f"{n:>7}" for n in row) + f" {sum(row):>7}")
+
+
+def _print_players(items, players: list[str]) -> None:
+    images = Counter()
+    per_info = Counter()
+    for it in items:
+        per_info[(it.player, it.info)] += 1
+        images[(it.player, it.image)] = 1
+    width = max(len(p) for p in players)
+    print(f"\n{'player':<{width}} {'images':>6} {'shared':>7} {'private':>8}")
+    for player in players:
+        n_images = sum(1 for p, _img in images if p == player)
+        print(f"{player:<{width}} {n_images:>6} {per_info[(player, 'shared')]:>7} {per_info[(player, 'private')]:>8}")
+
+
+def _cross_check(items) -> None:
+    """The old keyword rule, kept only to flag QAs whose wording says the other info than their fact."""
+    from .loader import keyword_info
+
+    off = [it for it in items if it.fact and keyword_info(it.question) != it.info]
+    if off:
+        print(f"cross-check: the keyword rule labels {len(off)} QA(s) otherwise than their fact (the fact decides), "
+              f"e.g. {off[0].id} {off[0].fact}: {off[0].question!r}", file=sys.stderr)
 
 
 def _validate_mllmu(root: str, forget_ratio: int) -> int:
@@ -103,12 +136,26 @@ def _construct(args) -> int:
     stats = client.stats
     print(f"{args.command} -> {args.out}: {report.line()} "
           f"(requests {stats.requests}, cached replies {stats.cache_hits}, retries {stats.retries})")
+    return _report_failed(report, "failed every attempt", "rerun (cached replies are reused) or raise --attempts")
+
+
+def _make_text_rules(args) -> int:
+    from .construct import make_text_rules
+
+    report = make_text_rules(args.root, args.out, splits=args.splits.split(",") if args.splits else None,
+                             limit=args.limit, overwrite=args.overwrite)
+    print(f"make-text (rules) -> {args.out}: {report.line()}")
+    return _report_failed(report, "failed the checks", "their questions refer to the image in a way the rules do not know; "
+                                  "try --method llm")
+
+
+def _report_failed(report, what: str, hint: str) -> int:
+    """List the QAs a build left out (first 10); 1 when there are any."""
     for item_id, why in report.failed[:10]:
         print(f"  failed {item_id}: {why}", file=sys.stderr)
     if report.failed:
         more = " (first 10 shown)" if len(report.failed) > 10 else ""
-        print(f"offside-data: {len(report.failed)} QAs failed every attempt and were left out{more}; "
-              "rerun (cached replies are reused) or raise --attempts", file=sys.stderr)
+        print(f"offside-data: {len(report.failed)} QAs {what} and were left out{more}; {hint}", file=sys.stderr)
         return 1
     return 0
 
@@ -137,8 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("make-mcq", help="LLM distractors -> classification_{split}_set.json (paper appendix G)")
     _add_llm_args(p)
-    p = sub.add_parser("make-text", help="LLM text-only rewrites -> text_{split}_set.json (paper appendix G)")
+    p = sub.add_parser("make-text", help="text-only rewrites -> text_{split}_set.json: by rules (default) or an "
+                                          "LLM (--method llm, paper appendix G)")
     _add_llm_args(p)
+    p.add_argument("--method", choices=("rules", "llm"), default="rules",
+                   help="rules: the player's name in place of the image reference, no LLM (the LLM options are unused)")
     args = parser.parse_args(argv)
     try:
         if args.command == "synth" and args.benchmark == "mllmu":
@@ -161,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
 
             path = write_fixture(args.out, seed=args.seed)
             print(f"MMBench-format fixture written to {path}: {len(read_tsv(path))} questions")
+        elif args.command == "make-text" and args.method == "rules":
+            return _make_text_rules(args)
         elif args.command in ("make-mcq", "make-text"):
             return _construct(args)
         elif args.benchmark == "mllmu":

@@ -5,6 +5,7 @@ make_mcq   for each QA, ask for three distractors that keep the correct answer's
            to the answer, same template) and write classification_{split}_set.json.
 make_text  rewrite each image-referencing question to name the player, drop identity questions,
            keep answers unchanged (copied by us, never by the LLM); write text_{split}_set.json.
+           `make_text_rules` does the same without an LLM (`textonly.rewrite_question`).
 
 Rejected replies are asked again (up to `attempts` rounds) with the reason in the prompt. Every
 reply is cached by (model, prompt hash), so an interrupted or repeated run resumes for free;
@@ -25,6 +26,7 @@ from .prompts import render
 from .llm_client import ChatClient, parse_json_reply
 from .loader import chat_file, classification_file, load_items
 from .schema import LETTERS, SPLITS, OffsideItem
+from .textonly import rewrite_question
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _IMAGE_REF = re.compile(r"<image>|\b(?:in|from|of) (?:the|this) (?:image|picture|photo|photograph)\b|"
@@ -109,9 +111,14 @@ def check_rewrite(item: OffsideItem, reply: dict) -> str | None:
     question = reply.get("question")
     if not isinstance(question, str) or not question.strip():
         raise ValueError("'question' must be a non-empty string when drop is false")
+    return check_text_question(item.player, question)
+
+
+def check_text_question(player: str, question: str) -> str:
+    """A text-only question, whitespace-normalised; ValueError unless it names the player and shows no image."""
     question = re.sub(r"\s+", " ", question).strip()
-    if not any(part.casefold() in question.casefold() for part in _name_parts(item.player)):
-        raise ValueError(f"the rewritten question does not name the player ({item.player})")
+    if not any(part.casefold() in question.casefold() for part in _name_parts(player)):
+        raise ValueError(f"the rewritten question does not name the player ({player})")
     ref = _IMAGE_REF.search(question)
     if ref:
         raise ValueError(f"the rewritten question still refers to the image ({ref.group(0)!r})")
@@ -173,7 +180,7 @@ def _prepare_out(out: str | Path, names: Iterable[str], overwrite: bool) -> Path
 def make_mcq(root: str | Path, out: str | Path, client: ChatClient, splits: Iterable[str] | None = None,
              limit: int | None = None, attempts: int = 3, overwrite: bool = False, progress: bool = True) -> BuildReport:
     items = _select(root, splits, limit)
-    used = sorted({it.split for it in items}, key=SPLITS.index)
+    used = _splits_of(items)
     out = _prepare_out(out, [classification_file(s) for s in used], overwrite)
     done, failed = _run_rounds(
         client, items,
@@ -195,15 +202,42 @@ def make_mcq(root: str | Path, out: str | Path, client: ChatClient, splits: Iter
 def make_text(root: str | Path, out: str | Path, client: ChatClient, splits: Iterable[str] | None = None,
               limit: int | None = None, attempts: int = 3, overwrite: bool = False, progress: bool = True) -> BuildReport:
     items = _select(root, splits, limit)
-    used = sorted({it.split for it in items}, key=SPLITS.index)
-    out = _prepare_out(out, [chat_file(s, "text") for s in used], overwrite)
+    out = _prepare_out(out, [chat_file(s, "text") for s in _splits_of(items)], overwrite)
     done, failed = _run_rounds(
         client, items,
         lambda it, feedback: render("make_text", player=it.player, question=it.question, answer=it.answer,
                                     feedback=feedback),
         check_rewrite, attempts, "make-text", progress)
+    return _write_text(out, items, done, failed)
+
+
+def make_text_rules(root: str | Path, out: str | Path, splits: Iterable[str] | None = None,
+                    limit: int | None = None, overwrite: bool = False) -> BuildReport:
+    """make_text without an LLM: `textonly.rewrite_question` on the question as stored, identity
+    QAs dropped, every rewrite checked as an LLM's is (a failing one is reported, never written)."""
+    items = _select(root, splits, limit)
+    out = _prepare_out(out, [chat_file(s, "text") for s in _splits_of(items)], overwrite)
+    done, failed = {}, {}
+    for i, it in enumerate(items):
+        if it.fact == "identity":
+            done[i] = None
+            continue
+        try:
+            done[i] = check_text_question(it.player, rewrite_question(it.extra["stored_question"], it.player))
+        except ValueError as exc:
+            failed[i] = str(exc)
+    return _write_text(out, items, done, failed)
+
+
+def _splits_of(items: Sequence[OffsideItem]) -> list[str]:
+    return sorted({it.split for it in items}, key=SPLITS.index)
+
+
+def _write_text(out: Path, items: Sequence[OffsideItem], done: dict[int, str | None],
+                failed: dict[int, str]) -> BuildReport:
+    """text_{split}_set.json per split: the rewritten questions (None: an identity QA, dropped)."""
     report = BuildReport(failed=[(items[i].id, why) for i, why in sorted(failed.items())])
-    for split in used:
+    for split in _splits_of(items):
         records = []
         for i, it in enumerate(items):
             if it.split != split or i not in done:

@@ -5,11 +5,14 @@ Layout (all paths relative to the root):
   text_{split}_set.json            the same QAs rewritten text-only (name instead of image),
                                    identity questions dropped; "images" still names the source image
   classification_{split}_set.json  {"Question", "Options": {"A".."D"}, "Correct_Answer", "images"}
-  offside_meta.json                optional sidecar: per image player / image_id / visual_rumor and
-                                   per-QA info labels (OFFSIDE-mini writes it; the real release is
-                                   inferred: player from the identity answer, info from the data's
-                                   structure, see `infer_infos`)
+  offside_meta.json                optional sidecar: per image player / image_id / visual_rumor
+                                   (OFFSIDE-mini writes it; the real release has none)
 A combined file (e.g. train_data.json) may be given instead; its split then comes from id % 5.
+
+Every QA is typed as one of OFFSIDE's 14 facts from what it says (`facts.classify`); shared /
+private follows from the fact. The player comes from the sidecar, else the image's identity
+answer, else the images sharing its profile facts (`audit.resolve_players`). Anomalies of the
+release (a fact missing or repeated on an image...) are left as they are for `audit` to report.
 """
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
+from .audit import QA, resolve_players
+from .facts import classify, info_of
 from .schema import (
     LETTERS,
     SPLITS,
@@ -33,8 +38,6 @@ from .schema import (
 META_FILE = "offside_meta.json"
 IMAGE_TAG = "<image>"
 _PRIVATE = re.compile(r"club|transfer|fee|market|worth|troph|title|sign|join|represent|associated|loan|contract", re.I)
-_IDENTITY = re.compile(r"\b(who|identify|identity|name)\b", re.I)
-_NAME_IN_ANSWER = re.compile(r"(?:player in the image is|player's name is|player is named|this is)\s+(.+?)\.?$", re.I)
 
 
 def chat_file(split: str, modality: str = "mm") -> str:
@@ -53,7 +56,8 @@ def image_id_from_path(path: str) -> int:
 
 
 def keyword_info(question: str) -> str:
-    """The tie-breaker label: transfer vocabulary in the question means a private fact."""
+    """The old keyword label (transfer vocabulary means private): the label of a QA of no known
+    fact, and a cross-check `offside-data validate` reports disagreements with."""
     return "private" if _PRIVATE.search(question) else "shared"
 
 
@@ -75,30 +79,6 @@ def fact_value(answer: str, options: dict[str, str] | None, correct: str | None)
         if value:
             return value
     return tuple(tokens)
-
-
-def infer_infos(qas: list[tuple[str, str, str, tuple[str, ...]]]) -> list[str]:
-    """shared / private for each (player, image, question, value) of a release without sidecar.
-
-    OFFSIDE's structure decides: a shared fact (name, age, the club he plays for, shirt number...)
-    states the same value on every image of its player; a private (transfer) fact differs on at
-    least one of them. Keywords only break the tie where the structure cannot tell: a player with
-    a single image.
-    """
-    values_by_image: dict[tuple[str, str], set] = defaultdict(set)
-    for player, image, _question, value in qas:
-        values_by_image[(player, image)].add(value)
-    images_of: dict[str, list[str]] = defaultdict(list)
-    for player, image in values_by_image:
-        images_of[player].append(image)
-    labels = []
-    for player, image, question, value in qas:
-        others = [values_by_image[(player, other)] for other in images_of[player] if other != image]
-        if not others:
-            labels.append(keyword_info(question))
-        else:
-            labels.append("shared" if all(value in found for found in others) else "private")
-    return labels
 
 
 def _read_json_list(path: Path) -> list[dict[str, Any]]:
@@ -178,13 +158,15 @@ def load_items(root: str | Path) -> list[OffsideItem]:
             image, question, answer, as_stored = _parse_chat(record, str(path), index)
             raw.append((str(path), index, image, question, answer, split))
             stored[(str(path), index)] = as_stored
-
-    players = _players_by_image(raw, meta)
+    facts = [classify(question, answer) for _s, _i, _img, question, answer, _sp in raw]
+    sidecar = {img: m["player"] for img, m in meta.get("images", {}).items() if "player" in m}
+    players = resolve_players([QA(src, i, img, fact, a) for (src, i, img, _q, a, _sp), fact in zip(raw, facts)],
+                              sidecar)
     text_q = _text_questions(root)
     mcq = _mc_options(root)
 
-    rows, per_image = [], defaultdict(int)
-    for source, index, image, question, answer, split in raw:
+    items, per_image = [], defaultdict(int)
+    for (source, index, image, question, answer, split), fact in zip(raw, facts):
         image_meta = meta.get("images", {}).get(image, {})
         try:
             image_id = int(image_meta.get("image_id", image_id_from_path(image)))
@@ -193,36 +175,26 @@ def load_items(root: str | Path) -> list[OffsideItem]:
         split = split or split_of_image_id(image_id)
         qa_index = per_image[(split, image)]
         per_image[(split, image)] += 1
-        if image not in players:
-            raise DataError(source, index, "images", f"no player known for image {image!r} (no identity QA, no meta)")
         options, correct, mc_stored = mcq.get((split, image, question)) or mcq.get((split, image, answer)) or (
             None, None, None)
         text_question, text_stored = text_q.get((image, answer), (None, None))
-        extra = {"stored_question": stored[(source, index)], "stored_text_question": text_stored,
-                 "stored_mc_question": mc_stored}
-        infos = image_meta.get("info")
-        info = infos[qa_index] if infos and qa_index < len(infos) else None
-        rows.append((source, index, image, image_meta, image_id, split, qa_index, question, answer, options,
-                     correct, info, text_question, extra))
-
-    inferred = infer_infos([(players[r[2]], r[2], r[7], fact_value(r[8], r[9], r[10])) for r in rows])
-    items = []
-    for (source, index, image, image_meta, image_id, split, qa_index, question, answer, options, correct,
-         info, text_question, extra), guess in zip(rows, inferred):
+        player, player_source = players[image]
         item = OffsideItem(
             id=f"{split}/{Path(image).stem}/{qa_index:02d}",
-            player=players[image],
+            player=player,
             image=image,
             image_id=image_id,
             split=split,
-            info=info or guess,
+            info=info_of(fact) if fact else keyword_info(question),
             question=question,
             answer=answer,
             text_question=text_question,
             options=options,
             correct=correct,
             visual_rumor=bool(image_meta.get("visual_rumor", False)),
-            extra=extra,
+            fact=fact,
+            extra={"stored_question": stored[(source, index)], "stored_text_question": text_stored,
+                   "stored_mc_question": mc_stored, "player_source": player_source},
         )
         validate_item(item, source, index)
         items.append(item)
@@ -250,17 +222,6 @@ def _load_meta(root: Path) -> dict[str, Any]:
     if not isinstance(meta, dict) or not isinstance(meta.get("images", {}), dict):
         raise DataError(str(path), None, "images", "must be an object keyed by image path")
     return meta
-
-
-def _players_by_image(raw: Iterable[tuple], meta: dict[str, Any]) -> dict[str, str]:
-    players = {img: m["player"] for img, m in meta.get("images", {}).items() if "player" in m}
-    for _source, _index, image, question, answer, _split in raw:
-        if image in players or not _IDENTITY.search(question):
-            continue
-        match = _NAME_IN_ANSWER.search(answer)
-        if match:
-            players[image] = match.group(1).strip()
-    return players
 
 
 def _text_questions(root: Path) -> dict[tuple[str, str], tuple[str, str]]:

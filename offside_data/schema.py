@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from .facts import FACTS
+
 SPLITS = ("forget", "retain", "test", "relearn")
 INFOS = ("shared", "private")
 LETTERS = ("A", "B", "C", "D")
@@ -41,6 +43,7 @@ class OffsideItem:
     options: dict[str, str] | None = None  # letter -> option text
     correct: str | None = None  # correct letter
     visual_rumor: bool = False
+    fact: str | None = None  # which of OFFSIDE's 14 facts it asks (offside_data.facts); None: unrecognised
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,6 +92,8 @@ def validate_item(item: OffsideItem, source: str = "<items>", index: int | None 
             raise bad("correct", f"must be one of A-D when options are given, got {item.correct!r}")
     elif item.correct is not None:
         raise bad("correct", "given without options")
+    if item.fact is not None and item.fact not in FACTS:
+        raise bad("fact", f"must be one of {', '.join(FACTS)} or null, got {item.fact!r}")
     if not isinstance(item.visual_rumor, bool):
         raise bad("visual_rumor", f"must be true/false, got {item.visual_rumor!r}")
 

@@ -1,5 +1,4 @@
 import json
-import re
 import shutil
 
 import pytest
@@ -73,12 +72,15 @@ def test_item_validation_fields():
         OffsideItem.from_dict(good | {"options": {"A": "x", "B": "x", "C": "y", "D": "z"}, "correct": "A"})
     with pytest.raises(DataError, match="field 'correct'"):
         OffsideItem.from_dict(good | {"correct": "A"})
+    assert OffsideItem.from_dict(good | {"fact": "transfer_fee"}).fact == "transfer_fee"
+    with pytest.raises(DataError, match=r"f.json \[record 2\] field 'fact'"):
+        OffsideItem.from_dict(good | {"fact": "shoe size"}, "f.json", 2)
     with pytest.raises(DataError, match="field 'colour'"):
         OffsideItem.from_dict(good | {"colour": "red"})
 
 
 def test_release_layout_without_meta_is_inferred(mini_root, tmp_path, mini_items):
-    """The real release has no sidecar: player comes from the identity QA, info from keywords."""
+    """The real release has no sidecar: player comes from the identity QA, info from the fact."""
     root = _copy(mini_root, tmp_path)
     (root / "offside_meta.json").unlink()
     inferred = {it.id: it for it in load_items(root)}
@@ -94,71 +96,6 @@ def test_validate_cli(mini_root, tmp_path, capsys):
     assert "forget" in out and "12 players" in out
     assert data_main(["validate", str(tmp_path / "missing")]) == 2
     assert "data root is not a directory" in capsys.readouterr().err
-
-
-# Shared facts phrased the way the old keyword rule got wrong: the club a player plays for and his
-# shirt number are the same on every image of the player, so they are shared facts.
-_AS_CLUB_AND_SHIRT = [
-    ("What is the nationality of the player in this image?", "Which club does the player in this image play for?"),
-    ("Which country is the player shown here from?", "Which club is the player shown here playing for?"),
-    ("The player is from ", "He plays for FC "), ("He represents ", "He plays for FC "),
-    (" internationally.", "."),
-    ("How tall is the player in this image?", "What is the shirt number of the player in this image?"),
-    ("What is the height of the player shown here?", "Which shirt number does the player shown here wear?"),
-    ("He stands at ", "He wears shirt number "), ("The player is ", "His shirt number is "),
-    (" meters tall.", "."),
-]
-
-
-def _release_with_club_and_shirt_questions(mini_root, tmp_path):
-    root = _copy(mini_root, tmp_path)
-    (root / "offside_meta.json").unlink()
-    for path in root.glob("*.json"):
-        text = path.read_text()
-        for old, new in _AS_CLUB_AND_SHIRT:
-            text = text.replace(old, new)
-        path.write_text(text)
-    return root
-
-
-def test_shared_private_come_from_the_structure_not_keywords(mini_root, tmp_path, mini_items):
-    from offside_data.loader import keyword_info
-
-    root = _release_with_club_and_shirt_questions(mini_root, tmp_path)
-    club_q = "Which club does the player in this image play for?"
-    assert keyword_info(club_q) == "private"  # what the keyword rule alone would have said
-    items = load_items(root)
-    relabelled = [it for it in items if "play for" in it.question or "shirt number" in it.question]
-    assert {it.info for it in relabelled} == {"shared"} and any(it.question == club_q for it in relabelled)
-    expected = {it.id: it.info for it in mini_items}
-    assert {it.id: it.info for it in items} == expected
-
-
-def test_validate_counts_per_player_and_warns_on_odd_images(mini_root, tmp_path, capsys):
-    root = _release_with_club_and_shirt_questions(mini_root, tmp_path)
-    assert data_main(["validate", str(root)]) == 0
-    captured = capsys.readouterr()
-    player_rows = [line for line in captured.out.splitlines() if line.endswith(" 8      64       48")]
-    assert len(player_rows) == 12 and "warning" not in captured.err
-    # a transfer fee that no longer differs across a player's images is, by the structure, shared
-    items = load_items(root)
-    player = items[0].player
-    mine = {it.image for it in items if it.player == player}
-    images = set()
-    for path in [root / f"{split}_set.json" for split in ("forget", "retain", "test", "relearn")]:
-        data = json.loads(path.read_text())
-        for record in data:
-            assistant = record["messages"][1]
-            if assistant["content"].startswith(("The transfer fee", "The club paid")):
-                if record["images"] in mine:  # same template, one value for all of his transfers
-                    assistant["content"] = re.sub(r"€[\d.]+ million", "€0.50 million", assistant["content"])
-                    images.add(record["images"])
-        path.write_text(json.dumps(data))
-    assert len(images) == 8
-    assert data_main(["validate", str(root)]) == 0
-    err = capsys.readouterr().err
-    assert sorted(line.split(": ")[1] for line in err.splitlines()) == sorted(f"{player}, {img}" for img in images)
-    assert all(line.endswith("9 shared / 5 private QAs (OFFSIDE has 8 / 6 per image)") for line in err.splitlines())
 
 
 def test_invalid_mc_record_is_blamed_on_the_classification_file(mini_root, tmp_path):
