@@ -11,7 +11,7 @@ EXTRAS := dev,lmms,quant
 TORCH := $(if $(filter aarch64,$(shell uname -m)),torch==2.9.1 torchvision==0.24.1,torch==2.14.1 torchvision==0.29.1)
 ENV := HF_HUB_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE
 
-.PHONY: demo test lint bench lock
+.PHONY: demo test lint bench gpu-check lock
 
 $(STAMP): setup.cfg pyproject.toml $(LOCK)
 	python3 -m venv $(VENV)
@@ -31,6 +31,11 @@ demo: $(STAMP)
 # Speed ratios of the evaluation paths on the tiny model (a benchmark: prints a table, asserts nothing).
 bench: $(STAMP)
 	$(ENV) $(PY) bench/run.py
+
+# The GPU paths once on a real accelerator (bf16 training, CUDA evaluation, vLLM vs hf_vlm, the GPU
+# tests, a throughput table naming the card); on a machine without CUDA it says so and stops.
+gpu-check: $(STAMP)
+	$(ENV) $(PY) bench/gpu_check.py
 
 # Resolve every dependency afresh (no constraints) in a scratch venv and pin what it got; then
 # run `make test` to check the new pins before committing them.

@@ -3,6 +3,7 @@ is left, files others can read, mistyped paths / options / devices refused befor
 synthetic data said to be synthetic."""
 import json
 import os
+import shutil
 import stat
 
 import pytest
@@ -12,6 +13,7 @@ import offside_eval.evaluator
 import offside_train.sft
 from offside_data.benchmarks import get_benchmark
 from offside_data.fileio import atomic_write_text
+from offside_data.provenance import SYNTHETIC_MARKER
 from offside_eval.cli import main as eval_main
 from offside_eval.results import write_results
 from offside_train.cli import main as train_main
@@ -131,7 +133,7 @@ def test_a_generated_root_is_synthetic_however_it_is_named(mini_root, tmp_path):
     bench = get_benchmark("offside")
     given = bench.resolve(str(mini_root))
     assert given["synthetic"] is True and "SYNTHETIC" in given["warning"]
-    real = tmp_path / "release"
-    real.mkdir()
+    real = shutil.copytree(mini_root, tmp_path / "release")  # the same files without the generator's marker
+    (real / SYNTHETIC_MARKER).unlink()
     assert bench.resolve(str(real))["synthetic"] is False
 
