@@ -7,6 +7,7 @@ import pytest
 
 import offside_eval
 from offside_eval import unlearning_metrics as um
+from offside_eval.evaluator import EvalError
 
 TASKS = ["offside_forget_mm_tr", "offside_retain_mm_tr", "offside_forget_mm_correction", "offside_forget_mm_mem",
          "offside_mia_mm", "offside_forget_text_tr", "offside_forget_blank_tr", "offside_mia_text"]
@@ -33,7 +34,7 @@ def test_truth_ratio_and_correction_equal_hand_computations(run):
         lp, n = row["logprobs"], row["n_tokens"]
         p_true = math.exp(lp[gold] / n[gold])
         p_false = math.prod(math.exp(l / k) for i, (l, k) in enumerate(zip(lp, n)) if i != gold) ** (1 / 3)
-        ratios.append(p_false / (p_true + 1e-10))
+        ratios.append(p_false / p_true)
         assert row["truth_ratio"] == pytest.approx(ratios[-1], rel=1e-6)
     want = sum(min(r, 1 / r) for r in ratios) / len(ratios)
     assert result["results"]["offside_forget_mm_tr"]["truth_ratio"] == pytest.approx(want, rel=1e-6)
@@ -77,9 +78,46 @@ def test_against_itself_forget_quality_is_1_and_privleak_0(run, tiny_model_dir, 
 
 
 def test_reference_folder_without_results_fails_before_loading(tiny_model_dir, mini_root, tmp_path):
-    from offside_eval.evaluator import EvalError
-
     with pytest.raises(EvalError, match="no results.json"):
         offside_eval.evaluate("qwen2_5_vl", {"pretrained": str(tiny_model_dir)}, TASKS[:1], data_root=str(mini_root),
                               progress=False, reference_results=str(tmp_path))
     assert um.forget_quality([0.1, 0.2], [0.1, 0.2]) == 1.0
+
+
+OU_TASKS = ["offside_forget_mm_tr", "offside_mia_mm"]
+
+
+def test_open_unlearning_token_set_keeps_the_end_of_turn_token_in_probabilities(run, tiny_model_dir, mini_root,
+                                                                                 tmp_path):
+    result, folder = run
+    ou = offside_eval.evaluate("qwen2_5_vl", {"pretrained": str(tiny_model_dir)}, OU_TASKS, limit=12, batch_size=8,
+                               data_root=str(mini_root), output_path=str(tmp_path), log_samples=True, progress=False,
+                               token_set="open_unlearning")
+    assert json.loads((tmp_path / "results.json").read_text())["config"]["token_set"] == "open_unlearning"
+    for task in OU_TASKS:
+        ours, theirs = _rows(folder, task), _rows(tmp_path, task)
+        for a, o in zip(ours, theirs):  # one end-of-turn token more in every probability, and its log-prob
+            assert o["n_tokens"] == [n + 1 for n in a["n_tokens"]]
+            assert all(lo < la for lo, la in zip(o["logprobs"], a["logprobs"]))
+    for row in _rows(tmp_path, "offside_forget_mm_tr"):  # truth ratio from the longer token set
+        gold = "ABCD".index(row["doc"]["correct"])
+        per_token = [lp / n for lp, n in zip(row["logprobs"], row["n_tokens"])]
+        false = sum(v for i, v in enumerate(per_token) if i != gold) / 3
+        assert row["truth_ratio"] == pytest.approx(math.exp(false - per_token[gold]), rel=1e-6)
+    for a, o in zip(_rows(folder, "offside_mia_mm"), _rows(tmp_path, "offside_mia_mm")):
+        assert o["mia_loss_auc"][1] == pytest.approx(-o["logprobs"][0] / o["n_tokens"][0], rel=1e-6)
+        assert o["mia_mink_auc"][1] == pytest.approx(a["mia_mink_auc"][1])  # token-wise: no end-of-turn token
+    with pytest.raises(EvalError, match="--token_set answer, this run with open_unlearning"):
+        offside_eval.evaluate("qwen2_5_vl", {"pretrained": str(tiny_model_dir)}, OU_TASKS[:1], limit=12,
+                              data_root=str(mini_root), progress=False, token_set="open_unlearning",
+                              reference_results=str(folder))
+    assert ou["results"]["offside_forget_mm_tr"]["truth_ratio"] != result["results"]["offside_forget_mm_tr"][
+        "truth_ratio"]
+
+
+def test_reference_over_other_documents_is_refused(run, tiny_model_dir, mini_root):
+    _result, folder = run
+    with pytest.raises(EvalError, match=r"offside_forget_mm_tr covers other documents than this run \(0 of this "
+                                        r"run's 6 missing, 6 extra"):
+        offside_eval.evaluate("qwen2_5_vl", {"pretrained": str(tiny_model_dir)}, TASKS[:1], limit=6, batch_size=8,
+                              data_root=str(mini_root), progress=False, reference_results=str(folder))
