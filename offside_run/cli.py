@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [%(name)s] %(message)s",
                         datefmt="%H:%M:%S")
 
-    from .pipeline import Experiment, ExperimentError, Runner, build_report
+    from .pipeline import Experiment, ExperimentError, Runner
+    from .run_folder import build_report
 
     start = time.perf_counter()
     try:

@@ -32,7 +32,7 @@ def test_short_pipeline_and_resume(tmp_path, tiny_model_dir, mini_root):
          "checkpoints/ga-complete-relearned", "checkpoints/npo-complete-relearned"])
     text = report.read_text()
     for needle in ("Table 2: complete unlearning", "Table 4: corrective relearning", "Figure 3",
-                   "| ga |", "| npo |", "Vanilla (relearned only)", "Forget Set Gen. Score ↓",
+                   "| GA |", "| NPO |", "Vanilla (relearned only)", "Forget Set Gen. Score ↓",
                    "Retain Set Class. Acc. ↑", "Relearn Set Gen. Score ↑", "Bounce-back", "Prompt-attack gap",
                    "Visual-rumor breakdown", "Forgotten-ID overlap", "Unlearning metrics: forget set",
                    "Retain-only reference", "Toward the corrected fact or only away from the rumor",
@@ -43,6 +43,8 @@ def test_short_pipeline_and_resume(tmp_path, tiny_model_dir, mini_root):
     run = tmp_path / "run"
     for png in ("tradeoff.png", "bounce_back.png", "unimodal.png", "correction.png"):
         assert (run / "report" / "plots" / png).stat().st_size > 1000
+        assert (run / "report" / "plots" / png).with_suffix(".pdf").stat().st_size > 1000
+    assert "Table 3: selective unlearning" in text and "_Empty: no checkpoint was unlearned in the selective" in text
     assert {p.name for p in (run / "report" / "tables").glob("*.csv")} == {
         "table2.csv", "table4.csv", "figure3.csv", "unlearningmetrics.csv"}
     results = json.loads((run / "evals" / "ga-complete" / "results.json").read_text())["results"]
