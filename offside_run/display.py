@@ -19,8 +19,8 @@ def method_label(method: str) -> str:
 
 
 def checkpoint_label(method: str, setting: str = "complete", phase: str = "unlearned") -> str:
-    """A checkpoint in words: 'GA', 'NPO (text-only)', 'GA relearned', 'Vanilla'."""
-    label = method_label(method) + SETTING_SUFFIX.get(setting, f" ({setting})")
+    """A checkpoint in words: 'GA', 'NPO (text-only)', 'GA relearned', 'Vanilla', 'Retain-only reference'."""
+    label = method_label("reference" if phase == "reference" else method) + SETTING_SUFFIX.get(setting, f" ({setting})")
     return label + (" relearned" if phase == "relearned" else "")
 
 

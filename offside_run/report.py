@@ -7,14 +7,14 @@ the report can be rebuilt any time with `offside report RUN_DIR`.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from offside_data.fileio import atomic_write_text
 from offside_eval.unlearning_metrics import DEFAULT_TOKEN_SET, MetricError, model_utility
 
-from .display import method_label
+from .display import checkpoint_label, method_label
 from .tables import METRICS, ROLE_LABELS, Table, to_csv, to_latex, to_markdown
 
 FORGET_ROLES = {"forget", "forget_private"}  # lower is better there: the rumor should be gone
@@ -192,7 +192,7 @@ def write_report(entries: list[Entry], out_dir: str | Path, title: str = "OFFSID
     failed = [e for e in entries if e.error]
     if failed:
         md.append("## Failed stages\n")
-        md.extend(f"- {e.method} / {e.setting} / {e.phase}: {e.error}" for e in failed)
+        md.extend(f"- {checkpoint_label(e.method, e.setting, e.phase)}: {e.error}" for e in failed)
         md.append("")
     plots = plot_all(entries, out_dir / "plots") + unlearning_plot(entries, out_dir / "plots")
     if plots:

@@ -31,7 +31,7 @@ def _rows_of(entries: list[Entry]) -> list[Entry]:
 
 
 def _name(e: Entry) -> str:
-    return checkpoint_label("reference" if e.phase == "reference" else e.method, e.setting)
+    return checkpoint_label(e.method, e.setting, e.phase)
 
 
 def token_set_caption(entries: list[Entry]) -> str:

@@ -39,7 +39,7 @@ def test_short_pipeline_and_resume(tmp_path, tiny_model_dir, mini_root):
                    f"Data root: `{mini_root}` — **SYNTHETIC data", "Base model: `tiny`", "commit `"):
         assert needle in text, needle
     # the failing method is reported, and did not stop the others
-    assert "kl / complete / unlearned: " in text and "/nonexistent/reference" in text
+    assert "- KL: " in text and "/nonexistent/reference" in text
     run = tmp_path / "run"
     for png in ("tradeoff.png", "bounce_back.png", "unimodal.png", "correction.png"):
         assert (run / "report" / "plots" / png).stat().st_size > 1000

@@ -86,7 +86,7 @@ def test_write_report(entries, tmp_path):
     path = write_report(entries, tmp_path)
     text = path.read_text()
     for needle in ("Table 2", "Table 4", "Figure 3", "Prompt-attack gap", "Forgotten-ID overlap", "Bounce-back",
-                   "Visual-rumor breakdown", "kl / complete / unlearned: RuntimeError: boom"):
+                   "Visual-rumor breakdown", "- KL: RuntimeError: boom"):
         assert needle in text
     for png in ("tradeoff.png", "bounce_back.png", "unimodal.png"):
         assert (tmp_path / "plots" / png).stat().st_size > 1000
