@@ -32,17 +32,17 @@ from __future__ import annotations
 import math
 import re
 import zlib
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Iterable, Sequence
-
 
 from .metrics import MetricError, is_missing
 
 EPS = 1e-10  # OU's guard in the truth-ratio aggregators and privleak; kept so values match OU's
 TRUTH_RATIO_AGGREGATORS = ("closer_to_1_better", "true_better", "prob_mean")
-TOKEN_SETS = {"answer": "end-of-turn token dropped from every metric (offside's default)",
-              "open_unlearning": "end-of-turn token kept in the probability (truth ratio, forget quality, "
-                                 "correction, LOSS, zlib), dropped from Min-K, Min-K++, EM, ES (open-unlearning)"}
+TOKEN_SETS = {"answer": "the end-of-turn token left out of every metric, offside's default",
+              "open_unlearning": "the end-of-turn token kept in the probability behind truth ratio, forget quality, "
+                                 "correction, LOSS and zlib, left out of Min-K, Min-K++, EM and ES, as open-unlearning "
+                                 "does"}
 DEFAULT_TOKEN_SET = "answer"
 
 
@@ -89,6 +89,8 @@ def truth_ratio(true_logprob: float, false_logprobs: Sequence[float], true_len: 
     is TOFU's R = P_false / P_true (lower = true answer preferred); for 'prob_mean' it is OU's
     post-#163 form P_true / (P_true + P_false) (higher = true preferred). Both from the log-ratio,
     so they never underflow; OU adds 1e-10 to the denominators (departure 2 in the module doc).
+    The log-probs and counts cover the run's token set: OU's include the end-of-turn token, the
+    default's do not (departure 1; truth ratios then differ by ~0.03 on a trained checkpoint).
     Source: OU src/evals/metrics/memorization.py `truth_ratio` (+ utils.aggregate_to_1D).
     """
     _check_aggregator(aggregator)
@@ -126,7 +128,8 @@ def correction_preference(lp_corrected: float, lp_rumor: float, len_corrected: i
     log-probs of the corrected fact, i.e. the relearn split's answer for the same player and
     question, and of the rumor): share = P_c / (P_c + P_r) = sigmoid(lp_c/n_c - lp_r/n_r), and
     prefers_correction = P_c > P_r (a tie is not a preference). Per-token normalisation as in
-    the truth ratio, so answers of different lengths compare fairly. Source: OFFSIDE issue #14.
+    the truth ratio, so answers of different lengths compare fairly; over the run's token set, as the
+    truth ratio. Source: OFFSIDE issue #14.
     """
     _check_lens(len_corrected, len_rumor)
     margin = lp_corrected / len_corrected - lp_rumor / len_rumor
@@ -242,7 +245,10 @@ def forget_quality(tr_model: Sequence[float], tr_reference: Sequence[float]) -> 
     ratios of the model and of the reference (retain-only) model: 1 = indistinguishable.
 
     D = max_x |F_model(x) - F_ref(x)|, p = P(D' >= D) under the null: scipy.stats.ks_2samp with its
-    default method ('auto': exact up to 10,000 per sample), as OU privacy.py `ks_test` calls it. Source: TOFU (Maini et al., 2024); OU privacy.py.
+    default method ('auto': exact up to 10,000 per sample), as OU privacy.py `ks_test` calls it (OU
+    tests 1/(R+1e-10), a monotone map of R: the same p-value). Source: TOFU (Maini et al., 2024).
+    Under the default token set the truth ratios, and so this value, differ from OU's (departure 1):
+    one checkpoint gave 0.579 (answer) vs 0.766 (open_unlearning).
     """
     from scipy.stats import ks_2samp
 
@@ -255,7 +261,8 @@ def privleak(auc_model: float, auc_reference: float) -> float:
     """MUSE's PrivLeak in percent: ((1-auc) - (1-auc_ref)) / ((1-auc_ref) + 1e-10) * 100 with
     `mia_auc` AUCs (OU flips them to MUSE's 1-AUC convention). 0 = as private as the reference;
     negative = the forget set still looks like training data. OU feeds it the Min-K% AUC.
-    Source: Shi et al., 2024 (MUSE); OU privacy.py `privleak`."""
+    Source: Shi et al., 2024 (MUSE); OU privacy.py `privleak`. The LOSS and zlib AUCs, and so their
+    PrivLeak, move with the token set (departure 1; one checkpoint: -0.53 default vs -1.59 OU's)."""
     score, ref = 1 - auc_model, 1 - auc_reference
     return (score - ref) / (ref + EPS) * 100
 

@@ -39,8 +39,9 @@ def visual_rumor_breakdown(entries: list[Entry], metric: str = "gen_score") -> d
         split = {"visual": [r[metric] for r in rows if r.get("visual_rumor") and r.get(metric) is not None],
                  "non_visual": [r[metric] for r in rows if not r.get("visual_rumor") and r.get(metric) is not None]}
         if rows:
-            out[checkpoint_label(e.method, e.setting, e.phase)] = {k: (sum(v) / len(v) if v else float("nan"))
-                                                        for k, v in split.items()}
+            out[checkpoint_label(e.method, e.setting, e.phase)] = {
+                **{k: (sum(v) / len(v) if v else float("nan")) for k, v in split.items()},
+                **{f"{k}_n": len(v) for k, v in split.items()}}
     return out
 
 
@@ -95,6 +96,10 @@ def bounce_back(entries: list[Entry], metric: str = "gen_score", setting: str = 
 
 
 
+def _mean_cell(mean: float, n: int) -> str:
+    return f"– (n={n})" if math.isnan(mean) else f"{mean:.3f} (n={n})"
+
+
 def _per_method(heading: str, values: dict[str, float], fmt: str, when_nan: str) -> list[str]:
     """A markdown list of one value per method, under its heading."""
     return [heading, ""] + [f"- {method_label(m)}: " + (when_nan if math.isnan(v) else fmt.format(v))
@@ -118,13 +123,15 @@ def analysis_md(entries: list[Entry]) -> str:
             lines += _per_method(heading, values, fmt, when_nan)
     vis = visual_rumor_breakdown(entries)
     if vis:
-        lines += ["**Visual-rumor breakdown** (forget-set generation score, rumor visible in the image vs not):",
-                  "", "| checkpoint | visual | not visual |", "|---|---|---|"]
-        lines += [f"| {k} | {v['visual']:.3f} | {v['non_visual']:.3f} |" for k, v in vis.items()] + [""]
+        lines += ["**Visual-rumor breakdown** (forget-set generation score, rumor visible in the image vs not; "
+                  "n items each):", "", "| checkpoint | visual | not visual |", "|---|---|---|"]
+        lines += [f"| {k} | " + " | ".join(_mean_cell(v[side], v[f"{side}_n"]) for side in ("visual", "non_visual"))
+                  + " |" for k, v in vis.items()] + [""]
     bb = bounce_back(entries)
     if bb:
         lines += ["**Bounce-back** (forget-set generation score: vanilla → unlearned → relearned):", ""]
         lines += [f"- {method_label(m)}: {d['vanilla']:.3f} → {d['unlearned']:.3f} → {d['relearned']:.3f} "
-                  f"(recovered {d['recovered_share']:.0%} of the drop)" for m, d in bb.items()
+                  + ("(no drop to recover)" if math.isnan(d["recovered_share"]) else
+                     f"(recovered {d['recovered_share']:.0%} of the drop)") for m, d in bb.items()
                   if d["vanilla"] is not None] + [""]
     return "\n".join(lines) + "\n"

@@ -31,6 +31,8 @@ def provenance_lines(run_dir: Path) -> list[str]:
     config = result.get("config", {})
     return [f"- Data root: {data}", f"- Base model: `{manifest.get('base_model', '?')}`",
             f"- Limit per task: {config.get('limit') or 'none'}; seed: {manifest.get('seed', config.get('seed'))}",
+            f"- Token set of the unlearning metrics: `{config.get('token_set', DEFAULT_TOKEN_SET)}` (offside-eval "
+            "--token_set)",
             f"- offside {result.get('versions', {}).get('offside', '?')}, commit "
             f"`{result.get('git_revision') or 'unknown'}`", ""]
 

@@ -37,7 +37,7 @@ def _name(e: Entry) -> str:
 def token_set_caption(entries: list[Entry]) -> str:
     """The answer tokens the probabilities were taken over (`--token_set`), as the captions state it."""
     sets = sorted({e.token_set for e in entries})
-    return "token set " + " / ".join(f"'{s}' ({TOKEN_SETS.get(s, 'unknown')})" for s in sets)
+    return "; ".join(f"token set '{s}': {TOKEN_SETS.get(s, 'unknown')}" for s in sets)
 
 
 def unlearning_table(entries: list[Entry]) -> Table | None:

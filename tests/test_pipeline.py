@@ -36,7 +36,8 @@ def test_short_pipeline_and_resume(tmp_path, tiny_model_dir, mini_root):
                    "Retain Set Class. Acc. ↑", "Relearn Set Gen. Score ↑", "Bounce-back", "Prompt-attack gap",
                    "Visual-rumor breakdown", "Forgotten-ID overlap", "Unlearning metrics: forget set",
                    "Retain-only reference", "Toward the corrected fact or only away from the rumor",
-                   f"Data root: `{mini_root}` — **SYNTHETIC data", "Base model: `tiny`", "commit `"):
+                   f"Data root: `{mini_root}` — **SYNTHETIC data", "Base model: `tiny`", "commit `",
+                   "Token set of the unlearning metrics: `answer`", "token set 'answer'", "± one standard error"):
         assert needle in text, needle
     # the failing method is reported, and did not stop the others
     assert "- KL: " in text and "/nonexistent/reference" in text

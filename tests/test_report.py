@@ -49,7 +49,8 @@ def test_forgotten_overlap_hand_values(entries):
 
 def test_visual_rumor_breakdown(entries):
     vis = visual_rumor_breakdown(entries)
-    assert vis["GA"] == {"visual": pytest.approx(0.1), "non_visual": pytest.approx((0.2 + 0.9 + 0.9) / 3)}
+    assert vis["GA"] == {"visual": pytest.approx(0.1), "non_visual": pytest.approx((0.2 + 0.9 + 0.9) / 3),
+                         "visual_n": 1, "non_visual_n": 3}
 
 
 def test_bounce_back(entries):
