@@ -15,7 +15,7 @@ from offside_data.fileio import atomic_write_text
 from offside_eval.unlearning_metrics import DEFAULT_TOKEN_SET, MetricError, model_utility
 
 from .display import checkpoint_label, method_label
-from .tables import METRICS, ROLE_LABELS, Table, to_csv, to_latex, to_markdown
+from .tables import METRICS, ROLE_LABELS, Table, column_label, to_csv, to_latex, to_markdown
 
 FORGET_ROLES = {"forget", "forget_private"}  # lower is better there: the rumor should be gone
 OVERALL = "overall"  # the role of metrics derived from several sets (model utility)
@@ -67,7 +67,7 @@ def _role_groups(roles: Iterable[str], metrics: list[str]):
 def _utility_group(entries: list[Entry]) -> list:
     """The experiment's utility tasks (MM-Bench, lmms-eval benchmarks...) as one column group."""
     names = sorted({task for e in entries for task in e.metrics.get("utility", {})
-                    if task != "n" and not task.endswith("_stderr")})
+                    if not task.endswith(("_stderr", "_n"))})
     return [("Utility", [(f"utility:{task}", True) for task in names])] if names else []
 
 
@@ -78,11 +78,22 @@ def table_cells(entries: list[Entry], groups) -> tuple[list[tuple[str, list[floa
     return rows, [[metric_error(e, *k) for k in keys] for e in entries]
 
 
-def sample_sizes(entries: list[Entry], roles: Iterable[str]) -> str:
-    """'n per set: Forget Set 84, Test Set 84 (± one standard error)' from the first checkpoint with each."""
-    sizes = [(ROLE_LABELS.get(r, r), next((n for e in entries if (n := metric_value(e, r, "n"))), None)) for r in roles]
-    known = [f"{label} {int(n)}" for label, n in sizes if n]
-    return ("n per set: " + ", ".join(known) + "; " if known else "") + "± one standard error where known"
+def _first_n(entries: list[Entry], key: str) -> float | None:
+    role, metric = key.split(":", 1)
+    return next((n for e in entries if (n := metric_value(e, role, f"{metric}_n")) is not None), None)
+
+
+def sample_sizes(entries: list[Entry], groups) -> str:
+    """'n per set: Forget Set 84, Test Set 84; ± one standard error where known' (a set whose columns
+    differ in n lists them), from the first checkpoint that records each n."""
+    parts = []
+    for label, cols in groups:
+        sizes = {k: n for k, _h in cols if (n := _first_n(entries, k)) is not None}
+        if len(set(sizes.values())) == 1:
+            parts.append(f"{label} {int(next(iter(sizes.values())))}")
+        elif sizes:
+            parts.append(f"{label}: " + ", ".join(f"{column_label(k)} {int(n)}" for k, n in sizes.items()))
+    return ("n per set: " + ", ".join(parts) + "; " if parts else "") + "± one standard error where known"
 
 
 def _present_metrics(entries: list[Entry]) -> list[str]:
@@ -133,7 +144,7 @@ def build_tables(entries: list[Entry], protocol: str = "clean") -> list[Table]:
             control_rows, control_errors = table_cells(control, groups)
             rows = [("Vanilla (relearned only)", vals) for _n, vals in control_rows] + rows[1:]
             errors = control_errors + errors[1:]
-        tables.append(Table(caption, groups, rows, errors, sample_sizes(chosen, roles)))
+        tables.append(Table(caption, groups, rows, errors, sample_sizes(chosen, groups)))
     tables.append(unimodal_table(ok, vanilla, metrics, protocol))
     return tables
 
@@ -159,7 +170,7 @@ def unimodal_table(ok: list[Entry], vanilla: list[Entry], metrics: list[str], pr
                 errs.extend(metric_error(src, r, m) for m in metrics)
         rows.append((method_label(e.method), values))
         errors.append(errs)
-    return Table(title, groups, rows, errors, sample_sizes(uni, ("retain", "test", "forget")))
+    return Table(title, groups, rows, errors, sample_sizes(uni, groups))
 
 
 # ----------------------------------------------------------------------------- writing

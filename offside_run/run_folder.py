@@ -72,10 +72,11 @@ def _main_metric(metrics: dict[str, Any]) -> str:
 
 
 def _with_uncertainty(result: dict[str, Any], wanted: list[str]) -> dict[str, float]:
-    """The `wanted` metrics of one task's results, each with its `_stderr` when known, and the task's n."""
+    """The `wanted` metrics of one task's results, each with its `_stderr` when known and its `_n` (the
+    task's n less the samples the metric is missing on)."""
     out = {k: result[k] for m in wanted for k in (m, f"{m}_stderr") if result.get(k) is not None}
-    if out and result.get("n") is not None:
-        out["n"] = result["n"]
+    if result.get("n") is not None:
+        out.update({f"{m}_n": result["n"] - result.get(f"{m}_missing", 0) for m in wanted if m in out})
     return out
 
 

@@ -52,7 +52,7 @@ def unlearning_table(entries: list[Entry]) -> Table | None:
     return Table("Unlearning metrics: forget set, image + question (truth ratio: 1 = rumor no longer preferred; "
                  "forget quality: KS p-value against the retain-only reference)", groups,
                  [(_name(e), values) for e, (_n, values) in zip(rows, cells)], errors,
-                 f"{sample_sizes(rows, [ROLE])}; {token_set_caption(rows)}.")
+                 f"{sample_sizes(rows, groups)}; {token_set_caption(rows)}.")
 
 
 Move = tuple[float, float, Entry]

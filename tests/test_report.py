@@ -131,3 +131,21 @@ def test_utility_tasks_and_unlearning_metrics_get_their_columns(entries):
     text = unlearning_analysis(entries)
     assert "Prefer the corrected fact (share > 0.5): GA." in text
     assert "(truth ratio up, the corrected fact not preferred): NPO." in text
+
+
+def test_cells_carry_their_stderr_and_notes_the_n_per_set():
+    from offside_run.unlearning_report import unlearning_table
+
+    vanilla = Entry("vanilla", "complete", "vanilla", {"forget": {"gen_score": 0.9, "gen_score_stderr": 0.01,
+                                                                  "gen_score_n": 84}})
+    ga = Entry("ga", "complete", "unlearned", {
+        "forget": {"gen_score": 0.3, "gen_score_stderr": 0.05, "gen_score_n": 84},
+        "unlearning": {"truth_ratio": 0.7, "truth_ratio_n": 84, "correction_share": 0.6, "correction_share_n": 40}})
+    t2 = build_tables([vanilla, ga])[0]
+    assert t2.note == "n per set: Forget Set 84; ± one standard error where known"
+    assert "| GA | **0.300** ± 0.050 |" in to_markdown(t2) and "| Vanilla | 0.900 ± 0.010 |" in to_markdown(t2)
+    assert to_csv(t2).splitlines()[2].startswith("GA,0.3,0.05,")  # then the empty test / retain columns
+    assert "GA & \\textbf{0.300} {\\scriptsize $\\pm$0.050} & --" in to_latex(t2)
+    assert "\\cmidrule(lr){2-2}" in to_latex(t2) and "\\bottomrule" in to_latex(t2)
+    note = unlearning_table([vanilla, ga]).note
+    assert note.startswith("n per set: Forget Set: Truth Ratio 84, Correction Share 40;") and "token set 'answer'" in note
