@@ -101,7 +101,8 @@ def _present_metrics(entries: list[Entry]) -> list[str]:
     return [m for m in METRICS if m in found]
 
 
-def _overall_group(entries: list[Entry]) -> list:
+def overall_group(entries: list[Entry]) -> list:
+    """The Overall column group (model utility) when any of `entries` has it."""
     has = any(metric_value(e, OVERALL, "model_utility") is not None for e in entries)
     return [(ROLE_LABELS[OVERALL], [(f"{OVERALL}:model_utility", True)])] if has else []
 
@@ -137,7 +138,7 @@ def build_tables(entries: list[Entry], protocol: str = "clean") -> list[Table]:
             continue
         groups = _role_groups(roles, metrics)
         if phase == "unlearned":
-            groups += _utility_group(chosen) + _overall_group(vanilla + chosen)
+            groups += _utility_group(chosen) + overall_group(vanilla + chosen)
         rows, errors = table_cells(vanilla + chosen, groups)
         if phase == "relearned":  # the paper's control: vanilla relearned without unlearning
             control = [e for e in ok if e.method == "vanilla" and e.phase == "relearned"][:1]

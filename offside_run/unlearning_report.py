@@ -15,7 +15,7 @@ from pathlib import Path
 from offside_eval.unlearning_metrics import TOKEN_SETS
 
 from .display import checkpoint_label, method_color
-from .report import OVERALL, Entry, metric_error, metric_value, sample_sizes, table_cells
+from .report import Entry, metric_error, metric_value, overall_group, sample_sizes, table_cells
 from .tables import LABELS, ROLE_LABELS, Table
 
 ROLE = "unlearning"
@@ -45,9 +45,7 @@ def unlearning_table(entries: list[Entry]) -> Table | None:
     if not rows:
         return None
     present = [(m, h) for m, h in COLUMNS if any(metric_value(e, ROLE, m) is not None for e in rows)]
-    groups = [("Forget Set", [(f"{ROLE}:{m}", h) for m, h in present])]
-    if any(metric_value(e, OVERALL, "model_utility") is not None for e in rows):
-        groups.append(("Overall", [(f"{OVERALL}:model_utility", True)]))
+    groups = [("Forget Set", [(f"{ROLE}:{m}", h) for m, h in present])] + overall_group(rows)
     cells, errors = table_cells(rows, groups)
     return Table("Unlearning metrics: forget set, image + question (truth ratio: 1 = rumor no longer preferred; "
                  "forget quality: KS p-value against the retain-only reference)", groups,
