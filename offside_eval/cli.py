@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .unlearning_metrics import DEFAULT_TOKEN_SET, TOKEN_SETS
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="offside-eval", description="Evaluate an MLLM on OFFSIDE tasks (YAML).")
@@ -30,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference_results", default=None,
                    help="results folder of a reference model (e.g. trained on retain only, run with --log_samples): "
                         "adds forget_quality to forget truth-ratio tasks and privleak_* to MIA tasks")
+    p.add_argument("--token_set", default=DEFAULT_TOKEN_SET, choices=list(TOKEN_SETS),
+                   help="answer tokens of the unlearning metrics' probabilities (recorded in results.json "
+                        "config.token_set): " + "; ".join(f"{k}: {v}" for k, v in TOKEN_SETS.items()))
     p.add_argument("--bootstrap_iters", type=int, default=100)
     p.add_argument("--attack", default=None, metavar="NAME[:k=v,...]",
                    help="evaluate under an attack (quantize, typographic, blur, jailbreak, in_context, ...); "
@@ -88,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                        progress=not args.no_progress, judge_args=args.judge_args, use_cache=args.use_cache,
                        check_batch_invariance=args.check_batch_invariance,
                        batch_invariance_tol=args.batch_invariance_tol, reference_results=args.reference_results,
-                       metadata=args.metadata, attack=args.attack)
+                       metadata=args.metadata, attack=args.attack, token_set=args.token_set)
     except (TaskError, ModelError, DataError, EvalError, MetricError, BenchmarkError, OptionError,
             CheckpointError, AttackError, MissingExtra) as exc:
         print(f"offside-eval: error: {exc}", file=sys.stderr)

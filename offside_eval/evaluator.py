@@ -51,6 +51,7 @@ from .results import (
     write_results,
 )
 from .tasks_index import TaskError
+from .unlearning_metrics import DEFAULT_TOKEN_SET
 
 log = logging.getLogger("offside_eval")
 __all__ = ["EvalError", "Plan", "evaluate", "plan"]
@@ -91,7 +92,8 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
              judge_args: str | dict[str, Any] | Any = None, use_cache: str | Path | None = None,
              check_batch_invariance: int = 0, batch_invariance_tol: float = 1e-4,
              reference_results: str | Path | None = None,
-             metadata: str | dict[str, Any] | None = None, attack: str | None = None) -> dict[str, Any] | None:
+             metadata: str | dict[str, Any] | None = None, attack: str | None = None,
+             token_set: str = DEFAULT_TOKEN_SET) -> dict[str, Any] | None:
     """Evaluate `model` (a registry name + model_args, or an already-loaded LMM) on `tasks`.
 
     Returns (and writes as results.json under output_path, a folder, when given):
@@ -109,6 +111,8 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
 
     `data_root`: a path for the tasks' benchmark, or {benchmark: path}; unset, each benchmark uses its
     environment variable, then its synthetic fixture (said loudly; `data.synthetic`).
+    `token_set`: which answer tokens the unlearning metrics' probabilities cover ("answer", offside's
+    default, or "open_unlearning"; `offside_eval.unlearning_metrics.TOKEN_SETS`), in config.token_set.
     `judge_args` configures the LLM judge of judge tasks (fact_score): "base_url=...,model=..."
     (OpenAI-compatible; key from the environment), "judge=hf,pretrained=PATH", a dict of the same,
     or a ready `offside_data.llm_client.ChatClient`. Without one, groups run without their judge
@@ -152,7 +156,7 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
         write_results(out, {}, folder)
         return out
     p = plan(tasks, model_name=model_name, include_path=include_path, data_root=data_root, gen_kwargs=gen_kwargs,
-             judge_args=judge_args, limit=limit, metadata=metadata)
+             judge_args=judge_args, limit=limit, metadata=metadata, token_set=token_set)
     if reference_results is not None and not (Path(reference_results) / "results.json").is_file():
         raise EvalError(f"--reference_results {reference_results}: no results.json there")
     outputs = build_requests(p, spec)
@@ -179,7 +183,7 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
     results, samples = score(p, outputs, verdicts, bootstrap_iters)
     if reference_results is not None:  # forget_quality / privleak against a reference model's run
         add_reference_comparison(results, samples, {n: t.config.metadata for n, t in p.tasks.items()},
-                                 reference_results)
+                                 reference_results, token_set)
     samples_files = {n: str(folder / f"samples_{n}.jsonl") if folder and log_samples else None for n in p.tasks}
     timings["total_s"] = time.perf_counter() - t_start
     out: dict[str, Any] = {
@@ -200,6 +204,7 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
                    "check_batch_invariance": check_batch_invariance,
                    "reference_results": str(reference_results) if reference_results else None,
                    "attack": spec.label if spec else None,
+                   "token_set": token_set,
                    "metadata": json_safe(metadata if isinstance(metadata, dict) else parse_kv(metadata, "--metadata"))},
         "attack": spec.record() if spec else None,
         "resumed_samples": outputs.resumed,

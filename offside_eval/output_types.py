@@ -11,6 +11,7 @@ from .metrics import METRICS, MetricError, is_judge_metric
 from .requests import GenerationRequest, LoglikelihoodRequest
 from .results import json_safe
 from .tasks_index import FunctionRef
+from .unlearning_metrics import apply_token_set
 
 if TYPE_CHECKING:
     from .task import Task
@@ -91,9 +92,11 @@ def _token_requests(task, doc, doc_id, visuals, messages):
 
 
 def _score_tokens(task, doc, results, verdicts) -> Scored:
-    """Per-token answers go to the task's process_results (the unlearning metrics need all of them)."""
+    """Per-token answers, read under the run's token set, go to the task's process_results (the
+    unlearning metrics need all of them)."""
     if task.process_results is None:
         raise MetricError(f"task {task.name}: output_type token_scores needs a process_results hook")
+    results = [apply_token_set(r, task.token_set) for r in results]
     extra = {"logprobs": [r["logprob"] for r in results], "n_tokens": [r["n_tokens"] for r in results]}
     return dict(task.process_results(doc, results)), extra
 

@@ -17,6 +17,7 @@ from .judging import judge_client, select_leaves
 from .results import EvalError
 from .task import Task
 from .tasks_index import TaskError, TaskIndex
+from .unlearning_metrics import DEFAULT_TOKEN_SET
 
 log = logging.getLogger("offside_eval")
 
@@ -47,12 +48,14 @@ def with_metadata(config, metadata: dict[str, Any]):
 
 def plan(tasks: str | Sequence[str], *, model_name: str = "", include_path: Any = None, data_root: Any = None,
          gen_kwargs: str | dict[str, Any] | None = None, judge_args: Any = None,
-         limit: int | float | None = None, metadata: str | dict[str, Any] | None = None) -> Plan:
+         limit: int | float | None = None, metadata: str | dict[str, Any] | None = None,
+         token_set: str = DEFAULT_TOKEN_SET) -> Plan:
     """Tasks to run, their benchmarks' data (resolved once each) and their docs; no model needed.
 
     `metadata` (lm-eval's --metadata, "k=v,..." or a dict) goes into the dataset_kwargs of every task
     whose benchmark declares the key (e.g. forget_ratio=10 for MLLMU-Bench); a key no task takes is
-    an error."""
+    an error. `token_set` (`unlearning_metrics.TOKEN_SETS`): the answer tokens token_scores tasks'
+    probabilities cover."""
     include_paths = [include_path] if isinstance(include_path, (str, Path)) else list(include_path or [])
     index = TaskIndex(include_paths)
     requested = task_names(tasks)
@@ -61,7 +64,8 @@ def plan(tasks: str | Sequence[str], *, model_name: str = "", include_path: Any 
     overrides = parse_kv(gen_kwargs, "--gen_kwargs") if isinstance(gen_kwargs, str) else dict(gen_kwargs or {})
     check_gen_kwargs(overrides)
     extra = parse_kv(metadata, "--metadata") if isinstance(metadata, str) else dict(metadata or {})
-    task_objs = {name: Task(with_metadata(index.get(name).config, extra), model_name, overrides) for name in leaves}
+    task_objs = {name: Task(with_metadata(index.get(name).config, extra), model_name, overrides, token_set)
+                 for name in leaves}
     unused = sorted(set(extra) - {k for t in task_objs.values() if t.benchmark for k in t.benchmark.metadata_keys})
     if unused:
         raise EvalError(f"--metadata {unused[0]}: no task to run takes it (benchmark keys: "

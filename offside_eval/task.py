@@ -18,6 +18,7 @@ from .metrics import AGGREGATIONS, METRICS, MetricError, is_judge_metric, is_mis
 from .output_types import OUTPUT_TYPES
 from .task_config import TaskConfig
 from .tasks_index import FunctionRef, TaskError
+from .unlearning_metrics import DEFAULT_TOKEN_SET, check_token_set
 
 _LOWER_IS_BETTER = {"perplexity"}
 
@@ -58,8 +59,10 @@ def _render(template: str, doc: dict) -> Any:
 
 
 class Task:
-    def __init__(self, config: TaskConfig, model_name: str = "", gen_kwargs: dict[str, Any] | None = None):
+    def __init__(self, config: TaskConfig, model_name: str = "", gen_kwargs: dict[str, Any] | None = None,
+                 token_set: str = DEFAULT_TOKEN_SET):
         self.config, self.name, self.path = config, config.task, config.path
+        self.token_set = check_token_set(token_set)  # which answer tokens token_scores' probabilities cover
         self.base_dir = self.path.parent if self.path else Path.cwd()
         self.output_type = config.output_type
         if self.output_type not in OUTPUT_TYPES:

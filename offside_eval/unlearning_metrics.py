@@ -1,13 +1,28 @@
 """Unlearning metrics over plain per-sample numbers (issue #14): truth ratio, correction rate,
-memorization, membership inference, forget quality, privleak and degeneration.
+memorization, membership inference, forget quality, privleak, model utility and degeneration.
 
 Pure functions, nothing registered: the harness computes the model-side inputs (summed answer
 log-probs and token counts, per-token log-probs, teacher-forced argmax ids) with the image in
-the prompt and aggregates with the functions here. "Answer tokens" are the target answer's
-tokens without the end-of-turn token (OU's token-wise metrics drop it too). Definitions follow
-open-unlearning (github.com/locuslab/open-unlearning, commit d3d7cf9, "OU" below) so numbers
-are comparable with text-only unlearning results; the one departure from OU's code
-(extraction_strength) is named there.
+the prompt and aggregates with the functions here. Definitions follow open-unlearning
+(github.com/locuslab/open-unlearning, commit d3d7cf9, "OU" below) so numbers are comparable with
+text-only unlearning results. Every departure from OU's code, each also named where its metric is:
+
+1. Token set (`TOKEN_SETS`, offside-eval --token_set). OU drops the end-of-turn token only from the
+   token-wise metrics (Min-K, Min-K++, EM, ES) and keeps it in the probability that feeds truth
+   ratio, forget quality, LOSS and zlib. offside's default, "answer", drops it everywhere (the
+   answer's own tokens; the correction rate too); "open_unlearning" is OU's convention. The choice
+   changes numbers a lot (one checkpoint: forget quality 0.579 vs 0.766, privleak_loss -0.53 vs
+   -1.59) and is recorded in results.json (config.token_set) and the report's captions.
+2. Truth ratio in log space: R = exp(mean_j lp_j/n_j - lp_true/n_true). OU computes
+   P_false / (P_true + 1e-10), which differs by the factor 1 + 1e-10/P_true (under 1e-6 relative
+   while the true answer's per-token probability is above 1e-4) and reads 0 -- "truth preferred"
+   -- once per-token log-probs fall below about -745 (exp underflows).
+3. Extraction strength scores a wrong last token 0 (OU: 1/n, a wrong one-token answer 1).
+4. An empty answer is missing (None) for Min-K/Min-K++/ES (OU: 0).
+5. MIA non-members are the relearn split's QAs (OU: a holdout set); zlib compresses the answer
+   text (OU: the decoded label tokens, the same text without special tokens).
+Same as OU despite appearances: forget quality runs the KS test on R, OU on 1/(R+1e-10) -- a
+monotone map, so the same p-value; model utility is OU's `hm_aggregate` (scipy's hmean).
 
 A per-sample value of None means "missing" (no answer tokens, no n-grams), as in
 `offside_eval.metrics`; corpus-level functions refuse missing values with a MetricError.
@@ -17,14 +32,39 @@ from __future__ import annotations
 import math
 import re
 import zlib
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Iterable, Sequence
-
 
 from .metrics import MetricError, is_missing
 
-EPS = 1e-10  # OU's guard in truth_ratio and privleak; kept so values match OU's
+EPS = 1e-10  # OU's guard in the truth-ratio aggregators and privleak; kept so values match OU's
 TRUTH_RATIO_AGGREGATORS = ("closer_to_1_better", "true_better", "prob_mean")
+TOKEN_SETS = {"answer": "the end-of-turn token left out of every metric, offside's default",
+              "open_unlearning": "the end-of-turn token kept in the probability behind truth ratio, forget quality, "
+                                 "correction, LOSS and zlib, left out of Min-K, Min-K++, EM and ES, as open-unlearning "
+                                 "does"}
+DEFAULT_TOKEN_SET = "answer"
+
+
+# ---- token sets: which answer tokens a probability is taken over ---------------------------------
+
+def check_token_set(token_set: str) -> str:
+    if token_set not in TOKEN_SETS:
+        raise MetricError(f"--token_set {token_set!r} is not one of {', '.join(TOKEN_SETS)}")
+    return token_set
+
+
+def apply_token_set(scores: dict, token_set: str) -> dict:
+    """One continuation's `models.token_details` scores as the metrics read them under `token_set`:
+    `logprob`, `n_tokens` and `loss_logprobs` (what truth ratio, correction, LOSS and zlib average)
+    gain the end-of-turn token under "open_unlearning"; `token_logprobs`, `target_ids`, `argmax_ids`
+    and the vocabulary moments (Min-K, Min-K++, EM, ES) never hold it."""
+    eot = [] if check_token_set(token_set) == "answer" else scores.get("eot_logprobs")
+    if eot is None:
+        raise MetricError("--token_set open_unlearning: these answers carry no end-of-turn log-prob (taken from "
+                          "a journal written before offside kept it); rerun with a fresh --output_path")
+    return {**scores, "logprob": scores["logprob"] + sum(eot), "n_tokens": scores["n_tokens"] + len(eot),
+            "loss_logprobs": list(scores["token_logprobs"]) + list(eot)}
 
 
 # ---- truth ratio and correction preference (option log-probs) -----------------------------------
@@ -46,8 +86,11 @@ def truth_ratio(true_logprob: float, false_logprobs: Sequence[float], true_len: 
     Per-token probabilities: P_true = exp(lp_true / n_true); P_false = exp(mean_j lp_j / n_j)
     (OU averages the per-token losses of the distractors, i.e. a geometric mean of their
     per-token probabilities). For aggregators 'closer_to_1_better' and 'true_better' the value
-    is TOFU's R = P_false / (P_true + 1e-10) (lower = true answer preferred); for 'prob_mean' it
-    is OU's post-#163 form P_true / (P_true + P_false + 1e-10) (higher = true preferred).
+    is TOFU's R = P_false / P_true (lower = true answer preferred); for 'prob_mean' it is OU's
+    post-#163 form P_true / (P_true + P_false) (higher = true preferred). Both from the log-ratio,
+    so they never underflow; OU adds 1e-10 to the denominators (departure 2 in the module doc).
+    The log-probs and counts cover the run's token set: OU's include the end-of-turn token, the
+    default's do not (departure 1; truth ratios then differ by ~0.03 on a trained checkpoint).
     Source: OU src/evals/metrics/memorization.py `truth_ratio` (+ utils.aggregate_to_1D).
     """
     _check_aggregator(aggregator)
@@ -55,11 +98,10 @@ def truth_ratio(true_logprob: float, false_logprobs: Sequence[float], true_len: 
         raise MetricError(f"truth_ratio needs one token count per distractor, got "
                           f"{len(false_logprobs)} log-probs and {len(false_lens)} counts")
     _check_lens(true_len, *false_lens)
-    p_true = math.exp(true_logprob / true_len)
-    p_false = math.exp(sum(lp / n for lp, n in zip(false_logprobs, false_lens)) / len(false_lens))
+    log_ratio = sum(lp / n for lp, n in zip(false_logprobs, false_lens)) / len(false_lens) - true_logprob / true_len
     if aggregator == "prob_mean":
-        return p_true / (p_true + p_false + EPS)
-    return p_false / (p_true + EPS)
+        return _sigmoid(-log_ratio)
+    return math.exp(min(log_ratio, 709.0))  # capped below exp's overflow (~709.8): still "false preferred"
 
 
 def aggregate_truth_ratio(values: Sequence[float], aggregator: str = "closer_to_1_better") -> float:
@@ -86,12 +128,12 @@ def correction_preference(lp_corrected: float, lp_rumor: float, len_corrected: i
     log-probs of the corrected fact, i.e. the relearn split's answer for the same player and
     question, and of the rumor): share = P_c / (P_c + P_r) = sigmoid(lp_c/n_c - lp_r/n_r), and
     prefers_correction = P_c > P_r (a tie is not a preference). Per-token normalisation as in
-    the truth ratio, so answers of different lengths compare fairly. Source: OFFSIDE issue #14.
+    the truth ratio, so answers of different lengths compare fairly; over the run's token set, as the
+    truth ratio. Source: OFFSIDE issue #14.
     """
     _check_lens(len_corrected, len_rumor)
     margin = lp_corrected / len_corrected - lp_rumor / len_rumor
-    share = 1 / (1 + math.exp(-margin)) if margin >= 0 else math.exp(margin) / (1 + math.exp(margin))
-    return margin > 0, share
+    return margin > 0, _sigmoid(margin)
 
 
 def correction_rate(pairs: Sequence[tuple[bool, float]]) -> dict[str, float]:
@@ -146,12 +188,14 @@ def _lowest_k_mean(values: Sequence[float], k: float) -> float:
 
 
 def mia_scores(token_logprobs: Sequence[float], text: str, vocab_mean: Sequence[float] | None = None,
-               vocab_var: Sequence[float] | None = None, k: float = 0.4) -> dict[str, float | None]:
+               vocab_var: Sequence[float] | None = None, k: float = 0.4,
+               loss_logprobs: Sequence[float] | None = None) -> dict[str, float | None]:
     """Per-sample MIA scores; each is higher for a *less* likely sample (a non-member look).
 
     token_logprobs: log p(y_t | image, question, y_<t) of the n answer tokens (teacher forcing);
-    text: the answer text. With lp_t those log-probs:
-      loss   = -(1/n) sum_t lp_t                        (Yeom et al., 2018; OU mia/loss.py)
+    text: the answer text; loss_logprobs: the log-probs LOSS and zlib average (`apply_token_set`:
+    with the end-of-turn token under OU's convention; default token_logprobs). With lp_t those:
+      loss   = -(1/m) sum_t lp_t over loss_logprobs     (Yeom et al., 2018; OU mia/loss.py)
       zlib   = loss / len(zlib.compress(text, UTF-8))   (Carlini et al., 2021; OU mia/zlib.py)
       mink   = -mean of the K lowest lp_t, K = max(1, floor(n*k))  (Shi et al., 2024; OU mia/min_k.py)
       minkpp = -mean of the K lowest z_t = (lp_t - mu_t) / sqrt(max(var_t, 1e-6)), mu_t/var_t from
@@ -169,7 +213,8 @@ def mia_scores(token_logprobs: Sequence[float], text: str, vocab_mean: Sequence[
         raise MetricError("Min-K%++ needs both vocab_mean and vocab_var")
     if n == 0:
         return {"loss": None, "zlib": None, "mink": None, "minkpp": None}
-    loss = -sum(token_logprobs) / n
+    loss_logprobs = token_logprobs if loss_logprobs is None else loss_logprobs
+    loss = -sum(loss_logprobs) / len(loss_logprobs)
     minkpp = None
     if vocab_mean is not None:
         z = [(lp - mu) / math.sqrt(max(var, 1e-6)) for lp, mu, var in zip(token_logprobs, vocab_mean, vocab_var)]
@@ -200,7 +245,10 @@ def forget_quality(tr_model: Sequence[float], tr_reference: Sequence[float]) -> 
     ratios of the model and of the reference (retain-only) model: 1 = indistinguishable.
 
     D = max_x |F_model(x) - F_ref(x)|, p = P(D' >= D) under the null: scipy.stats.ks_2samp with its
-    default method ('auto': exact up to 10,000 per sample), as OU privacy.py `ks_test` calls it. Source: TOFU (Maini et al., 2024); OU privacy.py.
+    default method ('auto': exact up to 10,000 per sample), as OU privacy.py `ks_test` calls it (OU
+    tests 1/(R+1e-10), a monotone map of R: the same p-value). Source: TOFU (Maini et al., 2024).
+    Under the default token set the truth ratios, and so this value, differ from OU's (departure 1):
+    one checkpoint gave 0.579 (answer) vs 0.766 (open_unlearning).
     """
     from scipy.stats import ks_2samp
 
@@ -213,9 +261,22 @@ def privleak(auc_model: float, auc_reference: float) -> float:
     """MUSE's PrivLeak in percent: ((1-auc) - (1-auc_ref)) / ((1-auc_ref) + 1e-10) * 100 with
     `mia_auc` AUCs (OU flips them to MUSE's 1-AUC convention). 0 = as private as the reference;
     negative = the forget set still looks like training data. OU feeds it the Min-K% AUC.
-    Source: Shi et al., 2024 (MUSE); OU privacy.py `privleak`."""
+    Source: Shi et al., 2024 (MUSE); OU privacy.py `privleak`. The LOSS and zlib AUCs, and so their
+    PrivLeak, move with the token set (departure 1; one checkpoint: -0.53 default vs -1.59 OU's)."""
     score, ref = 1 - auc_model, 1 - auc_reference
     return (score - ref) / (ref + EPS) * 100
+
+
+# ---- model utility --------------------------------------------------------------------------------
+
+def model_utility(values: Sequence[float]) -> float:
+    """Harmonic mean of utility metrics in [0, 1] (retain / test scores, higher = better): one weak
+    metric pulls it down, 0 if any is 0. Source: OU utility.py `hm_aggregate` (scipy.stats.hmean)
+    over TOFU's retain / real-author / world-fact metrics; offside's inputs are named where it is used."""
+    values = _complete(values, "model utility")
+    if any(v < 0 for v in values):
+        raise MetricError(f"model utility needs non-negative metrics, got {list(values)}")
+    return 0.0 if 0 in values else len(values) / sum(1 / v for v in values)
 
 
 # ---- fluency: degeneration of generations -------------------------------------------------------
@@ -255,3 +316,8 @@ def _complete(values: Iterable, what: str) -> list:
 
 def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values)
+
+
+def _sigmoid(x: float) -> float:
+    """1 / (1 + e^-x) without overflow on either side."""
+    return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))

@@ -1,4 +1,5 @@
-"""`offside run EXPERIMENT.yaml` runs the whole protocol; `offside report RUN_DIR` rebuilds the report."""
+"""`offside run EXPERIMENT.yaml` runs the whole protocol; `offside report RUN_DIR` rebuilds the report;
+`offside compare RUN_OR_RESULTS...` puts every checkpoint's numbers side by side."""
 from __future__ import annotations
 
 import argparse
@@ -26,11 +27,17 @@ def main(argv: list[str] | None = None) -> int:
                    help="validate everything and print the stage plan (cached / to run, work per stage); run nothing")
     p = sub.add_parser("report", help="rebuild report.md, tables and plots of a run folder")
     p.add_argument("run_dir")
+    p = sub.add_parser("compare", help="every checkpoint x task x metric of run folders and results.json files in "
+                                       "one CSV and one markdown table, with stderr and n")
+    p.add_argument("paths", nargs="+", metavar="RUN_OR_RESULTS",
+                   help="a run folder (run_manifest.json), a results.json, or a folder holding one")
+    p.add_argument("--out_dir", default=".", help="where comparison.csv and comparison.md go (default: here)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [%(name)s] %(message)s",
                         datefmt="%H:%M:%S")
 
-    from .pipeline import Experiment, ExperimentError, Runner, build_report
+    from .pipeline import Experiment, ExperimentError, Runner
+    from .run_folder import build_report
 
     start = time.perf_counter()
     try:
@@ -46,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             report = runner.run()
             print(f"trained {len(runner.trained)} stage(s), evaluated {len(runner.evaluated)} checkpoint(s)")
+        elif args.command == "compare":
+            from .compare import compare
+
+            csv_path, report = compare(args.paths, args.out_dir)
+            print(f"comparison: {csv_path}")
         else:
             report = build_report(args.run_dir)
     except ExperimentError as exc:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from offside_data.fileio import atomic_write_text
-
 from offside_data.mllmu import MODALITIES, SPLITS
 
-from .report import ROLE_LABELS, Entry, Table, to_csv, to_markdown
+from .display import checkpoint_label
+from .report import Entry, metric_error
+from .tables import ROLE_LABELS, Table, to_csv, to_latex, to_markdown
 
 COLUMNS = ("acc", "rougeL", "cloze_acc")  # classification, generation, cloze: the paper's three per set
 COLUMN_LABELS = ("classification", "ROUGE-L", "cloze")
@@ -18,8 +19,7 @@ MODALITY_TITLES = {"mm": "image + text (multimodal)", "text": "text only (unimod
 
 
 def row_label(entry: Entry) -> str:
-    label = "Vanilla" if entry.method == "vanilla" else entry.method + (" (text)" if entry.setting == "unimodal" else "")
-    return label + (" relearned" if entry.phase == "relearned" else "")
+    return checkpoint_label(entry.method, entry.setting, entry.phase)
 
 
 def mllmu_tables(entries: list[Entry]) -> list[Table]:
@@ -30,7 +30,9 @@ def mllmu_tables(entries: list[Entry]) -> list[Table]:
         groups = [(ROLE_LABELS[s], [(f"{s}_{mod}:{m}", s not in FORGETTING) for m in COLUMNS]) for s in SPLITS]
         rows = [(row_label(e), [e.metrics.get(f"{s}_{mod}", {}).get(m) for s in SPLITS for m in COLUMNS])
                 for e in entries]
-        tables.append(Table(f"MLLMU {mod}: {MODALITY_TITLES[mod]}", groups, rows))
+        errors = [[metric_error(e, f"{s}_{mod}", m) for s in SPLITS for m in COLUMNS] for e in entries]
+        tables.append(Table(f"MLLMU {mod}: {MODALITY_TITLES[mod]}", groups, rows, errors,
+                            "± one standard error where known"))
     return tables
 
 
@@ -66,11 +68,12 @@ PROTOCOL_NOTES = {
 
 def write_mllmu_report(entries: list[Entry], out_dir: str | Path, title: str = "MLLMU-Bench run",
                        protocol: str = "reference", header: list[str] = ()) -> Path:
-    """report.md and tables/mllmu_{mm,text}.csv under out_dir; returns report.md."""
+    """report.md and tables/mllmu_{mm,text}.csv|.tex under out_dir; returns report.md."""
     out_dir = Path(out_dir)
     md = [f"# {title}", "", *header, f"Tasks: {PROTOCOL_NOTES[protocol]}.", ""]
     for mod, table in zip(MODALITIES, mllmu_tables(entries)):
         atomic_write_text(out_dir / "tables" / f"mllmu_{mod}.csv", to_csv(table))
+        atomic_write_text(out_dir / "tables" / f"mllmu_{mod}.tex", to_latex(table))
         md.append(to_markdown(table))
     md.append("Classification and cloze: accuracy; generation: ROUGE-L. Arrows give the better direction (forget "
               "and test sets: lower, the profiles should be forgotten); **bold** marks the best method per column.\n")

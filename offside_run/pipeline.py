@@ -11,7 +11,6 @@ A failing stage is recorded (and shown in the report); the other methods go on.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import re
 import shutil
@@ -25,11 +24,10 @@ from offside_data.provenance import is_synthetic
 
 from .experiment import Experiment, ExperimentError
 from .markers import STAGE_FILE, STARTED_FILE, finished, interrupted_training, stage_key, write_json
-from .report import Entry, write_report
+from .run_folder import MANIFEST, build_report
 from .stages import EvalStage, TrainStage
 
 log = logging.getLogger("offside_run")
-MANIFEST = "run_manifest.json"
 ROBUSTNESS_KEYS = ["attacks", "relearn_steps", "methods"]
 SLUG = re.compile(r"[^\w=.-]+")  # what an attack spec may not keep in a folder name
 ROLES_BY_SETTING = {"complete": ["forget", "test", "retain"], "unimodal": ["forget", "test", "retain"],
@@ -37,10 +35,6 @@ ROLES_BY_SETTING = {"complete": ["forget", "test", "retain"], "unimodal": ["forg
 RELEARNED_ROLES = ["forget", "test", "retain", "relearn"]
 # task kinds each protocol reports (task metadata `kind`): classification, generation, judge
 KINDS = {"clean": ("mc", "gen", "judge"), "reference": ("mcgen", "gen", "judge")}
-KIND_METRICS = {"mc": ["acc", "acc_norm"], "mcgen": ["acc", "acc_gen", "n_dropped"], "gen": ["gen_score", "n_dropped"],
-                "judge": ["fact_score", "fact_score_missing"], "tr": ["truth_ratio", "forget_quality"],
-                "correction": ["correction_rate", "correction_share"], "mem": ["exact_memorization", "extraction_strength"],
-                "mia": ["mia_loss_auc", "mia_minkpp_auc", "privleak_loss", "privleak_minkpp"]}
 UNLEARNING = "unlearning"  # the report role of the unlearning-metric tasks (forget set, image + question)
 UNLEARNING_KINDS = ("tr", "correction", "mem", "mia")
 UTILITY = "utility"  # the report role of the experiment's utility_tasks
@@ -386,83 +380,3 @@ def write_manifest(run_dir: Path, exp: Experiment, records: list[dict], data_roo
                                      "benchmark": exp.benchmark, "base_model": exp.base_model,
                                      "data_root": str(Path(data_root).resolve()), "synthetic": is_synthetic(data_root),
                                      "seed": exp.vanilla.get("seed", 0), "records": records})
-
-
-def provenance_lines(run_dir: Path) -> list[str]:
-    """The report's header: what was run on what, and by which code (from the manifest and the first
-    evaluation's results.json)."""
-    manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
-    evaluated = next((run_dir / r["eval_dir"] / "results.json" for r in manifest["records"] if r.get("eval_dir")), None)
-    result = json.loads(evaluated.read_text(encoding="utf-8")) if evaluated and evaluated.is_file() else {}
-    synthetic = manifest.get("synthetic", (result.get("data") or {}).get("synthetic"))
-    data = f"`{manifest.get('data_root', '?')}`" + (" — **SYNTHETIC data: these numbers say nothing about real "
-                                                     "models**" if synthetic else " (real data)")
-    config = result.get("config", {})
-    return [f"- Data root: {data}", f"- Base model: `{manifest.get('base_model', '?')}`",
-            f"- Limit per task: {config.get('limit') or 'none'}; seed: {manifest.get('seed', config.get('seed'))}",
-            f"- offside {result.get('versions', {}).get('offside', '?')}, commit "
-            f"`{result.get('git_revision') or 'unknown'}`", ""]
-
-
-def load_entries(run_dir: str | Path) -> tuple[str, str, str, list[Entry]]:
-    """Rebuild report entries from a run folder's manifest, results.json and samples files."""
-    run_dir = Path(run_dir)
-    manifest_path = run_dir / MANIFEST
-    if not manifest_path.exists():
-        raise ExperimentError(f"{run_dir}: no {MANIFEST} (not a pipeline run folder, or it never finished a stage)")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    benchmark = manifest.get("benchmark", "offside")
-    if benchmark == "mllmu":
-        from .mllmu_plan import MLLMU_KIND_METRICS as kind_metrics
-    else:
-        kind_metrics = KIND_METRICS
-    entries = []
-    for rec in manifest["records"]:
-        metrics: dict[str, dict[str, float]] = {}
-        samples: dict[str, list[dict]] = {}
-        if rec.get("eval_dir"):
-            folder = run_dir / rec["eval_dir"]
-            results = json.loads((folder / "results.json").read_text(encoding="utf-8"))["results"]
-            for role, tasks in rec["tasks"].items():
-                metrics[role], samples[role] = _role_metrics(folder, results, tasks, kind_metrics)
-        entries.append(Entry(rec["method"], rec["setting"], rec["phase"], metrics, samples, rec.get("error"),
-                             rec.get("attack")))
-    return manifest["name"], manifest["protocol"], benchmark, entries
-
-
-def _main_metric(metrics: dict[str, Any]) -> str:
-    """A utility task's headline metric: its first reported value."""
-    return next((m for m, v in metrics.items() if isinstance(v, (int, float)) and m != "n"
-                 and not m.endswith(("_stderr", "_missing"))), "acc")
-
-
-def _role_metrics(folder: Path, results: dict, tasks: dict[str, str],
-                  kind_metrics: dict[str, list[str]]) -> tuple[dict[str, float], list[dict]]:
-    """The report's numbers of one role, by task kind (OFFSIDE: classification acc, gen_score, fact_score)."""
-    metrics: dict[str, float] = {}
-    per_id: dict[str, dict] = {}
-    for kind, task in tasks.items():
-        wanted = kind_metrics.get(kind) or [_main_metric(results.get(task, {}))]
-        for metric in wanted:
-            value = results.get(task, {}).get(metric)
-            if value is not None:
-                metrics[metric] = value
-        samples_file = folder / f"samples_{task}.jsonl"
-        if samples_file.exists():
-            for line in samples_file.read_text(encoding="utf-8").splitlines():
-                row = json.loads(line)
-                rec = per_id.setdefault(row["doc_id"], {"id": row["doc_id"],
-                                                        "visual_rumor": row.get("doc", {}).get("visual_rumor", False)})
-                rec.update({m: row[m] for m in wanted if m in row})
-    return metrics, list(per_id.values())
-
-
-def build_report(run_dir: str | Path) -> Path:
-    name, protocol, benchmark, entries = load_entries(run_dir)
-    if benchmark == "mllmu":
-        from .mllmu_report import write_mllmu_report
-
-        return write_mllmu_report(entries, Path(run_dir) / "report", f"MLLMU-Bench run: {name}", protocol,
-                                  header=provenance_lines(Path(run_dir)))
-    return write_report(entries, Path(run_dir) / "report", title=f"OFFSIDE run: {name}", protocol=protocol,
-                        header=provenance_lines(Path(run_dir)))

@@ -1,74 +1,118 @@
 """The report's plots (matplotlib, Agg): forget efficacy vs utility, bounce-back after relearning,
-multimodal vs unimodal unlearning. Each is written atomically as a PNG."""
+multimodal vs unimodal unlearning. Camera-ready by construction: each method keeps its colour
+(`display.method_color`) and display name in every figure, error bars are one standard error (the
+evaluation's stderr) wherever results.json has one, legends sit outside the data, and every figure is
+written atomically as a PDF and a 300-dpi PNG (the report embeds the PNG)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from .report import ROLE_LABELS, Entry, _value, bounce_back
+from .analyses import bounce_back
+from .display import method_color, method_label
+from .report import Entry, metric_error, metric_value
+from .tables import LABELS, ROLE_LABELS
+
+DPI = 300
+SECOND_HATCH = "//"  # the second bar of a pair (after relearning; text-only): hatched, in the method's colour
 
 
-def plot_all(entries: list[Entry], out_dir: Path) -> list[Path]:
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend, with print-friendly defaults."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "legend.fontsize": 8, "savefig.dpi": DPI})
+    return plt
+
+
+def plot_all(entries: list[Entry], out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
     ok = [e for e in entries if not e.error]
+    written = [tradeoff_plot(ok, out_dir), bounce_back_plot(entries, out_dir), unimodal_plot(ok, out_dir)]
+    return [p for p in written if p is not None]
 
-    unlearned = [e for e in ok if e.phase in ("vanilla", "unlearned") and e.setting == "complete"]
-    if unlearned:
-        fig, ax = plt.subplots(figsize=(5, 4))
-        for e in unlearned:
-            x, y = _value(e, "forget", "gen_score"), _value(e, "retain", "gen_score")
-            if x is not None and y is not None:
-                ax.scatter(x, y, s=40)
-                ax.annotate(e.method, (x, y), textcoords="offset points", xytext=(4, 4))
-        ax.set_xlabel("forget-set generation score (lower = more forgotten)")
-        ax.set_ylabel("retain-set generation score (utility)")
-        ax.set_title("Forget efficacy vs utility")
-        written.append(_save(fig, out_dir / "tradeoff.png"))
 
+def tradeoff_plot(ok: list[Entry], out_dir: Path) -> Path | None:
+    """Forget vs retain generation score per complete-setting checkpoint, one colour per method, stderr bars
+    both ways, names in the legend (labels next to points overlap when methods land close)."""
+    points = [e for e in ok if e.phase in ("vanilla", "unlearned") and e.setting == "complete"
+              and None not in (metric_value(e, "forget", "gen_score"), metric_value(e, "retain", "gen_score"))]
+    if not points:
+        return None
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for e in points:
+        ax.errorbar(metric_value(e, "forget", "gen_score"), metric_value(e, "retain", "gen_score"),
+                    xerr=metric_error(e, "forget", "gen_score"), yerr=metric_error(e, "retain", "gen_score"),
+                    fmt="s" if e.method == "vanilla" else "o", color=method_color(e.method), ms=6, capsize=3,
+                    label=method_label(e.method))
+    ax.set_xlabel(f"{ROLE_LABELS['forget']} {LABELS['gen_score']} (lower = more forgotten)")
+    ax.set_ylabel(f"{ROLE_LABELS['retain']} {LABELS['gen_score']} (utility)")
+    ax.set_title("Forget efficacy vs utility")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+    return save_figure(fig, out_dir / "tradeoff.png")
+
+
+def bounce_back_plot(entries: list[Entry], out_dir: Path) -> Path | None:
+    """Forget-set generation score after unlearning (solid) and after relearning (hatched), per method."""
     bb = bounce_back(entries)
-    if bb:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        names = list(bb)
-        for k, (phase, color) in enumerate((("unlearned", "tab:red"), ("relearned", "tab:green"))):
-            ax.bar([i + 0.4 * k for i in range(len(names))], [bb[n][phase] for n in names], 0.4,
-                   label=f"after {phase[:-2]}ing", color=color)
-        if bb[names[0]]["vanilla"] is not None:
-            ax.axhline(bb[names[0]]["vanilla"], color="k", ls="--", lw=1, label="vanilla")
-        ax.set_xticks([i + 0.2 for i in range(len(names))], names)
-        ax.set_ylabel("forget-set generation score")
-        ax.set_title("Bounce-back after relearning")
-        ax.legend()
-        written.append(_save(fig, out_dir / "bounce_back.png"))
+    if not bb:
+        return None
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    names = list(bb)
+    for i, method in enumerate(names):
+        for k, phase in enumerate(("unlearned", "relearned")):
+            ax.bar(i + 0.4 * k, bb[method][phase], 0.38, yerr=bb[method][f"{phase}_stderr"], capsize=3,
+                   color=method_color(method), alpha=1.0 if k == 0 else 0.45, edgecolor="black", linewidth=0.5,
+                   hatch=SECOND_HATCH if k else None, error_kw={"elinewidth": 0.8})
+    handles = [plt.Rectangle((0, 0), 1, 1, facecolor="lightgrey", edgecolor="black", hatch=h) for h in (None, SECOND_HATCH)]
+    labels = ["after unlearning", "after relearning"]
+    if bb[names[0]]["vanilla"] is not None:
+        handles.append(ax.axhline(bb[names[0]]["vanilla"], color="black", ls="--", lw=1))
+        labels.append("vanilla")
+    ax.set_xticks([i + 0.2 for i in range(len(names))], [method_label(n) for n in names])
+    ax.set_ylabel(f"{ROLE_LABELS['forget']} {LABELS['gen_score']}")
+    ax.set_title("Bounce-back after relearning")
+    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+    return save_figure(fig, out_dir / "bounce_back.png")
 
+
+def unimodal_plot(ok: list[Entry], out_dir: Path) -> Path | None:
+    """Per set, each method unlearned on image + text (solid) vs on text only (hatched)."""
     uni = {e.method: e for e in ok if e.setting == "unimodal" and e.phase == "unlearned"}
     mm = {e.method: e for e in ok if e.setting == "complete" and e.phase == "unlearned" and e.method in uni}
-    if uni and mm:
-        fig, axes = plt.subplots(1, 3, figsize=(10, 3.5), sharey=True)
-        names = sorted(mm)
-        for ax, role in zip(axes, ("retain", "test", "forget")):
-            for k, (src, label) in enumerate(((mm, "multimodal"), (uni, "text-only"))):
-                ax.bar([i + 0.4 * k for i in range(len(names))],
-                       [_value(src[n], role, "gen_score") or 0 for n in names], 0.4, label=label)
-            ax.set_xticks([i + 0.2 for i in range(len(names))], names)
-            ax.set_title(ROLE_LABELS[role])
-        axes[0].set_ylabel("generation score")
-        axes[0].legend()
-        fig.suptitle("Multimodal vs unimodal unlearning")
-        written.append(_save(fig, out_dir / "unimodal.png"))
-    return written
+    if not mm:
+        return None
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(7.5, 3.0), sharey=True)
+    names = sorted(mm)
+    for ax, role in zip(axes, ("retain", "test", "forget")):
+        for i, method in enumerate(names):
+            for k, src in enumerate((mm, uni)):
+                ax.bar(i + 0.4 * k, metric_value(src[method], role, "gen_score") or 0, 0.38,
+                       yerr=metric_error(src[method], role, "gen_score"), capsize=2, color=method_color(method),
+                       alpha=1.0 if k == 0 else 0.45, edgecolor="black", linewidth=0.5,
+                       hatch=SECOND_HATCH if k else None, error_kw={"elinewidth": 0.8})
+        ax.set_xticks([i + 0.2 for i in range(len(names))], [method_label(n) for n in names])
+        ax.set_title(ROLE_LABELS[role])
+    axes[0].set_ylabel(LABELS["gen_score"])
+    handles = [plt.Rectangle((0, 0), 1, 1, facecolor="lightgrey", edgecolor="black", hatch=h) for h in (None, SECOND_HATCH)]
+    fig.legend(handles, ["unlearned on image + text", "unlearned on text only"], loc="lower center", ncol=2,
+               bbox_to_anchor=(0.5, -0.06), frameon=False)
+    fig.suptitle("Multimodal vs unimodal unlearning", y=1.04)  # above the panels' titles
+    return save_figure(fig, out_dir / "unimodal.png")
 
 
-def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
+def save_figure(fig, png: Path) -> Path:
+    """`png` at 300 dpi and the same figure as vector PDF next to it, both atomically, cropped to what is
+    drawn (nothing clipped); returns the PNG's path."""
+    plt = pyplot()
+    for path in (png, png.with_suffix(".pdf")):
+        tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+        fig.savefig(tmp, dpi=DPI, bbox_inches="tight", pad_inches=0.05)
+        tmp.replace(path)
     plt.close(fig)
-    tmp.replace(path)
-    return path
+    return png

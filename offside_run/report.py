@@ -6,31 +6,22 @@ the report can be rebuilt any time with `offside report RUN_DIR`.
 """
 from __future__ import annotations
 
-import csv
-import io
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from offside_data.fileio import atomic_write_text
+from offside_eval.unlearning_metrics import DEFAULT_TOKEN_SET, MetricError, model_utility
 
-# metric key -> (column label, higher is better on a set we want to keep)
-METRICS = {"acc": "Class. Acc.", "gen_score": "Gen. Score", "fact_score": "Fact. Score"}
-UNLEARNING_LABELS = {"truth_ratio": "Truth Ratio", "forget_quality": "Forget Quality", "correction_rate": "Correction Rate",
-                     "correction_share": "Correction Share", "exact_memorization": "Exact Mem.",
-                     "extraction_strength": "Extraction Str.", "mia_loss_auc": "MIA AUC (LOSS)",
-                     "mia_minkpp_auc": "MIA AUC (Min-K%++)", "privleak_loss": "PrivLeak (LOSS)",
-                     "privleak_minkpp": "PrivLeak (Min-K%++)"}
-MLLMU_LABELS = {"rougeL": "ROUGE-L", "cloze_acc": "Cloze Acc.", "acc_ll": "Class. Acc. (LL)"}
-ROBUSTNESS_LABELS = {"recovered_acc": "Recovered Class. Acc.", "recovered_gen_score": "Recovered Gen. Score"}
-LABELS = {**METRICS, **UNLEARNING_LABELS, **MLLMU_LABELS, **ROBUSTNESS_LABELS}
-NOT_RANKED = ("vanilla", "retain-only reference")  # rows shown for comparison, never bold
-ROLE_LABELS = {"forget": "Forget Set", "test": "Test Set", "retain": "Retain Set", "relearn": "Relearn Set",
-               "forget_private": "Private Info", "forget_shared": "Shared Info", "celebrity": "Real Celebrity"}
+from .display import checkpoint_label, method_label
+from .tables import METRICS, ROLE_LABELS, Table, column_label, to_csv, to_latex, to_markdown
+
 FORGET_ROLES = {"forget", "forget_private"}  # lower is better there: the rumor should be gone
-ARROWS = {True: "↑", False: "↓", None: "→0"}  # a column's better direction, as Table.groups gives it
-BETTER = {True: "higher", False: "lower", None: "closest_to_zero"}
+OVERALL = "overall"  # the role of metrics derived from several sets (model utility)
+# model utility: OU's harmonic mean, over the sets a checkpoint should keep (retain, test) and OFFSIDE's two
+# [0, 1] scores of each; a checkpoint lacking some takes the mean over those it has
+UTILITY_INPUTS = (("retain", "acc"), ("retain", "gen_score"), ("test", "acc"), ("test", "gen_score"))
 
 
 @dataclass
@@ -38,47 +29,36 @@ class Entry:
     method: str  # "vanilla" or a method name
     setting: str  # complete | selective | unimodal
     phase: str  # vanilla | unlearned | relearned
-    metrics: dict[str, dict[str, float]]  # role -> metric -> value
+    metrics: dict[str, dict[str, float]]  # role -> metric -> value (and metric_stderr, n when known)
     samples: dict[str, list[dict]] = field(default_factory=dict)  # role -> [{"id", "visual_rumor", metric...}]
     error: str | None = None  # a failed stage is reported, not dropped
     attack: str | None = None  # evaluated under this attack (robustness); None: clean inputs and weights
+    token_set: str = DEFAULT_TOKEN_SET  # the unlearning metrics' answer tokens (results.json config.token_set)
+
+    def __post_init__(self):
+        utility = entry_model_utility(self)
+        if utility is not None:
+            self.metrics.setdefault(OVERALL, {})["model_utility"] = utility
 
 
-@dataclass
-class Table:
-    title: str
-    # (group label, [(metric key, higher_is_better)]); None instead of a bool: closest to zero is best
-    groups: list[tuple[str, list[tuple[str, bool | None]]]]
-    rows: list[tuple[str, list[float | None]]]
-
-    def columns(self) -> list[tuple[str, str, bool | None]]:
-        return [(g, m, hib) for g, cols in self.groups for m, hib in cols]
-
-    def best(self) -> list[set[int]]:
-        """Rows holding the best non-vanilla value per column (ties all count)."""
-        out = []
-        for j, (_g, _m, hib) in enumerate(self.columns()):
-            cands = {i: v[j] for i, (name, v) in enumerate(self.rows)
-                     if not name.lower().startswith(NOT_RANKED) and v[j] is not None and not math.isnan(v[j])}
-            if hib is None:  # closest to zero
-                cands = {i: abs(v) for i, v in cands.items()}
-            top = (max if hib else min)(cands.values()) if cands else None
-            out.append({i for i, v in cands.items() if v == top})
-        return out
+def entry_model_utility(entry: Entry) -> float | None:
+    """Model utility of a checkpoint (`unlearning_metrics.model_utility` over `UTILITY_INPUTS`), None
+    without any of them."""
+    values = [v for role, m in UTILITY_INPUTS if (v := metric_value(entry, role, m)) is not None and not math.isnan(v)]
+    try:
+        return model_utility(values) if values else None
+    except MetricError:  # a negative score: not a utility
+        return None
 
 
-def _fmt(metric: str, value: float | None) -> str:
-    if value is None or math.isnan(value):
-        return "–"
-    if metric in ("acc", "acc_ll", "cloze_acc"):
-        return f"{100 * value:.1f}%"
-    if metric.startswith("privleak"):
-        return f"{value:+.1f}"  # a relative AUC difference in percent
-    return f"{value:.2f}" if metric == "fact_score" else f"{value:.3f}"
+def metric_value(entry: Entry | None, role: str, metric: str) -> float | None:
+    return entry.metrics.get(role, {}).get(metric) if entry else None
 
 
-def _value(entry: Entry, role: str, metric: str) -> float | None:
-    return entry.metrics.get(role, {}).get(metric)
+def metric_error(entry: Entry | None, role: str, metric: str) -> float | None:
+    """The evaluation's standard error of a value, None when results.json had none (or NaN)."""
+    err = metric_value(entry, role, f"{metric}_stderr")
+    return err if err is not None and not math.isnan(err) else None
 
 
 def _role_groups(roles: Iterable[str], metrics: list[str]):
@@ -87,14 +67,34 @@ def _role_groups(roles: Iterable[str], metrics: list[str]):
 
 def _utility_group(entries: list[Entry]) -> list:
     """The experiment's utility tasks (MM-Bench, lmms-eval benchmarks...) as one column group."""
-    names = sorted({task for e in entries for task in e.metrics.get("utility", {})})
+    names = sorted({task for e in entries for task in e.metrics.get("utility", {})
+                    if not task.endswith(("_stderr", "_n"))})
     return [("Utility", [(f"utility:{task}", True) for task in names])] if names else []
 
 
-def _rows(entries: list[Entry], groups) -> list[tuple[str, list[float | None]]]:
-    keys = [m for _g, cols in groups for m, _h in cols]
-    return [(e.method if e.method != "vanilla" else "Vanilla",
-             [_value(e, *k.split(":")) for k in keys]) for e in entries]
+def table_cells(entries: list[Entry], groups) -> tuple[list[tuple[str, list[float | None]]], list[list[float | None]]]:
+    """(rows named by display name, their standard errors) of `entries` over the columns of `groups`."""
+    keys = [k.split(":") for _g, cols in groups for k, _h in cols]
+    rows = [(method_label(e.method), [metric_value(e, *k) for k in keys]) for e in entries]
+    return rows, [[metric_error(e, *k) for k in keys] for e in entries]
+
+
+def _first_n(entries: list[Entry], key: str) -> float | None:
+    role, metric = key.split(":", 1)
+    return next((n for e in entries if (n := metric_value(e, role, f"{metric}_n")) is not None), None)
+
+
+def sample_sizes(entries: list[Entry], groups) -> str:
+    """'n per set: Forget Set 84, Test Set 84; ± one standard error where known' (a set whose columns
+    differ in n lists them), from the first checkpoint that records each n."""
+    parts = []
+    for label, cols in groups:
+        sizes = {k: n for k, _h in cols if (n := _first_n(entries, k)) is not None}
+        if len(set(sizes.values())) == 1:
+            parts.append(f"{label} {int(next(iter(sizes.values())))}")
+        elif sizes:
+            parts.append(f"{label}: " + ", ".join(f"{column_label(k)} {int(n)}" for k, n in sizes.items()))
+    return ("n per set: " + ", ".join(parts) + "; " if parts else "") + "± one standard error where known"
 
 
 def _present_metrics(entries: list[Entry]) -> list[str]:
@@ -102,193 +102,88 @@ def _present_metrics(entries: list[Entry]) -> list[str]:
     return [m for m in METRICS if m in found]
 
 
+def overall_group(entries: list[Entry]) -> list:
+    """The Overall column group (model utility) when any of `entries` has it."""
+    has = any(metric_value(e, OVERALL, "model_utility") is not None for e in entries)
+    return [(ROLE_LABELS[OVERALL], [(f"{OVERALL}:model_utility", True)])] if has else []
+
+
 PROTOCOL_CAPTIONS = {"clean": "clean protocol: offside's prompts, as the model was trained",
                      "reference": "reference protocol: the OFFSIDE authors' evaluation scripts"}
+TABLE_SPECS = [  # title, setting, phase, roles, why it can be empty
+    ("Table 2: complete unlearning", "complete", "unlearned", ["forget", "test", "retain"],
+     "no checkpoint was unlearned in the complete setting (the experiment's `settings` lack `complete`)"),
+    ("Table 3: selective unlearning", "selective", "unlearned", ["forget_private", "test", "forget_shared"],
+     "no checkpoint was unlearned in the selective setting (add `selective` to the experiment's `settings`)"),
+    ("Table 4: corrective relearning", "complete", "relearned", ["forget", "test", "retain", "relearn"],
+     "no unlearned checkpoint was relearned (the experiment's `relearn_settings` lack `complete`, or every method "
+     "has `relearn: false`)"),
+]
 
 
 def build_tables(entries: list[Entry], protocol: str = "clean") -> list[Table]:
-    """The paper's Table 2 (complete), 3 (selective), 4 (relearning) and the Figure 3 comparison;
-    every caption names the evaluation protocol its numbers come from."""
+    """The paper's Table 2 (complete), 3 (selective), 4 (relearning) and the Figure 3 comparison; every
+    caption names the evaluation protocol its numbers come from; a table nothing ran for comes back empty,
+    its note saying why (failed stages are listed apart)."""
     metrics = _present_metrics(entries)
     ok = [e for e in entries if not e.error]
     vanilla = [e for e in ok if e.phase == "vanilla"][:1]
     tables = []
-    specs = [
-        ("Table 2: complete unlearning", "complete", "unlearned", ["forget", "test", "retain"]),
-        ("Table 3: selective unlearning", "selective", "unlearned", ["forget_private", "test", "forget_shared"]),
-        ("Table 4: corrective relearning", "complete", "relearned", ["forget", "test", "retain", "relearn"]),
-    ]
-    for title, setting, phase, roles in specs:
+    for title, setting, phase, roles, why_empty in TABLE_SPECS:
         chosen = [e for e in ok if e.setting == setting and e.phase == phase and e.method != "vanilla"]
+        caption = f"{title} ({PROTOCOL_CAPTIONS[protocol]})"
         if not chosen:
+            failed = any(e.setting == setting and e.phase == phase for e in entries)
+            tables.append(Table(caption, [], [], note="every such stage failed (see Failed stages)" if failed
+                                else why_empty))
             continue
-        groups = _role_groups(roles, metrics) + _utility_group(chosen) if phase == "unlearned" else _role_groups(
-            roles, metrics)
-        rows = _rows(vanilla + chosen, groups)
+        groups = _role_groups(roles, metrics)
+        if phase == "unlearned":
+            groups += _utility_group(chosen) + overall_group(vanilla + chosen)
+        rows, errors = table_cells(vanilla + chosen, groups)
         if phase == "relearned":  # the paper's control: vanilla relearned without unlearning
             control = [e for e in ok if e.method == "vanilla" and e.phase == "relearned"][:1]
-            rows = [("Vanilla (relearned only)", vals) for _n, vals in _rows(control, groups)] + rows[1:]
-        tables.append(Table(f"{title} ({PROTOCOL_CAPTIONS[protocol]})", groups, rows))
-    uni = [e for e in ok if e.setting == "unimodal" and e.phase == "unlearned"]
-    if uni:
-        mm = {e.method: e for e in ok if e.setting == "complete" and e.phase == "unlearned"}
-        groups = [(f"{ROLE_LABELS[r]} ({mod} unlearning)", [(f"{r}:{m}", r != "forget") for m in metrics])
-                  for r in ("retain", "test", "forget") for mod in ("mm", "text")]
-        rows = []
-        for e in vanilla + uni:
-            partner = e if e.method == "vanilla" else mm.get(e.method)
-            values = []
-            for r in ("retain", "test", "forget"):
-                for mod in ("mm", "text"):
-                    src = partner if mod == "mm" else e
-                    values.extend(_value(src, r, m) if src else None for m in metrics)
-            rows.append(("Vanilla" if e.method == "vanilla" else e.method, values))
-        tables.append(Table(f"Figure 3: multimodal vs unimodal (text-only) unlearning ({PROTOCOL_CAPTIONS[protocol]})",
-                            groups, rows))
+            control_rows, control_errors = table_cells(control, groups)
+            rows = [("Vanilla (relearned only)", vals) for _n, vals in control_rows] + rows[1:]
+            errors = control_errors + errors[1:]
+        tables.append(Table(caption, groups, rows, errors, sample_sizes(chosen, groups)))
+    tables.append(unimodal_table(ok, vanilla, metrics, protocol))
     return tables
 
 
-def _label(key: str) -> str:
-    role, _, metric = key.partition(":")
-    return metric if role == "utility" else LABELS.get(metric, "Acc.")
-
-
-def to_markdown(table: Table) -> str:
-    best = table.best()
-    header = ["Method"] + [f"{g} {_label(m)} {ARROWS[h]}" for g, m, h in table.columns()]
-    lines = [f"### {table.title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for i, (name, values) in enumerate(table.rows):
-        cells = []
-        for j, ((_g, key, _h), v) in enumerate(zip(table.columns(), values)):
-            text = _fmt(key.split(":")[1], v)
-            cells.append(f"**{text}**" if i in best[j] else text)
-        lines.append("| " + " | ".join([name] + cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def to_csv(table: Table) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["method"] + [f"{g}/{k}/{BETTER[h]}_is_better" for g, k, h in table.columns()])
-    for name, values in table.rows:
-        writer.writerow([name] + ["" if v is None else f"{v:.6g}" for v in values])
-    return buf.getvalue()
-
-
-def to_latex(table: Table) -> str:
-    best = table.best()
-    cols = table.columns()
-    out = [f"% {table.title}", "\\begin{tabular}{l" + "c" * len(cols) + "}", "\\toprule"]
-    out.append("Method & " + " & ".join(
-        f"\\multicolumn{{{len(c)}}}{{c}}{{{g}}}" for g, c in table.groups) + " \\\\")
-    arrows = {True: "$\\uparrow$", False: "$\\downarrow$", None: "$\\to 0$"}
-    out.append(" & " + " & ".join(
-        f"{_label(k)} ({arrows[h]})" for _g, k, h in cols) + " \\\\")
-    out.append("\\midrule")
-    for i, (name, values) in enumerate(table.rows):
-        cells = []
-        for j, ((_g, key, _h), v) in enumerate(zip(cols, values)):
-            text = _fmt(key.split(":")[1], v).replace("%", "\\%")
-            cells.append(f"\\textbf{{{text}}}" if i in best[j] else text)
-        out.append(" & ".join([name.replace("_", "\\_")] + cells) + " \\\\")
-    out += ["\\bottomrule", "\\end{tabular}"]
-    return "\n".join(out) + "\n"
-
-
-# ----------------------------------------------------------------------------- analyses
-
-def _lookup(entries: list[Entry], method: str, setting: str, phase: str) -> Entry | None:
-    return next((e for e in entries if e.method == method and e.setting == setting and e.phase == phase
-                 and not e.error), None)
-
-
-def prompt_attack_gap(entries: list[Entry], setting: str = "complete") -> dict[str, float]:
-    """Share of vanilla's forget-set classification accuracy kept minus share of its generation score kept.
-
-    Positive: the model still picks the rumor among options while no longer generating it.
-    """
-    vanilla = next((e for e in entries if e.phase == "vanilla" and not e.error), None)
-    if vanilla is None:
-        return {}
-    va, vg = _value(vanilla, "forget", "acc"), _value(vanilla, "forget", "gen_score")
-    out = {}
-    for e in entries:
-        if e.setting == setting and e.phase == "unlearned" and not e.error:
-            a, g = _value(e, "forget", "acc"), _value(e, "forget", "gen_score")
-            defined = None not in (va, vg, a, g) and va > 0 and vg > 0
-            out[e.method] = a / va - g / vg if defined else float("nan")
-    return out
-
-
-def visual_rumor_breakdown(entries: list[Entry], metric: str = "gen_score") -> dict[str, dict[str, float]]:
-    """Mean forget-set `metric` on items whose rumor is visible in the image vs not, per checkpoint."""
-    out = {}
-    for e in entries:
-        rows = e.samples.get("forget", [])
-        split = {"visual": [r[metric] for r in rows if r.get("visual_rumor") and r.get(metric) is not None],
-                 "non_visual": [r[metric] for r in rows if not r.get("visual_rumor") and r.get(metric) is not None]}
-        if rows:
-            out[f"{e.method}/{e.setting}/{e.phase}"] = {k: (sum(v) / len(v) if v else float("nan"))
-                                                        for k, v in split.items()}
-    return out
-
-
-def forgotten_ids(known: list[dict], after: list[dict], metric: str, threshold: float) -> set[str]:
-    """Items the reference model knew (score >= threshold) that the other model no longer does."""
-    before = {r["id"]: r.get(metric) for r in known}
-    return {r["id"] for r in after
-            if before.get(r["id"]) is not None and r.get(metric) is not None
-            and before[r["id"]] >= threshold > r[metric]}
-
-
-def forgotten_overlap(entries: list[Entry], metric: str = "gen_score", threshold: float = 0.5,
-                      setting: str = "complete") -> dict[str, float]:
-    """Share of forget items a method forgot that plain relearning of vanilla also 'forgets'.
-
-    High overlap means the method's forgetting looks like catastrophic forgetting.
-    """
-    vanilla = next((e for e in entries if e.phase == "vanilla" and not e.error), None)
-    control = _lookup(entries, "vanilla", setting, "relearned") or next(
-        (e for e in entries if e.method == "vanilla" and e.phase == "relearned" and not e.error), None)
-    if vanilla is None or control is None:
-        return {}
-    base = vanilla.samples.get("forget", [])
-    ctrl = forgotten_ids(base, control.samples.get("forget", []), metric, threshold)
-    out = {}
-    for e in entries:
-        if e.setting == setting and e.phase == "unlearned" and not e.error and e.samples.get("forget"):
-            mine = forgotten_ids(base, e.samples["forget"], metric, threshold)
-            out[e.method] = len(mine & ctrl) / len(mine) if mine else float("nan")
-    return out
-
-
-def bounce_back(entries: list[Entry], metric: str = "gen_score", setting: str = "complete") -> dict[str, dict]:
-    """Forget-set `metric` after unlearning vs after relearning, and the share of the drop recovered."""
-    vanilla = next((e for e in entries if e.phase == "vanilla" and not e.error), None)
-    v = _value(vanilla, "forget", metric) if vanilla else None
-    out = {}
-    for e in entries:
-        if e.setting != setting or e.phase != "unlearned" or e.error:
-            continue
-        relearned = _lookup(entries, e.method, setting, "relearned")
-        u = _value(e, "forget", metric)
-        r = _value(relearned, "forget", metric) if relearned else None
-        if u is None or r is None:
-            continue
-        drop = (v - u) if v is not None else None
-        out[e.method] = {"vanilla": v, "unlearned": u, "relearned": r,
-                         "recovered_share": (r - u) / drop if drop else float("nan")}
-    return out
+def unimodal_table(ok: list[Entry], vanilla: list[Entry], metrics: list[str], protocol: str) -> Table:
+    """Figure 3 as a table: each method unlearned on image + text beside the same method on text only."""
+    title = f"Figure 3: multimodal vs unimodal (text-only) unlearning ({PROTOCOL_CAPTIONS[protocol]})"
+    uni = [e for e in ok if e.setting == "unimodal" and e.phase == "unlearned"]
+    if not uni:
+        return Table(title, [], [], note="no checkpoint was unlearned text-only (add `unimodal` to the experiment's "
+                                         "`settings`)")
+    mm = {e.method: e for e in ok if e.setting == "complete" and e.phase == "unlearned"}
+    groups = [(f"{ROLE_LABELS[r]} ({mod} unlearning)", [(f"{r}:{m}", r != "forget") for m in metrics])
+              for r in ("retain", "test", "forget") for mod in ("mm", "text")]
+    rows, errors = [], []
+    for e in vanilla + uni:
+        partner = e if e.method == "vanilla" else mm.get(e.method)
+        values, errs = [], []
+        for r in ("retain", "test", "forget"):
+            for mod in ("mm", "text"):
+                src = partner if mod == "mm" else e
+                values.extend(metric_value(src, r, m) for m in metrics)
+                errs.extend(metric_error(src, r, m) for m in metrics)
+        rows.append((method_label(e.method), values))
+        errors.append(errs)
+    return Table(title, groups, rows, errors, sample_sizes(uni, groups))
 
 
 # ----------------------------------------------------------------------------- writing
 
 def write_report(entries: list[Entry], out_dir: str | Path, title: str = "OFFSIDE run", protocol: str = "clean",
                  header: list[str] = ()) -> Path:
-    """Write report.md (header: provenance lines under the title), tables/*.csv|.tex and plots/*.png
-    under out_dir; returns report.md."""
+    """Write report.md (header: provenance lines under the title), tables/*.csv|.tex (of the tables that
+    have rows) and plots/*.png|.pdf under out_dir; returns report.md."""
     out_dir = Path(out_dir)
     (out_dir / "tables").mkdir(parents=True, exist_ok=True)
+    from .analyses import analysis_md
     from .plots import plot_all
     from .robustness_report import robustness_analysis, robustness_table
     from .unlearning_report import unlearning_analysis, unlearning_plot, unlearning_table
@@ -298,53 +193,28 @@ def write_report(entries: list[Entry], out_dir: str | Path, title: str = "OFFSID
     tables += [t for t in (unlearning_table(entries), robustness_table(attacked)) if t]
     md = [f"# {title}", "", *header]
     for table in tables:
-        stem = table.title.split(":")[0].lower().replace(" ", "")  # table2, table3, table4, figure3
-        atomic_write_text(out_dir / "tables" / f"{stem}.csv", to_csv(table))
-        atomic_write_text(out_dir / "tables" / f"{stem}.tex", to_latex(table))
+        if table.rows:
+            stem = table.title.split(":")[0].lower().replace(" ", "")  # table2, table3, table4, figure3
+            atomic_write_text(out_dir / "tables" / f"{stem}.csv", to_csv(table))
+            atomic_write_text(out_dir / "tables" / f"{stem}.tex", to_latex(table))
         md.append(to_markdown(table))
     md.append("Arrows give the better direction (→0: closest to zero); **bold** marks the best unlearning method per "
-              "column.\n")
+              "column; Overall Model Utility is the harmonic mean of the retain- and test-set classification "
+              "accuracy and generation score (open-unlearning's aggregation).\n")
     md.append("## Analyses\n")
-    md.append(_analysis_md(entries) + unlearning_analysis(entries) + robustness_analysis(attacked))
+    md.append(analysis_md(entries) + unlearning_analysis(entries) + robustness_analysis(attacked))
     failed = [e for e in attacked if e.error]
     if failed:
         md.append("## Failed stages\n")
-        md.extend(f"- {e.method} / {e.setting} / {e.phase}{f' / {e.attack}' if e.attack else ''}: {e.error}"
-                  for e in failed)
+        md.extend(f"- {checkpoint_label(e.method, e.setting, e.phase)}{f' / {e.attack}' if e.attack else ''}: "
+                  f"{e.error}" for e in failed)
         md.append("")
     plots = plot_all(entries, out_dir / "plots") + unlearning_plot(entries, out_dir / "plots")
     if plots:
         md.append("## Plots\n")
+        md.append("Each figure also as a PDF next to its PNG; error bars: one standard error.\n")
         md.extend(f"![{p.stem}](plots/{p.name})" for p in plots)
         md.append("")
     path = out_dir / "report.md"
     atomic_write_text(path, "\n".join(md))
     return path
-
-
-def _analysis_md(entries: list[Entry]) -> str:
-    lines = []
-    gap = prompt_attack_gap(entries)
-    if gap:
-        lines += ["**Prompt-attack gap** (share of vanilla forget-set classification accuracy kept minus share "
-                  "of its generation score kept; > 0 = the rumor is still recognised among options):", ""]
-        lines += [f"- {m}: {v:+.3f}" if not math.isnan(v) else f"- {m}: – (vanilla scores 0 on the forget set)"
-                  for m, v in gap.items()] + [""]
-    vis = visual_rumor_breakdown(entries)
-    if vis:
-        lines += ["**Visual-rumor breakdown** (forget-set generation score, rumor visible in the image vs not):",
-                  "", "| checkpoint | visual | not visual |", "|---|---|---|"]
-        lines += [f"| {k} | {v['visual']:.3f} | {v['non_visual']:.3f} |" for k, v in vis.items()] + [""]
-    overlap = forgotten_overlap(entries)
-    if overlap:
-        lines += ["**Forgotten-ID overlap** (share of forget items a method forgot that relearning the vanilla "
-                  "model alone also loses — catastrophic-forgetting evidence):", ""]
-        lines += [f"- {m}: {v:.0%}" if not math.isnan(v) else f"- {m}: – (nothing forgotten)"
-                  for m, v in overlap.items()] + [""]
-    bb = bounce_back(entries)
-    if bb:
-        lines += ["**Bounce-back** (forget-set generation score: vanilla → unlearned → relearned):", ""]
-        lines += [f"- {m}: {d['vanilla']:.3f} → {d['unlearned']:.3f} → {d['relearned']:.3f} "
-                  f"(recovered {d['recovered_share']:.0%} of the drop)" for m, d in bb.items()
-                  if d["vanilla"] is not None] + [""]
-    return "\n".join(lines) + "\n"

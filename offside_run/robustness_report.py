@@ -12,7 +12,9 @@ raises nothing), written here for a forget score where higher means more is stil
 """
 from __future__ import annotations
 
-from .report import Entry, Table
+from .display import method_label
+from .report import Entry
+from .tables import Table
 
 METRICS = ("acc", "gen_score")  # the forget set's classification and generation scores
 
@@ -54,7 +56,7 @@ def robustness_table(entries: list[Entry]) -> Table | None:
         shares = [[recovered_share(_forget(vanilla, m), _forget(unlearned[method], m),
                                    _forget(attacked.get((method, a)), m)) for m in METRICS] for a in attacks]
         worst = [max((s[i] for s in shares if s[i] is not None), default=None) for i in range(len(METRICS))]
-        rows.append((method, [v for s in shares for v in s] + worst))
+        rows.append((method_label(method), [v for s in shares for v in s] + worst))
     return Table("Robustness: share of the forgotten forget-set score each attack restores",
                  [(a, columns) for a in attacks] + [("Worst case", columns)], rows)
 
@@ -75,8 +77,8 @@ def robustness_analysis(entries: list[Entry]) -> str:
         q = ""
         if attack.startswith("quantize"):
             qs = {m: quantization_q(_forget(unlearned[m], "acc"), _forget(attacked[(m, attack)], "acc")) for m in known}
-            q = "; Q = " + ", ".join(f"{m} {v:.2f}" for m, v in qs.items() if v is not None)
+            q = "; Q = " + ", ".join(f"{method_label(m)} {v:.2f}" for m, v in qs.items() if v is not None)
         worst, best = max(known, key=known.get), min(known, key=known.get)
-        lines.append(f"- {attack}: restores {known[worst]:.0%} for {worst} (least robust) and {known[best]:.0%} for "
-                     f"{best} (most robust){q}")
+        lines.append(f"- {attack}: restores {known[worst]:.0%} for {method_label(worst)} (least robust) and "
+                     f"{known[best]:.0%} for {method_label(best)} (most robust){q}")
     return "\n".join(lines) + "\n\n"

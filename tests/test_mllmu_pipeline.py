@@ -40,18 +40,18 @@ def test_report_layout_from_a_hand_made_results_dict(tmp_path):
     entries = [_entry("ga", "complete", "unlearned", 0.2, 0.8), _entry("vanilla", "complete", "vanilla", 1.0, 1.0),
                _entry("npo", "unimodal", "unlearned", 0.6, 0.6)]
     mm, text = mllmu_tables(entries)
-    assert [name for name, _ in mm.rows] == ["Vanilla", "ga", "npo (text)"]
+    assert [name for name, _ in mm.rows] == ["Vanilla", "GA", "NPO (text-only)"]
     assert [g for g, _ in mm.groups] == ["Forget Set", "Test Set", "Retain Set", "Real Celebrity"]
     assert [k for _, k, _ in mm.columns()][:3] == ["forget_mm:acc", "forget_mm:rougeL", "forget_mm:cloze_acc"]
     assert mm.rows[1][1][:3] == [0.2, 0.1, 0.05] and text.rows[2][1][6:9] == [0.6, 0.3, 0.15]
     # per kind, forget / test / retain+celebrity: (0.2 - 1.0), (0.2 - 1.0), (0.8 - 1.0) times (1, 1/2, 1/4)
     assert forgetting_summary(entries) == [
-        "- ga: classification forget -0.800, test -0.800, retain/celebrity -0.200; ROUGE-L forget -0.400, test -0.400, "
+        "- GA: classification forget -0.800, test -0.800, retain/celebrity -0.200; ROUGE-L forget -0.400, test -0.400, "
         "retain/celebrity -0.100; cloze forget -0.200, test -0.200, retain/celebrity -0.050",
-        "- npo (text): classification forget -0.400, test -0.400, retain/celebrity -0.400; ROUGE-L forget -0.200, "
+        "- NPO (text-only): classification forget -0.400, test -0.400, retain/celebrity -0.400; ROUGE-L forget -0.200, "
         "test -0.200, retain/celebrity -0.200; cloze forget -0.100, test -0.100, retain/celebrity -0.100"]
     report = write_mllmu_report(entries, tmp_path).read_text()
-    assert "| ga | **20.0%** | **0.100** | **5.0%** |" in report  # lower is better on the forget set
+    assert "| GA | **20.0%** | **0.100** | **5.0%** |" in report  # lower is better on the forget set
     assert "Forget Set Class. Acc. ↓ | Forget Set ROUGE-L ↓ | Forget Set Cloze Acc. ↓" in report
     csv_head = (tmp_path / "tables" / "mllmu_text.csv").read_text().splitlines()[0]
     assert csv_head.startswith("method,Forget Set/forget_text:acc/lower_is_better,")

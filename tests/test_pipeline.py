@@ -34,20 +34,23 @@ def test_short_pipeline_and_resume(tmp_path, tiny_model_dir, mini_root):
          "checkpoints/ga-complete-relearnattack1"])
     text = report.read_text()
     for needle in ("Table 2: complete unlearning", "Table 4: corrective relearning", "Figure 3",
-                   "| ga |", "| npo |", "Vanilla (relearned only)", "Forget Set Gen. Score ↓",
+                   "| GA |", "| NPO |", "Vanilla (relearned only)", "Forget Set Gen. Score ↓",
                    "Retain Set Class. Acc. ↑", "Relearn Set Gen. Score ↑", "Bounce-back", "Prompt-attack gap",
                    "Visual-rumor breakdown", "Forgotten-ID overlap", "Unlearning metrics: forget set",
                    "Retain-only reference", "Toward the corrected fact or only away from the rumor",
                    f"Data root: `{mini_root}` — **SYNTHETIC data", "Base model: `tiny`", "commit `",
                    "Robustness: share of the forgotten forget-set score each attack restores",
                    "quantize:bits=4,group_size=16 Recovered Class. Acc. ↓", "relearn:steps=1 Recovered Gen. Score ↓",
-                   "**Robustness** (complete setting"):
+                   "**Robustness** (complete setting",
+                   "Token set of the unlearning metrics: `answer`", "token set 'answer'", "± one standard error"):
         assert needle in text, needle
     # the failing method is reported, and did not stop the others
-    assert "kl / complete / unlearned: " in text and "/nonexistent/reference" in text
+    assert "- KL: " in text and "/nonexistent/reference" in text
     run = tmp_path / "run"
     for png in ("tradeoff.png", "bounce_back.png", "unimodal.png", "correction.png"):
         assert (run / "report" / "plots" / png).stat().st_size > 1000
+        assert (run / "report" / "plots" / png).with_suffix(".pdf").stat().st_size > 1000
+    assert "Table 3: selective unlearning" in text and "_Empty: no checkpoint was unlearned in the selective" in text
     assert {p.name for p in (run / "report" / "tables").glob("*.csv")} == {
         "table2.csv", "table4.csv", "figure3.csv", "unlearningmetrics.csv", "robustness.csv"}
     attacked = json.loads((run / "evals" / "ga-complete@quantize-bits=4-group_size=16" / "results.json").read_text())

@@ -2,8 +2,9 @@ import math
 
 import pytest
 
-from offside_run.report import (Entry, bounce_back, build_tables, forgotten_overlap, prompt_attack_gap, to_csv,
-                                to_latex, to_markdown, visual_rumor_breakdown, write_report)
+from offside_run.analyses import bounce_back, forgotten_overlap, prompt_attack_gap, visual_rumor_breakdown
+from offside_run.report import Entry, build_tables, write_report
+from offside_run.tables import to_csv, to_latex, to_markdown
 
 
 def _samples(scores, visual=()):
@@ -48,7 +49,8 @@ def test_forgotten_overlap_hand_values(entries):
 
 def test_visual_rumor_breakdown(entries):
     vis = visual_rumor_breakdown(entries)
-    assert vis["ga/complete/unlearned"] == {"visual": pytest.approx(0.1), "non_visual": pytest.approx((0.2 + 0.9 + 0.9) / 3)}
+    assert vis["GA"] == {"visual": pytest.approx(0.1), "non_visual": pytest.approx((0.2 + 0.9 + 0.9) / 3),
+                         "visual_n": 1, "non_visual_n": 3}
 
 
 def test_bounce_back(entries):
@@ -59,9 +61,14 @@ def test_bounce_back(entries):
 
 def test_tables_layout_and_best(entries):
     tables = {t.title.split(":")[0]: t for t in build_tables(entries)}
-    assert set(tables) == {"Table 2", "Table 4", "Figure 3"}
+    assert set(tables) == {"Table 2", "Table 3", "Table 4", "Figure 3"}
+    assert not tables["Table 3"].rows and "add `selective` to the experiment's `settings`" in tables["Table 3"].note
+    assert "_Empty: no checkpoint was unlearned in the selective setting" in to_markdown(tables["Table 3"])
     t2 = tables["Table 2"]
-    assert [name for name, _ in t2.rows] == ["Vanilla", "ga", "npo"]  # failed kl is not a row
+    assert [name for name, _ in t2.rows] == ["Vanilla", "GA", "NPO"]  # display names; failed kl is not a row
+    utility = t2.columns().index(("Overall", "overall:model_utility", True))
+    # GA: harmonic mean of retain acc 0.6, gen 0.6 and test acc 0.5, gen 0.5
+    assert t2.rows[1][1][utility] == pytest.approx(4 / (2 / 0.6 + 2 / 0.5))
     cols = t2.columns()
     forget_gen = cols.index(("Forget Set", "forget:gen_score", False))
     retain_gen = cols.index(("Retain Set", "retain:gen_score", True))
@@ -73,14 +80,14 @@ def test_tables_layout_and_best(entries):
     assert "forget:gen_score/lower_is_better" in to_csv(t2)
     assert "\\textbf{0.300}" in to_latex(t2)
     t4 = tables["Table 4"]
-    assert [n for n, _ in t4.rows] == ["Vanilla (relearned only)", "ga", "npo"] and any("Relearn Set" == g for g, _ in t4.groups)
+    assert [n for n, _ in t4.rows] == ["Vanilla (relearned only)", "GA", "NPO"] and any("Relearn Set" == g for g, _ in t4.groups)
 
 
 def test_write_report(entries, tmp_path):
     path = write_report(entries, tmp_path)
     text = path.read_text()
     for needle in ("Table 2", "Table 4", "Figure 3", "Prompt-attack gap", "Forgotten-ID overlap", "Bounce-back",
-                   "Visual-rumor breakdown", "kl / complete / unlearned: RuntimeError: boom"):
+                   "Visual-rumor breakdown", "- KL: RuntimeError: boom"):
         assert needle in text
     for png in ("tradeoff.png", "bounce_back.png", "unimodal.png"):
         assert (tmp_path / "plots" / png).stat().st_size > 1000
@@ -95,9 +102,9 @@ def test_selective_table_layout():
                                                           "forget_shared": {"gen_score": 0.9}}),
                Entry("ga", "selective", "unlearned", sel)]
     table = next(t for t in build_tables(entries) if t.title.startswith("Table 3"))
-    assert [g for g, _ in table.groups] == ["Private Info", "Test Set", "Shared Info"]
-    assert table.rows[1] == ("ga", [0.2, 0.6, 0.5])
-    assert [h for _g, _k, h in table.columns()] == [False, True, True]
+    assert [g for g, _ in table.groups] == ["Private Info", "Test Set", "Shared Info", "Overall"]
+    assert table.rows[1] == ("GA", [0.2, 0.6, 0.5, 0.6])  # model utility: of the test gen_score alone
+    assert [h for _g, _k, h in table.columns()] == [False, True, True, True]
 
 
 def test_utility_tasks_and_unlearning_metrics_get_their_columns(entries):
@@ -116,10 +123,29 @@ def test_utility_tasks_and_unlearning_metrics_get_their_columns(entries):
     assert [values[col] for _name, values in t2.rows] == [0.7, 0.5, 0.6]
     assert "Utility mmbench_en_dev ↑" in to_markdown(t2)
     table = unlearning_table(entries)
-    assert [name for name, _ in table.rows] == ["Vanilla", "ga", "npo"]
+    assert [name for name, _ in table.rows] == ["Vanilla", "GA", "NPO"]
     # PrivLeak: closest to zero is best (npo's +12.5, not ga's lower -30.0)
-    assert "| npo | 0.700 | 0.200 | **+12.5** |" in to_markdown(table) and "PrivLeak (LOSS) →0" in to_markdown(table)
-    assert to_csv(table).splitlines()[0].endswith("Forget Set/unlearning:privleak_loss/closest_to_zero_is_better")
+    assert "| NPO | 0.700 | 0.200 | **+12.5** | **0.592** |" in to_markdown(table)
+    assert "PrivLeak (LOSS) →0" in to_markdown(table) and "token set 'answer'" in table.note
+    assert "Forget Set/unlearning:privleak_loss/closest_to_zero_is_better" in to_csv(table).splitlines()[0]
     text = unlearning_analysis(entries)
-    assert "Prefer the corrected fact (share > 0.5): ga." in text
-    assert "(truth ratio up, the corrected fact not preferred): npo." in text
+    assert "Prefer the corrected fact (share > 0.5): GA." in text
+    assert "(truth ratio up, the corrected fact not preferred): NPO." in text
+
+
+def test_cells_carry_their_stderr_and_notes_the_n_per_set():
+    from offside_run.unlearning_report import unlearning_table
+
+    vanilla = Entry("vanilla", "complete", "vanilla", {"forget": {"gen_score": 0.9, "gen_score_stderr": 0.01,
+                                                                  "gen_score_n": 84}})
+    ga = Entry("ga", "complete", "unlearned", {
+        "forget": {"gen_score": 0.3, "gen_score_stderr": 0.05, "gen_score_n": 84},
+        "unlearning": {"truth_ratio": 0.7, "truth_ratio_n": 84, "correction_share": 0.6, "correction_share_n": 40}})
+    t2 = build_tables([vanilla, ga])[0]
+    assert t2.note == "n per set: Forget Set 84; ± one standard error where known"
+    assert "| GA | **0.300** ± 0.050 |" in to_markdown(t2) and "| Vanilla | 0.900 ± 0.010 |" in to_markdown(t2)
+    assert to_csv(t2).splitlines()[2].startswith("GA,0.3,0.05,")  # then the empty test / retain columns
+    assert "GA & \\textbf{0.300} {\\scriptsize $\\pm$0.050} & --" in to_latex(t2)
+    assert "\\cmidrule(lr){2-2}" in to_latex(t2) and "\\bottomrule" in to_latex(t2)
+    note = unlearning_table([vanilla, ga]).note
+    assert note.startswith("n per set: Forget Set: Truth Ratio 84, Correction Share 40;") and "token set 'answer'" in note

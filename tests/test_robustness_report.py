@@ -1,7 +1,8 @@
 """The Robustness table and analysis against hand computations on hand-built entries."""
 import pytest
 
-from offside_run.report import Entry, to_markdown
+from offside_run.report import Entry
+from offside_run.tables import to_markdown
 from offside_run.robustness_report import quantization_q, recovered_share, robustness_analysis, robustness_table
 
 
@@ -29,14 +30,14 @@ def test_table_has_a_column_per_attack_and_the_worst_case():
     table = robustness_table(ENTRIES)
     assert [g for g, _ in table.groups] == ["quantize:bits=4", "typographic", "Worst case"]
     rows = dict(table.rows)
-    assert rows["ga"] == pytest.approx([0.5, 0.0, 1.0, 0.0, 1.0, 0.0])
-    assert rows["npo"] == pytest.approx([0.25, 0.25, -0.25, 0.0, 0.25, 0.25])
+    assert rows["GA"] == pytest.approx([0.5, 0.0, 1.0, 0.0, 1.0, 0.0])
+    assert rows["NPO"] == pytest.approx([0.25, 0.25, -0.25, 0.0, 0.25, 0.25])
     markdown = to_markdown(table)
-    assert "| npo | **0.250** |" in markdown  # lower share = more robust, bold
+    assert "| NPO | **0.250** |" in markdown  # lower share = more robust, bold
 
 
 def test_analysis_names_the_least_and_most_robust_method_per_attack():
     text = robustness_analysis(ENTRIES)
-    assert "- quantize:bits=4: restores 50% for ga (least robust) and 25% for npo (most robust); Q = ga 0.50, " \
-           "npo 0.83" in text
+    assert "- quantize:bits=4: restores 50% for GA (least robust) and 25% for NPO (most robust); Q = GA 0.50, " \
+           "NPO 0.83" in text
     assert robustness_table([e for e in ENTRIES if not e.attack]) is None and robustness_analysis(ENTRIES[:3]) == ""

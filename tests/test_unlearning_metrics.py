@@ -6,8 +6,9 @@ import pytest
 
 from offside_eval.metrics import MetricError
 from offside_eval.unlearning_metrics import (
-    aggregate_truth_ratio, correction_preference, correction_rate, degeneration, exact_memorization,
-    extraction_strength, forget_quality, mia_auc, mia_scores, privleak, truth_ratio)
+    aggregate_truth_ratio, apply_token_set, correction_preference, correction_rate, degeneration,
+    exact_memorization, extraction_strength, forget_quality, mia_auc, mia_scores, model_utility, privleak,
+    truth_ratio)
 
 
 def test_truth_ratio_per_token_and_geometric_mean_of_distractors():
@@ -151,3 +152,54 @@ def test_degeneration():
     assert degeneration("Hello!") == {"distinct_1": 1.0, "distinct_2": 1.0, "rep_3": None, "n_tokens": 2}
     assert degeneration("") == {"distinct_1": None, "distinct_2": None, "rep_3": None, "n_tokens": 0}
     assert degeneration("He joins Chelsea on a free transfer.")["rep_3"] == 0.0
+
+
+# one answer of two tokens (log-probs -1, -3) followed by its end-of-turn token (log-prob -5)
+SCORES = {"logprob": -4.0, "n_tokens": 2, "token_logprobs": [-1.0, -3.0], "eot_logprobs": [-5.0],
+          "target_ids": [5, 6], "argmax_ids": [5, 9], "vocab_mean": [-1.0, -1.0], "vocab_var": [1.0, 1.0]}
+
+
+def test_token_sets_hand_values():
+    answer, ou = apply_token_set(SCORES, "answer"), apply_token_set(SCORES, "open_unlearning")
+    assert (answer["logprob"], answer["n_tokens"], answer["loss_logprobs"]) == (-4.0, 2, [-1.0, -3.0])
+    assert (ou["logprob"], ou["n_tokens"], ou["loss_logprobs"]) == (-9.0, 3, [-1.0, -3.0, -5.0])
+    for view in (answer, ou):  # the token-wise inputs never hold the end-of-turn token
+        assert view["token_logprobs"] == [-1.0, -3.0] and view["target_ids"] == [5, 6]
+    a = mia_scores(answer["token_logprobs"], "x", k=0.5, loss_logprobs=answer["loss_logprobs"])
+    o = mia_scores(ou["token_logprobs"], "x", k=0.5, loss_logprobs=ou["loss_logprobs"])
+    assert a["loss"] == pytest.approx(2.0) and o["loss"] == pytest.approx(3.0)  # (1 + 3) / 2 vs (1 + 3 + 5) / 3
+    assert a["mink"] == o["mink"] == pytest.approx(3.0)  # the lowest of the 2 answer tokens, either way
+    # against a one-token distractor at -1 whose end-of-turn token also scores -5:
+    # answer: R = exp(-1 - (-4/2)) = e; open_unlearning: R = exp(-6/2 - (-9/3)) = 1
+    assert truth_ratio(answer["logprob"], [-1.0], answer["n_tokens"], [1]) == pytest.approx(math.e)
+    assert truth_ratio(ou["logprob"], [-1.0 - 5.0], ou["n_tokens"], [2]) == pytest.approx(1.0)
+
+
+def test_token_set_refusals():
+    with pytest.raises(MetricError, match="--token_set 'ou' is not one of answer, open_unlearning"):
+        apply_token_set(SCORES, "ou")
+    old = {k: v for k, v in SCORES.items() if k != "eot_logprobs"}
+    assert apply_token_set(old, "answer")["n_tokens"] == 2
+    with pytest.raises(MetricError, match="no end-of-turn log-prob"):
+        apply_token_set(old, "open_unlearning")
+
+
+def test_truth_ratio_does_not_underflow():
+    # per-token log-probs of -800 (true) and -801 (false): exp() of either is 0.0 in floats, and the
+    # old P_false / (P_true + 1e-10) read 0 ("truth preferred"); the log ratio is -1
+    assert math.exp(-800) == 0.0
+    assert truth_ratio(-1600.0, [-801.0], 2, [1]) == pytest.approx(math.exp(-1))
+    assert truth_ratio(-800.0, [-800.0], 1, [1], "prob_mean") == pytest.approx(0.5)
+    assert aggregate_truth_ratio([truth_ratio(-900.0, [-900.0], 1, [1])]) == pytest.approx(1.0)
+    huge = truth_ratio(-2000.0, [-1.0], 1, [1])  # false far likelier: capped, finite, aggregates to 0
+    assert math.isfinite(huge) and aggregate_truth_ratio([huge]) == pytest.approx(0.0)
+
+
+def test_model_utility_is_the_harmonic_mean():
+    assert model_utility([0.5, 0.25]) == pytest.approx(2 / (2 + 4))
+    assert model_utility([0.8]) == pytest.approx(0.8)
+    assert model_utility([0.9, 0.0]) == 0.0
+    with pytest.raises(MetricError, match="non-negative"):
+        model_utility([0.5, -0.1])
+    with pytest.raises(MetricError, match="no model utility"):
+        model_utility([])

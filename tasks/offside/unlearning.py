@@ -2,7 +2,8 @@
 
 Every task here has output_type `token_scores`: each continuation comes back with its per-token
 log-probs, teacher-forced argmax ids and vocabulary moments (offside_eval.models.token_details),
-and the formulas live in `offside_eval.unlearning_metrics` (each with its source).
+and the formulas live in `offside_eval.unlearning_metrics` (each with its source). The token set
+(--token_set) is applied before these hooks see the scores (`unlearning_metrics.apply_token_set`).
 Modalities: `mm` (image + question), `text` (player named, no image) and `blank` (the image
 question with a blank grey image: does the model forget the fact, or only the image's cue?).
 """
@@ -93,7 +94,8 @@ MIA_ATTACKS = ("loss", "zlib", "mink", "minkpp")
 
 def mia(doc, results):
     (r,) = results
-    scores = um.mia_scores(r["token_logprobs"], doc["answer"], r["vocab_mean"], r["vocab_var"])
+    scores = um.mia_scores(r["token_logprobs"], doc["answer"], r["vocab_mean"], r["vocab_var"],
+                           loss_logprobs=r["loss_logprobs"])
     return {f"mia_{attack}_auc": [doc["member"], scores[attack]] for attack in MIA_ATTACKS}
 
 

@@ -1,0 +1,151 @@
+"""A report table and its three renderings (markdown, CSV, LaTeX with booktabs), with each metric's
+column label, number format and better direction declared once here for every table and plot."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+
+# metric key -> column label (figures use the same labels)
+METRICS = {"acc": "Class. Acc.", "gen_score": "Gen. Score", "fact_score": "Fact. Score"}
+UNLEARNING_LABELS = {"truth_ratio": "Truth Ratio", "forget_quality": "Forget Quality", "correction_rate": "Correction Rate",
+                     "correction_share": "Correction Share", "exact_memorization": "Exact Mem.",
+                     "extraction_strength": "Extraction Str.", "mia_loss_auc": "MIA AUC (LOSS)",
+                     "mia_minkpp_auc": "MIA AUC (Min-K%++)", "privleak_loss": "PrivLeak (LOSS)",
+                     "privleak_minkpp": "PrivLeak (Min-K%++)", "model_utility": "Model Utility"}
+MLLMU_LABELS = {"rougeL": "ROUGE-L", "cloze_acc": "Cloze Acc.", "acc_ll": "Class. Acc. (LL)"}
+ROBUSTNESS_LABELS = {"recovered_acc": "Recovered Class. Acc.", "recovered_gen_score": "Recovered Gen. Score"}
+LABELS = {**METRICS, **UNLEARNING_LABELS, **MLLMU_LABELS, **ROBUSTNESS_LABELS}
+PERCENT = ("acc", "acc_ll", "cloze_acc")  # shown as percentages
+NOT_RANKED = ("vanilla", "retain-only reference")  # rows shown for comparison, never bold
+ROLE_LABELS = {"forget": "Forget Set", "test": "Test Set", "retain": "Retain Set", "relearn": "Relearn Set",
+               "forget_private": "Private Info", "forget_shared": "Shared Info", "celebrity": "Real Celebrity",
+               "overall": "Overall", "unlearning": "Forget Set"}
+ARROWS = {True: "↑", False: "↓", None: "→0"}  # a column's better direction, as Table.groups gives it
+BETTER = {True: "higher", False: "lower", None: "closest_to_zero"}
+LATEX_ARROWS = {True: "$\\uparrow$", False: "$\\downarrow$", None: "$\\to 0$"}
+
+Cell = float | None
+
+
+@dataclass
+class Table:
+    title: str
+    # (group label, [(metric key "role:metric", higher_is_better)]); None instead of a bool: closest to zero is best
+    groups: list[tuple[str, list[tuple[str, bool | None]]]]
+    rows: list[tuple[str, list[Cell]]]
+    errors: list[list[Cell]] | None = None  # one standard error per cell (None: not known), rows' shape
+    note: str = ""  # printed under the table (n per set, conventions); an empty table's reason for being empty
+
+    def columns(self) -> list[tuple[str, str, bool | None]]:
+        return [(g, m, hib) for g, cols in self.groups for m, hib in cols]
+
+    def error(self, i: int, j: int) -> Cell:
+        return self.errors[i][j] if self.errors else None
+
+    def best(self) -> list[set[int]]:
+        """Rows holding the best non-vanilla value per column (ties all count)."""
+        out = []
+        for j, (_g, _m, hib) in enumerate(self.columns()):
+            cands = {i: v[j] for i, (name, v) in enumerate(self.rows)
+                     if not name.lower().startswith(NOT_RANKED) and v[j] is not None and not math.isnan(v[j])}
+            if hib is None:  # closest to zero
+                cands = {i: abs(v) for i, v in cands.items()}
+            top = (max if hib else min)(cands.values()) if cands else None
+            out.append({i for i, v in cands.items() if v == top})
+        return out
+
+
+def fmt_value(metric: str, value: Cell) -> str:
+    if value is None or math.isnan(value):
+        return "–"
+    if metric in PERCENT:
+        return f"{100 * value:.1f}%"
+    if metric.startswith("privleak"):
+        return f"{value:+.1f}"  # a relative AUC difference in percent
+    return f"{value:.2f}" if metric == "fact_score" else f"{value:.3f}"
+
+
+def fmt_error(metric: str, error: Cell) -> str:
+    """A standard error in its metric's unit ('' when unknown)."""
+    if error is None or math.isnan(error):
+        return ""
+    if metric in PERCENT:
+        return f"{100 * error:.1f}"
+    return f"{error:.1f}" if metric.startswith("privleak") else f"{error:.3f}"
+
+
+def column_label(key: str) -> str:
+    role, _, metric = key.partition(":")
+    return metric if role == "utility" else LABELS.get(metric, "Acc.")
+
+
+def _cells(table: Table, bold: str, plus_minus: str) -> list[tuple[str, list[str]]]:
+    """(row name, formatted cells): value ± stderr, the best per column in `bold` ('{}' template)."""
+    best = table.best()
+    out = []
+    for i, (name, values) in enumerate(table.rows):
+        cells = []
+        for j, ((_g, key, _h), v) in enumerate(zip(table.columns(), values)):
+            metric = key.split(":")[1]
+            text = fmt_value(metric, v)
+            text = bold.format(text) if i in best[j] else text
+            err = fmt_error(metric, table.error(i, j))
+            cells.append(text + (plus_minus.format(err) if err and v is not None else ""))
+        out.append((name, cells))
+    return out
+
+
+def to_markdown(table: Table) -> str:
+    lines = [f"### {table.title}", ""]
+    if not table.rows:
+        return "\n".join(lines + [f"_Empty: {table.note}_", ""]) + "\n"
+    header = ["Method"] + [f"{g} {column_label(m)} {ARROWS[h]}" for g, m, h in table.columns()]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join([name] + cells) + " |" for name, cells in _cells(table, "**{}**", " ± {}")]
+    return "\n".join(lines + ([""] + [table.note] if table.note else [])) + "\n"
+
+
+def to_csv(table: Table) -> str:
+    """One row per checkpoint: each column's value, then its standard error (empty when unknown)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    header = ["method"]
+    for g, k, h in table.columns():
+        header += [f"{g}/{k}/{BETTER[h]}_is_better", f"{g}/{k}/stderr"]
+    writer.writerow(header)
+    for i, (name, values) in enumerate(table.rows):
+        cells = [name]
+        for j, v in enumerate(values):
+            err = table.error(i, j)
+            cells += ["" if v is None else f"{v:.6g}", "" if err is None else f"{err:.6g}"]
+        writer.writerow(cells)
+    return buf.getvalue()
+
+
+def latex_escape(text: str) -> str:
+    for char in "\\&%$#_{}":
+        text = text.replace(char, "\\" + char if char != "\\" else "\\textbackslash{}")
+    return text.replace("→", "$\\to$").replace("±", "$\\pm$").replace("–", "--")
+
+
+def to_latex(table: Table) -> str:
+    """A table float with booktabs rules (\\usepackage{booktabs}), one \\cmidrule under each column group."""
+    cols = table.columns()
+    out = ["% needs \\usepackage{booktabs}", "\\begin{table}[t]", "\\centering", "\\small",
+           f"\\caption{{{latex_escape(table.title)}{'. ' + latex_escape(table.note) if table.note else ''}}}",
+           "\\begin{tabular}{l" + "c" * len(cols) + "}", "\\toprule"]
+    out.append("Method & " + " & ".join(
+        f"\\multicolumn{{{len(c)}}}{{c}}{{{latex_escape(g)}}}" for g, c in table.groups) + " \\\\")
+    start, rules = 2, []
+    for _g, c in table.groups:
+        rules.append(f"\\cmidrule(lr){{{start}-{start + len(c) - 1}}}")
+        start += len(c)
+    out.append(" ".join(rules))
+    out.append(" & " + " & ".join(f"{latex_escape(column_label(k))} {LATEX_ARROWS[h]}" for _g, k, h in cols) + " \\\\")
+    out.append("\\midrule")
+    for name, cells in _cells(table, "\\textbf{{{}}}", " {{\\scriptsize $\\pm${}}}"):
+        out.append(" & ".join([latex_escape(name)] + [c.replace("%", "\\%").replace("–", "--") for c in cells]) + " \\\\")
+    out += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+    return "\n".join(out) + "\n"
