@@ -1,5 +1,6 @@
 """`offside run EXPERIMENT.yaml` runs the whole protocol; `offside report RUN_DIR` rebuilds the report;
-`offside compare RUN_OR_RESULTS...` puts every checkpoint's numbers side by side."""
+`offside compare RUN_OR_RESULTS...` puts every checkpoint's numbers side by side; `offside probe
+CHECKPOINT...` reads the rumor from their hidden states, layer by layer."""
 from __future__ import annotations
 
 import argparse
@@ -32,6 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("paths", nargs="+", metavar="RUN_OR_RESULTS",
                    help="a run folder (run_manifest.json), a results.json, or a folder holding one")
     p.add_argument("--out_dir", default=".", help="where comparison.csv and comparison.md go (default: here)")
+    p = sub.add_parser("probe", help="per-layer linear-probe and logit-lens accuracy of checkpoints on one MC task "
+                                     "(is the rumor still encoded inside?)")
+    p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help="checkpoint folders (e.g. vanilla, unlearned)")
+    p.add_argument("--task", default="offside_forget_mm_mc", help="a multiple_choice task (default: the forget set's)")
+    p.add_argument("--limit", type=int, default=None, help="first N documents")
+    p.add_argument("--data_root", default=None, help="the task's data root (else its env var, else its fixture)")
+    p.add_argument("--device", default=None)
+    p.add_argument("--out_dir", default=".", help="where probe.csv and probe.md go (default: here)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [%(name)s] %(message)s",
                         datefmt="%H:%M:%S")
@@ -53,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             report = runner.run()
             print(f"trained {len(runner.trained)} stage(s), evaluated {len(runner.evaluated)} checkpoint(s)")
+        elif args.command == "probe":
+            from .probe import probe
+
+            report = probe(args.checkpoints, args.task, args.out_dir, args.limit, args.data_root, args.device)
         elif args.command == "compare":
             from .compare import compare
 
