@@ -48,6 +48,10 @@ class Experiment:
         "help": "clean: offside's tasks (MLLMU: generation asked as fine-tuned, the _clean tasks); reference: the "
                 "benchmark authors' scripts' protocol (OFFSIDE: the _ref tasks; MLLMU: eval.py's prompts throughout)"})
     judge: str | None = field(default=None, metadata={"help": "--judge_args string when an LLM judge is configured"})
+    curves: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "curves during unlearning: {every: N optimiser steps, tasks: [...], limit: docs per task (16), "
+                "stop: {metric: TASK/METRIC, at_most|at_least: VALUE}} -- each method's train_log.jsonl gets the "
+                "tasks' scores every N steps (the report plots them); stop ends a method early once it holds"})
     robustness: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "attacks on the unlearned checkpoints (complete setting): {attacks: [NAME[:k=v,...], ...] as "
                 "offside-eval --attack takes them, relearn_steps: [K, ...] (the relearning attack: K steps of the "

@@ -243,6 +243,15 @@ class Runner:
                 raise ExperimentError(f"{self.exp.source}: eval: unknown option {key!r}"
                                       f"{did_you_mean(key, sorted(known))}")
         self._validate_robustness()
+        if self.exp.curves:
+            from .curves import check_curves
+
+            check_curves(self.exp.curves, self.exp.source)
+            for task in self.exp.curves["tasks"]:
+                try:
+                    self.index.get(task)
+                except ValueError as exc:
+                    raise ExperimentError(f"{self.exp.source}: curves.tasks: {exc}") from None
 
     def _validate_robustness(self) -> None:
         """robustness: known keys, attacks offside-eval takes (their extras installed), methods of this run."""
@@ -340,7 +349,14 @@ class Runner:
             from offside_train.sft import run_sft
             from offside_train.unlearn import run_unlearn
 
-            run_sft(st.config) if st.stage in STAGES else run_unlearn(st.config)
+            from .curves import curve_callback
+
+            if st.stage in STAGES:
+                run_sft(st.config)
+            else:
+                callbacks = [curve_callback(self.exp.curves, st.config.model, st.config.output_dir, self.data_root)] \
+                    if self.exp.curves and st.phase == "unlearned" and not st.attack else []
+                run_unlearn(st.config, callbacks)
             done = self.trained
         else:
             import offside_eval

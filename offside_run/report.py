@@ -178,7 +178,7 @@ def unimodal_table(ok: list[Entry], vanilla: list[Entry], metrics: list[str], pr
 # ----------------------------------------------------------------------------- writing
 
 def write_report(entries: list[Entry], out_dir: str | Path, title: str = "OFFSIDE run", protocol: str = "clean",
-                 header: list[str] = ()) -> Path:
+                 header: list[str] = (), extra_plots: list[Path] = ()) -> Path:
     """Write report.md (header: provenance lines under the title), tables/*.csv|.tex (of the tables that
     have rows) and plots/*.png|.pdf under out_dir; returns report.md."""
     out_dir = Path(out_dir)
@@ -209,7 +209,7 @@ def write_report(entries: list[Entry], out_dir: str | Path, title: str = "OFFSID
         md.extend(f"- {checkpoint_label(e.method, e.setting, e.phase)}{f' / {e.attack}' if e.attack else ''}: "
                   f"{e.error}" for e in failed)
         md.append("")
-    plots = plot_all(entries, out_dir / "plots") + unlearning_plot(entries, out_dir / "plots")
+    plots = plot_all(entries, out_dir / "plots") + unlearning_plot(entries, out_dir / "plots") + list(extra_plots)
     if plots:
         md.append("## Plots\n")
         md.append("Each figure also as a PDF next to its PNG; error bars: one standard error.\n")

@@ -99,6 +99,8 @@ def _role_metrics(folder: Path, results: dict, tasks: dict[str, str],
 
 
 def build_report(run_dir: str | Path) -> Path:
+    from .curves import plot_curves  # loads the trainer and the evaluator: only when a report is built
+
     name, protocol, benchmark, entries = load_entries(run_dir)
     if benchmark == "mllmu":
         from .mllmu_report import write_mllmu_report
@@ -106,4 +108,15 @@ def build_report(run_dir: str | Path) -> Path:
         return write_mllmu_report(entries, Path(run_dir) / "report", f"MLLMU-Bench run: {name}", protocol,
                                   header=provenance_lines(Path(run_dir)))
     return write_report(entries, Path(run_dir) / "report", title=f"OFFSIDE run: {name}", protocol=protocol,
-                        header=provenance_lines(Path(run_dir)))
+                        header=provenance_lines(Path(run_dir)),
+                        extra_plots=plot_curves(unlearning_curves(Path(run_dir)), Path(run_dir) / "report" / "plots"))
+
+
+def unlearning_curves(run_dir: Path) -> dict[str, list[dict]]:
+    """Method -> the curve points its complete-setting unlearning run logged (offside run's `curves:`)."""
+    from .curves import read_curves
+
+    manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
+    runs = {r["method"]: Path(r["checkpoint"]) for r in manifest["records"]
+            if r["phase"] == "unlearned" and r["setting"] == "complete" and not r.get("attack")}
+    return {method: points for method, path in runs.items() if (points := read_curves(path))}

@@ -1,7 +1,10 @@
 """`offside-train unlearn`: load the vanilla model, run one registered method, save with lineage."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+
+from transformers import TrainerCallback
 
 from offside_data.lineage import load_model
 
@@ -35,8 +38,12 @@ def build_unlearn_trainer(cfg: UnlearnConfig):
     return trainer, processor
 
 
-def run_unlearn(cfg: UnlearnConfig) -> Path:
+def run_unlearn(cfg: UnlearnConfig, callbacks: Sequence[TrainerCallback] = ()) -> Path:
+    """Unlearn and save; `callbacks` join the trainer's (e.g. curves.CurveCallback)."""
     runner, processor = build_unlearn_trainer(cfg)
+    for callback in callbacks:
+        if not isinstance(runner, WeightEditor):  # an edit has no steps to call back on
+            runner.add_callback(callback)
     items = {"forget": len(runner.forget_items), "retain": len(runner.retain_items)}
     extra = {"method": cfg.method, "reference_model": cfg.ref_model or (cfg.model if cfg.uses_reference else None)}
     if isinstance(runner, WeightEditor):

@@ -16,6 +16,7 @@ CONFIG = {
     "relearn": {"finetune": "full", "learning_rate": 1e-3, "max_steps": 1, "per_device_train_batch_size": 8},
     "eval": {"limit": 3, "batch_size": 8, "gen_kwargs": {"max_new_tokens": 6}},
     "robustness": {"attacks": ["quantize:bits=4,group_size=16"], "relearn_steps": [1], "methods": ["ga"]},
+    "curves": {"every": 1, "tasks": ["offside_forget_mm_mc"], "limit": 2},
 }
 
 
@@ -47,7 +48,9 @@ def test_short_pipeline_and_resume(tmp_path, tiny_model_dir, mini_root):
     # the failing method is reported, and did not stop the others
     assert "- KL: " in text and "/nonexistent/reference" in text
     run = tmp_path / "run"
-    for png in ("tradeoff.png", "bounce_back.png", "unimodal.png", "correction.png"):
+    ga_log = (run / "checkpoints" / "ga-complete" / "train_log.jsonl").read_text().splitlines()
+    assert [e["step"] for e in map(json.loads, ga_log) if "curve" in e] == [0, 1]
+    for png in ("tradeoff.png", "bounce_back.png", "unimodal.png", "correction.png", "curves.png"):
         assert (run / "report" / "plots" / png).stat().st_size > 1000
         assert (run / "report" / "plots" / png).with_suffix(".pdf").stat().st_size > 1000
     assert "Table 3: selective unlearning" in text and "_Empty: no checkpoint was unlearned in the selective" in text
