@@ -10,17 +10,22 @@ next to its loader, in this file.
 from __future__ import annotations
 
 import functools
+import logging
 import os
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .fixtures import ensure_mini, ensure_mllmu_mini
+from .loader import data_fingerprint, load_items_once, resolve_data_root
+from .mllmu import FORGET_RATIOS
 from .options import register_once
 from .provenance import is_synthetic
-from .loader import data_fingerprint, load_items_once, resolve_data_root
 from .records import TrainRecord
 
+log = logging.getLogger("offside_data")
 TRAIN_ROLES = ("train", "forget", "retain", "relearn")  # train: the vanilla model's fine-tuning data
 
 
@@ -44,7 +49,12 @@ class Benchmark:
     # (root, role, modality, **train_options) -> TrainRecords; role is one of TRAIN_ROLES
     train_records: Callable[..., list[TrainRecord]] | None = None
     train_options: tuple[str, ...] = ()  # the offside-train options its train_records takes
+    option_choices: Mapping[str, tuple] = field(default_factory=dict)  # allowed values of those options
     audit: Callable[[Path], dict[str, Any]] | None = None  # root -> what results.json says of its anomalies
+
+    def data_id(self, root: str | Path) -> str | None:
+        """The root's fingerprint for results and lineage; None for a benchmark that declares none."""
+        return self.fingerprint(Path(root)) if self.fingerprint else None
 
     def synthetic_warning(self, given: bool = False) -> str:
         source = ("the data root given is SYNTHETIC (made by an offside fixture generator)" if given else
@@ -69,7 +79,7 @@ class Benchmark:
         info: dict[str, Any] = {"benchmark": self.name, "root": str(root), "synthetic": not spec or is_synthetic(root)}
         if info["synthetic"]:
             info["warning"] = self.synthetic_warning(given=bool(spec))
-        info["fingerprint"] = self.fingerprint(root) if self.fingerprint else None
+        info["fingerprint"] = self.data_id(root)
         info.update(self.audit(root) if self.audit else {})
         return info
 
@@ -280,4 +290,20 @@ MLLMU = register_benchmark(Benchmark(
     name="mllmu", title="MLLMU-Bench", load_docs=_mllmu_docs, env_var="MLLMU_DATA_ROOT",
     fixture=ensure_mllmu_mini, fixture_title="MLLMU-mini", locate=resolve_data_root,  # a folder or a hub id
     fingerprint=lambda root: data_fingerprint(root, "*/*.parquet"), metadata_keys=("forget_ratio", "seed"),
-    train_records=_mllmu_train_records, train_options=("forget_ratio",)))
+    train_records=_mllmu_train_records, train_options=("forget_ratio",), option_choices={"forget_ratio": FORGET_RATIOS}))
+
+
+def load_plugins() -> None:
+    """Benchmarks shipped by other packages: each `offside.benchmarks` entry point names a module that
+    calls `register_benchmark` when imported. One that fails to load is named in the log, not fatal."""
+    for entry in metadata.entry_points(group="offside.benchmarks"):
+        if entry.name in BENCHMARKS:
+            continue
+        try:
+            entry.load()
+        except Exception as exc:  # a third party's bug must not stop offside: say which plugin and why
+            log.warning("benchmark plugin %s (%s) failed to load: %s: %s", entry.name, entry.value,
+                        type(exc).__name__, exc)
+
+
+load_plugins()

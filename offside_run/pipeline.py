@@ -54,7 +54,7 @@ class Runner:
         self.data_root = self._data_root()
         from offside_data.benchmarks import get_benchmark
 
-        self.data_id = get_benchmark(exp.benchmark).fingerprint(self.data_root)
+        self.data_id = get_benchmark(exp.benchmark).data_id(self.data_root)
 
     def _base_model(self) -> str:
         if self.exp.base_model == "tiny":

@@ -208,7 +208,7 @@ def save_checkpoint(cfg: TrainConfig, processor, stage: str, items: dict[str, in
         "method": stage if stage in STAGES else None,
         "benchmark": cfg.benchmark, "setting": cfg.setting, "modality": cfg.modality, "finetune": cfg.finetune,
         "hyperparameters": cfg.to_dict(),
-        "data": {"root": str(Path(cfg.data).resolve()), "fingerprint": get_benchmark(cfg.benchmark).fingerprint(cfg.data),
+        "data": {"root": str(Path(cfg.data).resolve()), "fingerprint": get_benchmark(cfg.benchmark).data_id(cfg.data),
                  "items": items},
         "versions": package_versions(), "git_revision": git_revision(),
         "final_losses": final_losses(history), "steps": steps, "epochs": epochs,

@@ -93,7 +93,6 @@ class TrainConfig(TrainingArguments):
     def _check_benchmark(self) -> None:
         """A registered benchmark that can be trained on, and no option its data hook ignores changed."""
         from offside_data.benchmarks import BENCHMARKS, get_benchmark
-        from offside_data.mllmu import FORGET_RATIOS
 
         bench = get_benchmark(self.benchmark)
         trainable = sorted(name for name, b in BENCHMARKS.items() if b.train_records)
@@ -104,8 +103,9 @@ class TrainConfig(TrainingArguments):
             default = next(f.default for f in fields(TrainConfig) if f.name == name)
             if name not in bench.train_options and getattr(self, name) != default:
                 raise ConfigError(f"--{name} does not apply to --benchmark {self.benchmark}")
-        if "forget_ratio" in bench.train_options and self.forget_ratio not in FORGET_RATIOS:
-            raise ConfigError(f"--forget_ratio must be one of {', '.join(map(str, FORGET_RATIOS))}, got {self.forget_ratio}")
+        for name, choices in bench.option_choices.items():
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"--{name} must be one of {', '.join(map(str, choices))}, got {getattr(self, name)}")
 
 
 @dataclass
@@ -238,5 +238,5 @@ def load_yaml(path: str | None) -> dict[str, Any]:
         raise ConfigError(str(exc)) from None
 
 
-__all__ = ["ConfigError", "RelearnAttackConfig", "RelearnConfig", "RetainOnlyConfig", "SFTRunConfig", "STAGES", "TrainConfig",
-           "build_config", "config_class", "load_yaml", "option", "option_names"]
+__all__ = ["ConfigError", "RelearnAttackConfig", "RelearnConfig", "RetainOnlyConfig", "SFTRunConfig", "STAGES",
+           "TrainConfig", "build_config", "config_class", "load_yaml", "option", "option_names"]
