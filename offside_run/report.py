@@ -185,7 +185,7 @@ def write_report(entries: list[Entry], out_dir: str | Path, title: str = "OFFSID
     (out_dir / "tables").mkdir(parents=True, exist_ok=True)
     from .analyses import analysis_md
     from .plots import plot_all
-    from .robustness_report import robustness_analysis, robustness_table
+    from .robustness_report import robustness_analysis, robustness_plot, robustness_table
     from .unlearning_report import unlearning_analysis, unlearning_plot, unlearning_table
 
     attacked, entries = entries, [e for e in entries if not e.attack]  # attacked evaluations: robustness only
@@ -209,7 +209,8 @@ def write_report(entries: list[Entry], out_dir: str | Path, title: str = "OFFSID
         md.extend(f"- {checkpoint_label(e.method, e.setting, e.phase)}{f' / {e.attack}' if e.attack else ''}: "
                   f"{e.error}" for e in failed)
         md.append("")
-    plots = plot_all(entries, out_dir / "plots") + unlearning_plot(entries, out_dir / "plots") + list(extra_plots)
+    plots = (plot_all(entries, out_dir / "plots") + unlearning_plot(entries, out_dir / "plots")
+             + robustness_plot(attacked, out_dir / "plots") + list(extra_plots))
     if plots:
         md.append("## Plots\n")
         md.append("Each figure also as a PDF next to its PNG; error bars: one standard error.\n")

@@ -12,7 +12,12 @@ raises nothing), written here for a forget score where higher means more is stil
 """
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+
 from .display import method_label
+from .plots import pyplot, save_figure
 from .report import Entry
 from .tables import Table
 
@@ -59,6 +64,28 @@ def robustness_table(entries: list[Entry]) -> Table | None:
         rows.append((method_label(method), [v for s in shares for v in s] + worst))
     return Table("Robustness: share of the forgotten forget-set score each attack restores",
                  [(a, columns) for a in attacks] + [("Worst case", columns)], rows)
+
+
+def robustness_plot(entries: list[Entry], out_dir: Path) -> list[Path]:
+    """plots/robustness.png (+ .pdf): methods x attacks, the share of forget-set classification accuracy
+    each attack restores (0: robust, 1: all back), written in each cell."""
+    table = robustness_table(entries)
+    if table is None:
+        return []
+    attacks = [g for g, _ in table.groups][:-1]  # not the worst case
+    values = np.array([[np.nan if v is None else v for v in row[0:2 * len(attacks):2]] for _n, row in table.rows])
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(attacks), 0.9 + 0.45 * len(table.rows)))
+    image = ax.imshow(np.clip(values, 0, 1), cmap="Reds", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(attacks)), attacks, rotation=20, ha="right")
+    ax.set_yticks(range(len(table.rows)), [name for name, _ in table.rows])
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(j, i, "–" if np.isnan(v) else f"{v:.0%}", ha="center", va="center", fontsize=8,
+                color="white" if not np.isnan(v) and v > 0.6 else "black")
+    fig.colorbar(image, ax=ax, label="share of forgotten accuracy restored")
+    ax.set_title("Robustness: what each attack brings back")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [save_figure(fig, out_dir / "robustness.png")]
 
 
 def robustness_analysis(entries: list[Entry]) -> str:

@@ -50,7 +50,8 @@ def test_short_pipeline_and_resume(tmp_path, tiny_model_dir, mini_root):
     run = tmp_path / "run"
     ga_log = (run / "checkpoints" / "ga-complete" / "train_log.jsonl").read_text().splitlines()
     assert [e["step"] for e in map(json.loads, ga_log) if "curve" in e] == [0, 1]
-    for png in ("tradeoff.png", "bounce_back.png", "unimodal.png", "correction.png", "curves.png"):
+    for png in ("tradeoff.png", "bounce_back.png", "unimodal.png", "correction.png", "curves.png",
+                "robustness.png"):
         assert (run / "report" / "plots" / png).stat().st_size > 1000
         assert (run / "report" / "plots" / png).with_suffix(".pdf").stat().st_size > 1000
     assert "Table 3: selective unlearning" in text and "_Empty: no checkpoint was unlearned in the selective" in text

@@ -2,8 +2,14 @@
 import pytest
 
 from offside_run.report import Entry
+from offside_run.robustness_report import (
+    quantization_q,
+    recovered_share,
+    robustness_analysis,
+    robustness_plot,
+    robustness_table,
+)
 from offside_run.tables import to_markdown
-from offside_run.robustness_report import quantization_q, recovered_share, robustness_analysis, robustness_table
 
 
 def _entry(method, phase, acc, gen, attack=None):
@@ -34,6 +40,12 @@ def test_table_has_a_column_per_attack_and_the_worst_case():
     assert rows["NPO"] == pytest.approx([0.25, 0.25, -0.25, 0.0, 0.25, 0.25])
     markdown = to_markdown(table)
     assert "| NPO | **0.250** |" in markdown  # lower share = more robust, bold
+
+
+def test_heatmap_is_written_only_with_attacks(tmp_path):
+    assert [p.name for p in robustness_plot(ENTRIES, tmp_path)] == ["robustness.png"]
+    assert (tmp_path / "robustness.pdf").stat().st_size > 1000
+    assert robustness_plot(ENTRIES[:3], tmp_path / "none") == []
 
 
 def test_analysis_names_the_least_and_most_robust_method_per_attack():
