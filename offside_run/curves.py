@@ -19,8 +19,8 @@ from .plots import pyplot, save_figure
 KEYS = ("every", "tasks", "limit", "stop")
 
 
-def check_curves(spec: dict[str, Any], source: str) -> None:
-    """One line naming the key for a malformed section; the tasks themselves are checked with the eval ones."""
+def check_curves(spec: dict[str, Any], source: str, index) -> None:
+    """One line naming the key for a malformed section or a task `index` (a TaskIndex) does not know."""
     where = f"{source}: curves"
     for key in spec:
         if key not in KEYS:
@@ -31,6 +31,11 @@ def check_curves(spec: dict[str, Any], source: str) -> None:
     if stop is not None and (not isinstance(stop, dict) or "metric" not in stop
                              or len([k for k in stop if k in RULES]) != 1):
         raise ExperimentError(f"{where}.stop: {{metric: TASK/METRIC, at_most|at_least: VALUE}}, got {stop!r}")
+    for task in spec["tasks"]:
+        try:
+            index.get(task)
+        except ValueError as exc:
+            raise ExperimentError(f"{where}.tasks: {exc}") from None
 
 
 def curve_callback(spec: dict[str, Any], parent: str, out: str, data_root: str) -> CurveCallback:

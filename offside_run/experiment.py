@@ -26,7 +26,8 @@ class Experiment:
         "help": "offside, or mllmu (MLLMU-Bench: vanilla on ft_Data, unlearning on forget_N, the mllmu_bench tasks)"})
     forget_ratio: int = field(default=5, metadata={"help": "mllmu only: the forget split N (5, 10 or 15)"})
     base_model: str = field(default="tiny", metadata={"help": "'tiny' (the cached tiny Qwen2.5-VL), a path or hub id"})
-    data_root: str = field(default="mini", metadata={"help": "'mini' / 'mini:N' (the benchmark's cached fixture: N players / profiles), or a path"})
+    data_root: str = field(default="mini", metadata={
+        "help": "'mini' / 'mini:N' (the benchmark's cached fixture: N players / profiles), or a path"})
     settings: list[str] = field(default_factory=lambda: ["complete"], metadata={"help": "unlearning settings"})
     vanilla: dict[str, Any] = field(default_factory=dict, metadata={"help": "offside-train sft options"})
     unlearn: dict[str, Any] = field(default_factory=dict, metadata={"help": "options shared by every method"})
@@ -60,7 +61,7 @@ class Experiment:
     source: str = "<dict>"
 
     @classmethod
-    def from_yaml(cls, path: str | Path, output_dir: str | Path | None = None) -> "Experiment":
+    def from_yaml(cls, path: str | Path, output_dir: str | Path | None = None) -> Experiment:
         try:
             data = read_yaml_mapping(path, str(path))
         except ValueError as exc:

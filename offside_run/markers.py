@@ -21,14 +21,23 @@ def write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=1, default=str))
 
 
+def _started(folder: Path, key: str) -> bool:
+    try:
+        return json.loads((folder / STARTED_FILE).read_text())["key"] == key
+    except (OSError, json.JSONDecodeError, KeyError):
+        return False
+
+
 def interrupted_training(folder: Path, key: str) -> bool:
     """A training stage of the same configuration that was killed after saving a `checkpoint-N`
     (stage options `save_strategy: steps` + `save_steps: N`): it resumes from there."""
-    try:
-        started = json.loads((folder / STARTED_FILE).read_text())["key"] == key
-    except (OSError, json.JSONDecodeError, KeyError):
-        return False
-    return started and any(folder.glob("checkpoint-*"))
+    return _started(folder, key) and any(folder.glob("checkpoint-*"))
+
+
+def interrupted_evaluation(folder: Path, key: str) -> bool:
+    """An evaluation stage of the same configuration that was killed with answers in its journal: the
+    rerun resumes them instead of asking the model again."""
+    return _started(folder, key) and (folder / "journal").is_dir()
 
 
 def finished(folder: Path, key: str) -> bool:

@@ -38,7 +38,7 @@ def mllmu_tasks(index, protocol: str = "reference") -> dict[str, dict[str, str]]
     return out
 
 
-def plan_mllmu(runner: "Runner") -> list[TrainStage | EvalStage]:
+def plan_mllmu(runner: Runner) -> list[TrainStage | EvalStage]:
     exp, stages = runner.exp, []
     tasks = mllmu_tasks(runner.index, exp.protocol)
     roles = list(tasks)

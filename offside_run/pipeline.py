@@ -23,12 +23,20 @@ from offside_data.options import did_you_mean
 from offside_data.provenance import is_synthetic
 
 from .experiment import Experiment, ExperimentError
-from .markers import STAGE_FILE, STARTED_FILE, finished, interrupted_training, stage_key, write_json
+from .markers import (
+    STAGE_FILE,
+    STARTED_FILE,
+    finished,
+    interrupted_evaluation,
+    interrupted_training,
+    stage_key,
+    write_json,
+)
+from .robustness_plan import check_robustness, plan_attacks
 from .run_folder import MANIFEST, build_report
 from .stages import EvalStage, TrainStage
 
 log = logging.getLogger("offside_run")
-ROBUSTNESS_KEYS = ["attacks", "relearn_steps", "methods"]
 SLUG = re.compile(r"[^\w=.-]+")  # what an attack spec may not keep in a folder name
 ROLES_BY_SETTING = {"complete": ["forget", "test", "retain"], "unimodal": ["forget", "test", "retain"],
                     "selective": ["forget_private", "test", "forget_shared"]}
@@ -113,24 +121,11 @@ class Runner:
             evaluate(unlearned, ROLES_BY_SETTING[setting],
                      references.get("selective" if setting == "selective" else "complete"))
             if setting == "complete" and method in exp.robustness.get("methods", exp.methods):
-                self.plan_attacks(stages, unlearned)
+                plan_attacks(self, stages, unlearned)
             if relearn:
                 evaluate(train(f"{name}-relearned", "relearn", exp.relearn, unlearned, method, setting,
                                "relearned", "relearn"), RELEARNED_ROLES)
         return stages
-
-    def plan_attacks(self, stages: list, unlearned: TrainStage) -> None:
-        """The robustness section on one unlearned checkpoint: each input/weight attack is an evaluation of
-        the forget set; the relearning attack a K-step fine-tune on the retain set, then that evaluation."""
-        forget = self.tasks_for(["forget"])
-        for attack in self.exp.robustness.get("attacks", []):
-            self.add_eval(stages, unlearned, ["forget"], forget, attack=attack)
-        for steps in self.exp.robustness.get("relearn_steps", []):
-            attacked = self.add_train(stages, f"{unlearned.name}-relearnattack{steps}", "relearn_attack",
-                                      {**self.exp.relearn, "max_steps": steps}, unlearned, unlearned.method,
-                                      unlearned.setting, "unlearned", "relearn_attack")
-            attacked.attack = f"relearn:steps={steps}"
-            self.add_eval(stages, attacked, ["forget"], forget)
 
     def add_train(self, stages: list, name: str, stage: str, options: dict[str, Any], parent: TrainStage | None,
                   method: str, setting: str, phase: str, key_kind: str) -> TrainStage:
@@ -170,7 +165,7 @@ class Runner:
                 out.setdefault(role, {})[kind] = found[0]
         return out
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache  # noqa: B019 -- one Runner per run: the cache lives as long as the plan it serves
     def count_docs(self, task: str) -> int:
         """A task's documents (the same for every stage of the run)."""
         from offside_eval.planning import with_metadata
@@ -242,38 +237,11 @@ class Runner:
             if key not in known:
                 raise ExperimentError(f"{self.exp.source}: eval: unknown option {key!r}"
                                       f"{did_you_mean(key, sorted(known))}")
-        self._validate_robustness()
+        check_robustness(self.exp)
         if self.exp.curves:
             from .curves import check_curves
 
-            check_curves(self.exp.curves, self.exp.source)
-            for task in self.exp.curves["tasks"]:
-                try:
-                    self.index.get(task)
-                except ValueError as exc:
-                    raise ExperimentError(f"{self.exp.source}: curves.tasks: {exc}") from None
-
-    def _validate_robustness(self) -> None:
-        """robustness: known keys, attacks offside-eval takes (their extras installed), methods of this run."""
-        from offside_eval.attacks import parse_attack
-
-        section = self.exp.robustness
-        where = f"{self.exp.source}: robustness"
-        for key in section:
-            if key not in ROBUSTNESS_KEYS:
-                raise ExperimentError(f"{where}: unknown key {key!r}{did_you_mean(key, ROBUSTNESS_KEYS)}")
-        steps = section.get("relearn_steps", [])
-        if not isinstance(steps, list) or not all(isinstance(k, int) and k > 0 for k in steps):
-            raise ExperimentError(f"{where}.relearn_steps: a list of positive step counts, got {steps!r}")
-        for method in section.get("methods", []):
-            if method not in self.exp.methods:
-                raise ExperimentError(f"{where}.methods: {method!r} is not a method of this run"
-                                      f"{did_you_mean(method, sorted(self.exp.methods))}")
-        for attack in section.get("attacks", []):
-            try:
-                parse_attack(attack)
-            except (ValueError, ImportError) as exc:
-                raise ExperimentError(f"{where}.attacks: {exc}") from None
+            check_curves(self.exp.curves, self.exp.source, self.index)
 
     def describe(self, stages: list[TrainStage | EvalStage]) -> str:
         """The dry-run table: each stage, whether a finished copy is cached, and the work it implies."""
@@ -336,13 +304,13 @@ class Runner:
         if finished(folder, st.key):
             log.info("skip %s (finished, same configuration)", folder.relative_to(self.run_dir))
             return
-        resume = isinstance(st, TrainStage) and interrupted_training(folder, st.key)
+        resume = (interrupted_training if isinstance(st, TrainStage) else interrupted_evaluation)(folder, st.key)
         if folder.exists() and not resume:
             shutil.rmtree(folder)  # stale or from another configuration
         log.info("%s %s", "resume" if resume else "run", folder.relative_to(self.run_dir))
         start = time.perf_counter()
+        write_json(folder / STARTED_FILE, {"key": st.key})
         if isinstance(st, TrainStage):
-            write_json(folder / STARTED_FILE, {"key": st.key})
             if resume:
                 st.config.resume_from_checkpoint = "last"
             from offside_train.config import STAGES

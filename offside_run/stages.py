@@ -11,7 +11,7 @@ class TrainStage:
     name: str
     stage: str
     options: dict[str, Any]
-    parent: "TrainStage | None"
+    parent: TrainStage | None
     key: str
     method: str
     setting: str
@@ -26,7 +26,7 @@ class EvalStage:
     roles: list[str]
     tasks: dict[str, dict[str, str]]  # role -> kind -> task name
     key: str
-    reference: "EvalStage | None" = None  # the retain-only model's evaluation (--reference_results)
+    reference: EvalStage | None = None  # the retain-only model's evaluation (--reference_results)
     attack: str | None = None  # evaluated under this `offside-eval --attack` (the robustness section)
 
     @property

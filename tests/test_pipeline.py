@@ -60,13 +60,19 @@ def test_short_pipeline_and_resume(tmp_path, tiny_model_dir, mini_root):
     attacked = json.loads((run / "evals" / "ga-complete@quantize-bits=4-group_size=16" / "results.json").read_text())
     assert attacked["attack"]["label"] == "quantize:bits=4,group_size=16"
     results = json.loads((run / "evals" / "ga-complete" / "results.json").read_text())["results"]
+    results_before = results
     assert 0 <= results["offside_forget_mm_tr"]["forget_quality"] <= 1 and "privleak_loss" in results["offside_mia_mm"]
     lineage = json.loads((run / "checkpoints" / "ga-complete" / "offside_lineage.json").read_text())
     assert lineage["parent"].endswith("vanilla")
 
+    # an evaluation killed after some batches (its finished marker gone, its journal kept) resumes them
+    (run / "evals" / "ga-complete" / ".offside_stage.json").unlink()
+    (run / "evals" / "ga-complete" / "results.json").unlink()
     second = Runner(Experiment.from_yaml(config), progress=False)
     second.run()
-    assert second.trained == [] and second.evaluated == []
+    assert second.trained == [] and second.evaluated == ["evals/ga-complete"]
+    resumed = json.loads((run / "evals" / "ga-complete" / "results.json").read_text())
+    assert resumed["resumed_samples"] > 0 and resumed["results"] == results_before
 
     # a changed method config re-runs only that method's chain
     changed = CONFIG | {"output_dir": str(run), "methods": {"ga": {"learning_rate": 2e-4}, "npo": {}}}
