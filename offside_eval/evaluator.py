@@ -36,7 +36,7 @@ from .judging import judge_info, run_judge
 from .lmms.routing import merge_lmms, split_lmms_tasks
 from .models import LMM, ModelError, load_model, parse_model_args
 from .planning import Plan, plan
-from .reference_results import add_reference_comparison
+from .reference_results import add_reference_comparison, comparison_directions
 from .requests import GenerationRequest, LoglikelihoodRequest
 from .results import (
     EvalError,
@@ -182,7 +182,7 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
                   for n, t in p.tasks.items()},
         "groups": group_results(p.index, p.requested, results),
         "judge": judge_info(p.judge, p.tasks, p.skipped),
-        "higher_is_better": {n: t.higher_is_better() for n, t in p.tasks.items()},
+        "higher_is_better": {n: {**t.higher_is_better(), **comparison_directions(results[n])} for n, t in p.tasks.items()},
         "n_samples": {n: {"original": p.n_original[n], "effective": len(p.docs[n])} for n in p.tasks},
         "config": {"model": model_name, "model_args": _args_of(model_args),
                    "tasks": p.requested, "batch_size": getattr(lm, "batch_size", batch_size), "device": device,
