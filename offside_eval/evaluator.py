@@ -168,7 +168,7 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
     except KeyboardInterrupt:
         saved = sum(k in journal.answers for keys in outputs.keys.values() for k in keys) if journal else 0
         raise Interrupted(saved) from None
-    results, samples = score(p, outputs, verdicts, bootstrap_iters)
+    results, samples = score(p, outputs, verdicts, bootstrap_iters, getattr(lm, "chat_prompt", _no_chat_prompt))
     if reference_results is not None:  # forget_quality / privleak against a reference model's run
         add_reference_comparison(results, samples, {n: t.config.metadata for n, t in p.tasks.items()},
                                  reference_results, token_set)
@@ -329,8 +329,15 @@ def judge(p: Plan, o: Outputs, progress: bool) -> dict[str, dict[int, dict[str, 
     return run_judge(p.judge, p.tasks, p.docs, o.slots, o.gen_out, progress) if p.judge else {}
 
 
-def score(p: Plan, o: Outputs, verdicts: dict, bootstrap_iters: int) -> tuple[dict[str, dict], dict[str, list]]:
-    """(results {task: aggregated metrics}, samples {task: per-doc rows for samples_<task>.jsonl})."""
+def _no_chat_prompt(messages: list[dict]) -> None:
+    """A model object without `LMM.chat_prompt` shows no rendered prompt."""
+    return None
+
+
+def score(p: Plan, o: Outputs, verdicts: dict, bootstrap_iters: int,
+          chat_prompt=_no_chat_prompt) -> tuple[dict[str, dict], dict[str, list]]:
+    """(results {task: aggregated metrics}, samples {task: per-doc rows for samples_<task>.jsonl});
+    `chat_prompt` renders a request's messages as the model saw them (`LMM.chat_prompt`)."""
     results: dict[str, dict[str, Any]] = {}
     samples: dict[str, list[dict]] = {}
     for name, task in p.tasks.items():
@@ -341,7 +348,7 @@ def score(p: Plan, o: Outputs, verdicts: dict, bootstrap_iters: int) -> tuple[di
             per_sample.append(values)
             reqs = [(o.gen_reqs if stream == "gen" else o.ll_reqs)[k] for k in positions]
             rows.append(sample_row(task.doc_id(doc, i), {k: v for k, v in doc.items() if not k.startswith("_")},
-                                   reqs, outs, extra, values))
+                                   reqs, outs, extra, values, chat_prompt(reqs[0].messages)))
         results[name] = {"output_type": task.output_type, **task.aggregate(per_sample, bootstrap_iters)}
         samples[name] = rows
     return results, samples
