@@ -40,7 +40,7 @@ from .judging import judge_info, run_judge
 from .lmms.routing import merge_lmms, split_lmms_tasks
 from .models import LMM, ModelError, load_model, parse_model_args
 from .planning import Plan, plan
-from .reference_results import add_reference_comparison
+from .reference_results import add_reference_comparison, comparison_directions
 from .requests import GenerationRequest, LoglikelihoodRequest
 from .results import (
     EvalError,
@@ -180,7 +180,7 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
     except KeyboardInterrupt:
         saved = sum(k in journal.answers for keys in outputs.keys.values() for k in keys) if journal else 0
         raise Interrupted(saved) from None
-    results, samples = score(p, outputs, verdicts, bootstrap_iters)
+    results, samples = score(p, outputs, verdicts, bootstrap_iters, getattr(lm, "chat_prompt", _no_chat_prompt))
     if reference_results is not None:  # forget_quality / privleak against a reference model's run
         add_reference_comparison(results, samples, {n: t.config.metadata for n, t in p.tasks.items()},
                                  reference_results, token_set)
@@ -194,7 +194,7 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
                   for n, t in p.tasks.items()},
         "groups": group_results(p.index, p.requested, results),
         "judge": judge_info(p.judge, p.tasks, p.skipped),
-        "higher_is_better": {n: t.higher_is_better() for n, t in p.tasks.items()},
+        "higher_is_better": {n: {**t.higher_is_better(), **comparison_directions(results[n])} for n, t in p.tasks.items()},
         "n_samples": {n: {"original": p.n_original[n], "effective": len(p.docs[n])} for n in p.tasks},
         "config": {"model": model_name, "model_args": _args_of(model_args),
                    "tasks": p.requested, "batch_size": getattr(lm, "batch_size", batch_size), "device": device,
@@ -358,8 +358,15 @@ def judge(p: Plan, o: Outputs, progress: bool) -> dict[str, dict[int, dict[str, 
     return run_judge(p.judge, p.tasks, p.docs, o.slots, o.gen_out, progress) if p.judge else {}
 
 
-def score(p: Plan, o: Outputs, verdicts: dict, bootstrap_iters: int) -> tuple[dict[str, dict], dict[str, list]]:
-    """(results {task: aggregated metrics}, samples {task: per-doc rows for samples_<task>.jsonl})."""
+def _no_chat_prompt(messages: list[dict]) -> None:
+    """A model object without `LMM.chat_prompt` shows no rendered prompt."""
+    return None
+
+
+def score(p: Plan, o: Outputs, verdicts: dict, bootstrap_iters: int,
+          chat_prompt=_no_chat_prompt) -> tuple[dict[str, dict], dict[str, list]]:
+    """(results {task: aggregated metrics}, samples {task: per-doc rows for samples_<task>.jsonl});
+    `chat_prompt` renders a request's messages as the model saw them (`LMM.chat_prompt`)."""
     results: dict[str, dict[str, Any]] = {}
     samples: dict[str, list[dict]] = {}
     for name, task in p.tasks.items():
@@ -370,7 +377,7 @@ def score(p: Plan, o: Outputs, verdicts: dict, bootstrap_iters: int) -> tuple[di
             per_sample.append(values)
             reqs = [(o.gen_reqs if stream == "gen" else o.ll_reqs)[k] for k in positions]
             rows.append(sample_row(task.doc_id(doc, i), {k: v for k, v in doc.items() if not k.startswith("_")},
-                                   reqs, outs, extra, values))
+                                   reqs, outs, extra, values, chat_prompt(reqs[0].messages)))
         results[name] = {"output_type": task.output_type, **task.aggregate(per_sample, bootstrap_iters)}
         samples[name] = rows
     return results, samples

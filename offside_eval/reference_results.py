@@ -22,6 +22,13 @@ from .unlearning_metrics import DEFAULT_TOKEN_SET
 MIA_PREFIX, MIA_SUFFIX = "mia_", "_auc"
 
 
+def comparison_directions(metrics: dict) -> dict[str, bool | None]:
+    """higher_is_better of the metrics this module adds to a task's `metrics`: forget_quality higher,
+    privleak_* closest to zero (null in results.json)."""
+    return {m: (True if m == "forget_quality" else None) for m in metrics
+            if m == "forget_quality" or m.startswith("privleak_")}
+
+
 def _reference_rows(folder: Path, task: str, mine: list[dict]) -> list[dict]:
     """The reference's sample rows of `task`, refused unless they cover exactly this run's documents."""
     path = folder / f"samples_{task}.jsonl"

@@ -1,7 +1,6 @@
 """What an evaluation hands back: JSON-safe values, group aggregates, the printed table, the files."""
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -10,6 +9,7 @@ from typing import Any
 
 from offside_data.fileio import atomic_write_text
 
+from .lm_eval_format import results_view, sample_view, sha256_hex, timestamp
 from .tasks_index import TaskIndex
 
 log = logging.getLogger("offside_eval")
@@ -20,24 +20,22 @@ class EvalError(ValueError):
     pass
 
 
-def _sha256(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def sample_row(doc_id: Any, doc: dict, reqs: list, outs: list, extra: dict, values: dict) -> dict[str, Any]:
+def sample_row(doc_id: Any, doc: dict, reqs: list, outs: list, extra: dict, values: dict,
+               chat_prompt: str | None = None) -> dict[str, Any]:
     """One line of samples_<task>.jsonl in lm-eval's layout: doc_id, doc, target, `arguments` (what the
     model was asked, one entry per request), `resps` / `filtered_resps` (its answers), doc / prompt /
-    target hashes and the per-sample metric values at the top level; then offside's own fields
-    (prompt, n_images, per-option log-likelihoods, response, ...)."""
+    target hashes, `metrics` and the per-sample metric values at the top level; then offside's own
+    fields (prompt: the question, chat_prompt: the text the model saw when it can render it, n_images,
+    per-option log-likelihoods, response, ...)."""
     prompt = reqs[0].messages[0]["content"][-1]["text"]
     arguments = [[prompt, r.continuation] if hasattr(r, "continuation") else [prompt, r.gen_kwargs] for r in reqs]
     target = extra.get("target")
     return {"doc_id": doc_id, "doc": json_safe(doc), "target": json_safe(target), "arguments": json_safe(arguments),
             "resps": json_safe([[out] for out in outs]), "filtered_resps": json_safe(list(outs)),
-            "doc_hash": _sha256(json_safe(doc)), "prompt_hash": _sha256(prompt), "target_hash": _sha256(str(target)),
-            **json_safe(values), "prompt": prompt, "n_images": len(reqs[0].visuals),
-            **{k: v for k, v in json_safe(extra).items() if k != "target"}}
+            "doc_hash": sha256_hex(json_safe(doc)), "prompt_hash": sha256_hex(prompt),
+            "target_hash": sha256_hex(str(target)),
+            "metrics": list(values), **json_safe(values), "prompt": prompt, "chat_prompt": chat_prompt,
+            "n_images": len(reqs[0].visuals), **{k: v for k, v in json_safe(extra).items() if k != "target"}}
 
 
 def json_safe(value: Any) -> Any:
@@ -94,17 +92,23 @@ def group_results(index: TaskIndex, requested: list[str], results: dict[str, dic
 
 
 def write_results(out: dict[str, Any], samples: dict[str, list[dict]], folder: Path | None) -> None:
-    """results.json (+ samples_<task>.jsonl for the tasks in `samples`), each written atomically."""
+    """results.json (+ samples_<task>.jsonl for the tasks in `samples`) and their lm-eval-compatible
+    copies results_<time>.json / samples_<task>_<time>.jsonl (`lm_eval_format`), each written atomically;
+    the files of an earlier pass in the folder are removed."""
     if folder is None:
         return
-    written = {f"samples_{name}.jsonl" for name in samples}
-    for name, rows in samples.items():
-        atomic_write_text(folder / f"samples_{name}.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in rows))
-    for stale in folder.glob("samples_*.jsonl"):  # an earlier pass of this run with other samples logged
-        if stale.name not in written:
+    stamp = timestamp()
+    files = {f"samples_{name}.jsonl": rows for name, rows in samples.items()}
+    files.update({f"samples_{name}_{stamp}.jsonl": [sample_view(i, r) for i, r in enumerate(rows)]
+                  for name, rows in samples.items()})
+    for name, rows in files.items():
+        atomic_write_text(folder / name, "".join(json.dumps(r, default=str) + "\n" for r in rows))
+    for stale in [*folder.glob("samples_*.jsonl"), *folder.glob("results_*.json")]:  # an earlier pass's files
+        if stale.name not in files:
             stale.unlink()
-    atomic_write_text(folder / "results.json", json.dumps(finite(out), indent=2, default=str, allow_nan=False))
-    log.info("wrote %s", folder / "results.json")
+    for name, data in ((f"results_{stamp}.json", results_view(out)), ("results.json", out)):
+        atomic_write_text(folder / name, json.dumps(finite(data), indent=2, default=str, allow_nan=False))
+    log.info("wrote %s (lm-eval layout: results_%s.json)", folder / "results.json", stamp)
 
 
 def _fmt(value: Any) -> str:

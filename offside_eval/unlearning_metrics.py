@@ -11,8 +11,9 @@ text-only unlearning results. Every departure from OU's code, each also named wh
    token-wise metrics (Min-K, Min-K++, EM, ES) and keeps it in the probability that feeds truth
    ratio, forget quality, LOSS and zlib. offside's default, "answer", drops it everywhere (the
    answer's own tokens; the correction rate too); "open_unlearning" is OU's convention. The choice
-   changes numbers a lot (one checkpoint: forget quality 0.579 vs 0.766, privleak_loss -0.53 vs
-   -1.59) and is recorded in results.json (config.token_set) and the report's captions.
+   changes numbers a lot (issue 28's checkpoint: forget quality 0.579 vs 0.766, privleak_loss -0.53
+   vs -1.59; the demo's GA: truth ratio 0.735 vs 0.756, privleak_loss -3.8 vs -5.1) and is recorded
+   in results.json (config.token_set) and the report's captions.
 2. Truth ratio in log space: R = exp(mean_j lp_j/n_j - lp_true/n_true). OU computes
    P_false / (P_true + 1e-10), which differs by the factor 1 + 1e-10/P_true (under 1e-6 relative
    while the true answer's per-token probability is above 1e-4) and reads 0 -- "truth preferred"
@@ -248,7 +249,7 @@ def forget_quality(tr_model: Sequence[float], tr_reference: Sequence[float]) -> 
     default method ('auto': exact up to 10,000 per sample), as OU privacy.py `ks_test` calls it (OU
     tests 1/(R+1e-10), a monotone map of R: the same p-value). Source: TOFU (Maini et al., 2024).
     Under the default token set the truth ratios, and so this value, differ from OU's (departure 1):
-    one checkpoint gave 0.579 (answer) vs 0.766 (open_unlearning).
+    issue 28's checkpoint gave 0.579 (answer) vs 0.766 (open_unlearning).
     """
     from scipy.stats import ks_2samp
 

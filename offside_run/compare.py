@@ -19,7 +19,7 @@ from .experiment import ExperimentError
 from .run_folder import MANIFEST
 
 NOT_METRICS = ("n", "output_type")
-DIRECTIONS = {True: "higher", False: "lower", None: ""}
+DIRECTIONS = {True: "higher", False: "lower", None: "closest_to_zero"}  # results.json's higher_is_better values
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Value:
     value: float
     stderr: float | None
     n: int | None  # samples the value is over (the task's n less the metric's missing ones)
-    better: str  # higher | lower | "" (not recorded)
+    better: str  # higher | lower | closest_to_zero | "" (not recorded)
     token_set: str
     source: str  # the results.json it came from
 
@@ -65,7 +65,7 @@ def _values(checkpoint: str, file: Path) -> list[Value]:
             n = metrics.get("n")
             rows.append(Value(checkpoint, task, metric, float(value), stderr if _finite(stderr) else None,
                               None if n is None else int(n - metrics.get(f"{metric}_missing", 0)),
-                              DIRECTIONS.get(directions.get(metric)), token_set, str(file)))
+                              DIRECTIONS[directions[metric]] if metric in directions else "", token_set, str(file)))
     return rows
 
 
@@ -103,7 +103,7 @@ def values_markdown(values: list[Value]) -> str:
     keys = list(dict.fromkeys((v.task, v.metric) for v in values))
     better = {(v.task, v.metric): v.better for v in values if v.better}
     by_cell = {(v.checkpoint, v.task, v.metric): v for v in values}
-    arrows = {"higher": " ↑", "lower": " ↓"}
+    arrows = {"higher": " ↑", "lower": " ↓", "closest_to_zero": " →0"}
     lines = ["| task | metric | " + " | ".join(checkpoints) + " |", "|---|---|" + "---|" * len(checkpoints)]
     for task, metric in keys:
         cells = [_cell(by_cell.get((c, task, metric))) for c in checkpoints]

@@ -20,7 +20,7 @@ from .tables import METRICS, ROLE_LABELS, Table, column_label, to_csv, to_latex,
 FORGET_ROLES = {"forget", "forget_private"}  # lower is better there: the rumor should be gone
 OVERALL = "overall"  # the role of metrics derived from several sets (model utility)
 # model utility: OU's harmonic mean, over the sets a checkpoint should keep (retain, test) and OFFSIDE's two
-# [0, 1] scores of each; a checkpoint lacking some takes the mean over those it has
+# [0, 1] scores of each; a checkpoint lacking some takes the harmonic mean of those it has
 UTILITY_INPUTS = (("retain", "acc"), ("retain", "gen_score"), ("test", "acc"), ("test", "gen_score"))
 
 
@@ -28,8 +28,8 @@ UTILITY_INPUTS = (("retain", "acc"), ("retain", "gen_score"), ("test", "acc"), (
 class Entry:
     method: str  # "vanilla" or a method name
     setting: str  # complete | selective | unimodal
-    phase: str  # vanilla | unlearned | relearned
-    metrics: dict[str, dict[str, float]]  # role -> metric -> value (and metric_stderr, n when known)
+    phase: str  # vanilla | unlearned | relearned | reference
+    metrics: dict[str, dict[str, float]]  # role -> metric -> value (and <metric>_stderr, <metric>_n when known)
     samples: dict[str, list[dict]] = field(default_factory=dict)  # role -> [{"id", "visual_rumor", metric...}]
     error: str | None = None  # a failed stage is reported, not dropped
     attack: str | None = None  # evaluated under this attack (robustness); None: clean inputs and weights

@@ -16,8 +16,10 @@ def _results(folder, truth_ratio, token_set="answer"):
                                                 "truth_ratio_stderr": 0.05, "n": 84, "forget_quality": 0.5},
                        "offside_forget_mm_gen": {"output_type": "generate_until", "rep_3": 0.25, "rep_3_stderr": 0.1,
                                                  "rep_3_missing": 4, "n": 84, "distinct_2": float("nan")}},
-           "higher_is_better": {"offside_forget_mm_tr": {"truth_ratio": True}, "offside_forget_mm_gen": {"rep_3": False}},
+           "higher_is_better": {"offside_forget_mm_tr": {"truth_ratio": True, "forget_quality": True},
+                                "offside_forget_mm_gen": {"rep_3": False, "privleak_loss": None}},
            "config": {"token_set": token_set}}
+    out["results"]["offside_forget_mm_gen"]["privleak_loss"] = -3.5  # (not where it belongs: a direction check)
     (folder / "results.json").write_text(json.dumps(out))
     return folder / "results.json"
 
@@ -35,15 +37,17 @@ def sources(tmp_path):
 def test_every_checkpoint_and_metric_with_stderr_and_n(sources):
     run, other = sources
     values = collect([run, other])
-    assert [(v.checkpoint, v.task, v.metric) for v in values] == [
-        ("demo: GA", "offside_forget_mm_tr", "truth_ratio"), ("demo: GA", "offside_forget_mm_tr", "forget_quality"),
-        ("demo: GA", "offside_forget_mm_gen", "rep_3"), ("other", "offside_forget_mm_tr", "truth_ratio"),
-        ("other", "offside_forget_mm_tr", "forget_quality"), ("other", "offside_forget_mm_gen", "rep_3")]  # NaN left out
+    per_checkpoint = [("offside_forget_mm_tr", "truth_ratio"), ("offside_forget_mm_tr", "forget_quality"),
+                      ("offside_forget_mm_gen", "rep_3"), ("offside_forget_mm_gen", "privleak_loss")]  # NaN left out
+    assert [(v.checkpoint, v.task, v.metric) for v in values] == [("demo: GA", *k) for k in per_checkpoint] + [
+        ("other", *k) for k in per_checkpoint]
     rep = values[2]
     assert (rep.value, rep.stderr, rep.n, rep.better) == (0.25, 0.1, 80, "lower")  # 84 less 4 missing
-    assert values[1].stderr is None and values[1].better == ""
+    assert values[1].stderr is None and values[1].better == "higher"
+    assert [v.better for v in values if v.metric == "privleak_loss"] == ["closest_to_zero"] * 2
+    assert values[0].better == "higher" and "| offside_forget_mm_gen | privleak_loss →0 |" in values_markdown(values)
     rows = list(csv.DictReader(io.StringIO(values_csv(values))))
-    assert rows[3] | {"source": ""} == {"checkpoint": "other", "task": "offside_forget_mm_tr", "metric": "truth_ratio",
+    assert rows[4] | {"source": ""} == {"checkpoint": "other", "task": "offside_forget_mm_tr", "metric": "truth_ratio",
                                         "value": "0.7", "stderr": "0.05", "n": "84", "better": "higher",
                                         "token_set": "open_unlearning", "source": ""}
     md = values_markdown(values)

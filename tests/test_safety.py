@@ -125,8 +125,14 @@ def test_an_output_path_of_another_run_is_refused(no_model_load, tiny_model_dir,
 
 def test_results_leave_no_samples_file_of_an_earlier_pass(tmp_path):
     (tmp_path / "samples_old_task.jsonl").write_text("{}\n")
-    write_results({"results": {}}, {"new_task": [{"doc_id": "1"}]}, tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json", "samples_new_task.jsonl"]
+    (tmp_path / "results_2026-01-01T00-00-00.000001.json").write_text("{}\n")  # lm-eval's copy of that pass
+    (tmp_path / "samples_old_task_2026-01-01T00-00-00.000001.jsonl").write_text("{}\n")
+    row = {"doc_id": "1", "arguments": [["Q?", " A"]], "prompt": "Q?"}
+    write_results({"results": {}}, {"new_task": [row]}, tmp_path)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    stamp = names[1][len("results_"):-len(".json")]
+    assert names == ["results.json", f"results_{stamp}.json", "samples_new_task.jsonl",
+                     f"samples_new_task_{stamp}.jsonl"] and stamp != "2026-01-01T00-00-00.000001"
 
 
 def test_a_generated_root_is_synthetic_however_it_is_named(mini_root, tmp_path):

@@ -75,6 +75,9 @@ def test_against_itself_forget_quality_is_1_and_privleak_0(run, tiny_model_dir, 
     for attack in ("loss", "zlib", "mink", "minkpp"):
         assert res["offside_mia_mm"][f"privleak_{attack}"] == pytest.approx(0.0, abs=1e-6)
     assert "forget_quality" not in res["offside_retain_mm_tr"]
+    directions = again["higher_is_better"]
+    assert directions["offside_forget_mm_tr"]["forget_quality"] is True
+    assert directions["offside_mia_mm"]["privleak_loss"] is None  # closest to zero
 
 
 def test_reference_folder_without_results_fails_before_loading(tiny_model_dir, mini_root, tmp_path):

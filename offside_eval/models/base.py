@@ -54,6 +54,11 @@ class LMM:
     def generate_until(self, requests: Sequence[GenerationRequest]) -> list[str]:
         raise ModelError(f"model {self.name!r} cannot generate")
 
+    def chat_prompt(self, messages: list[dict]) -> str | None:
+        """The text the model sees for `messages` (its chat template applied, ready for the answer), for
+        the samples files; None when the backend has no template to show (an API model)."""
+        return None
+
     def config(self) -> dict[str, Any]:
         """What results.json records about the model."""
         return {"name": self.name}

@@ -163,6 +163,10 @@ class HFVLM(LMM):
     def tokenizer(self):
         return getattr(self.processor, "tokenizer", self.processor)
 
+    def chat_prompt(self, messages: list[dict]) -> str:
+        """The prompt text the encoder gives the model (`offside_data.encode.split_prompt_target`)."""
+        return self.processor.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "pretrained": str(self.pretrained), "adapter": self.adapter,
                 "model_class": type(self.model).__name__, "dtype": str(next(self.model.parameters()).dtype),
