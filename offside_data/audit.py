@@ -9,10 +9,10 @@ identity its facts contradict); anomalies are reported, never repaired or droppe
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
 
-from .facts import FACTS, PRIVATE_FACTS, SHARED_FACTS, profile_value, player_name
+from .facts import FACTS, PRIVATE_FACTS, SHARED_FACTS, player_name, profile_value
 from .schema import DataError
 
 PER_IMAGE = (len(SHARED_FACTS), len(PRIVATE_FACTS))  # OFFSIDE: 8 shared and 6 private QAs per image

@@ -9,6 +9,7 @@ from collections import Counter
 
 from .schema import INFOS, SPLITS, DataError
 
+
 def _validate(root: str) -> int:
     from .audit import audit
     from .loader import check_images, load_items

@@ -18,13 +18,13 @@ import difflib
 import hashlib
 import json
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
-from .prompts import render
 from .llm_client import ChatClient, parse_json_reply
 from .loader import chat_file, classification_file, load_items
+from .prompts import render
 from .schema import LETTERS, SPLITS, OffsideItem
 from .textonly import rewrite_question
 

@@ -7,8 +7,9 @@ the tokens it was trained on: the text the chat template appends for the assista
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 

@@ -20,10 +20,11 @@ import json
 import os
 import re
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .fileio import atomic_write_text
 from .options import parse_kv
@@ -250,7 +251,8 @@ class HFChatClient(ChatClient):
         kwargs.setdefault("max_tokens", 256)
         super().__init__(concurrency=1, **kwargs)
         self.pretrained = str(pretrained)
-        self.model = f"hf:{Path(self.pretrained).expanduser().resolve() if Path(self.pretrained).expanduser().exists() else self.pretrained}"
+        local = Path(self.pretrained).expanduser()
+        self.model = f"hf:{local.resolve() if local.exists() else self.pretrained}"
         self.device = device
         self.dtype = dtype
         self._loaded = None

@@ -20,9 +20,10 @@ import hashlib
 import json
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .audit import QA, resolve_players
 from .facts import classify, info_of
@@ -284,5 +285,6 @@ def resolve_data_root(spec: str | Path) -> Path:
         try:
             return Path(snapshot_download(repo_id=str(spec), repo_type="dataset"))
         except Exception as exc:  # offline or unknown id: say which
-            raise DataError(str(spec), None, None, f"not a local folder and hub download failed ({exc.__class__.__name__})") from None
+            raise DataError(str(spec), None, None,
+                            f"not a local folder and hub download failed ({exc.__class__.__name__})") from None
     raise DataError(str(spec), None, None, "data root does not exist")

@@ -272,7 +272,8 @@ def mllmu_docs(root: str | Path, split: str, kind: str, modality: str, forget_ra
             raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
     n_shots = DEFAULT_SHOTS[kind] if shots is None else shots
     if n_shots < 0 or (kind == "gen" and n_shots):
-        raise ValueError(f"{kind}: shot count must be {'0 (eval.py shows none)' if kind == 'gen' else '>= 0'}, got {n_shots}")
+        allowed = "0 (eval.py shows none)" if kind == "gen" else ">= 0"
+        raise ValueError(f"{kind}: shot count must be {allowed}, got {n_shots}")
     rows = dict(rows or {})
 
     def get(config: str) -> list[dict]:

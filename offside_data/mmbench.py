@@ -11,9 +11,10 @@ import csv
 import io
 import random
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .chat import to_rgb
 from .schema import LETTERS, DataError
@@ -222,7 +223,7 @@ def fixture_rows(seed: int = 0) -> list[dict[str, str]]:
         shape, color = rng.choice(_SHAPES), rng.choice(colors)
         add("Which shape is shown?", shape, [s for s in _SHAPES if s != shape],
             image=_draw([(shape, color, (48, 48))], "white"))
-    for i in range(2):  # FP-C: left/right
+    for _ in range(2):  # FP-C: left/right
         (s1, s2), (c1, c2) = rng.sample(_SHAPES, 2), rng.sample(colors, 2)
         add(f"Which object is to the left of the {c2} {s2}?", f"the {c1} {s1}",
             [f"the {c2} {s1}", f"the {c1} {s2}", "nothing"],

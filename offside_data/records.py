@@ -7,8 +7,8 @@ never see a benchmark's own item type; `example()` is what the shared answer-onl
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from PIL import Image
 

@@ -50,7 +50,7 @@ class OffsideItem:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "<dict>", index: int | None = None) -> "OffsideItem":
+    def from_dict(cls, data: dict[str, Any], source: str = "<dict>", index: int | None = None) -> OffsideItem:
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:

@@ -16,7 +16,8 @@ _SUBJECT = re.compile(
     r"(?:\s+(?:on|to) the (?:left|right)(?: side)?(?: of " + _PIC + r")?)?"
     r"(?:\s+(?:shown|depicted|featured|pictured|seen|visible|presented)\b(?:\s+here\b)?)?"
     r"(?:\s+(?:in|from|of|on)\s+" + _PIC + r")?(?P<possessive>['’]s)?", re.I)
-_LOOKING = re.compile(r"\bI['’]m (?:looking at|checking) " + _PIC + r"(?:,| and)\s+(?:I['’]m\s+(?=curious|wondering))?", re.I)
+_LOOKING = re.compile(r"\bI['’]m (?:looking at|checking) " + _PIC
+                      + r"(?:,| and)\s+(?:I['’]m\s+(?=curious|wondering))?", re.I)
 _BEFORE = re.compile(r"\bbefore " + _PIC + r"\b", re.I)
 _POINTER = re.compile(r",?\s*\b(?:(?:as\s+)?(?:shown|depicted|featured|seen|pictured)\s+|associated with\s+|"
                       r"related to\s+)?(?:in|from|based on|of|on)?\s*" + _PIC + r"\b,?", re.I)

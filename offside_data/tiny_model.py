@@ -88,8 +88,13 @@ def train_tokenizer(data_dir: Path, vocab_size: int):
 def build_tiny_model(out: str | Path, data_dir: str | Path | None = None, config: TinyConfig | None = None) -> Path:
     """Write a tiny Qwen2.5-VL checkpoint (model + processor) to `out` and return the path."""
     import torch
-    from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor,
-                              Qwen2VLImageProcessor, Qwen2VLVideoProcessor)
+    from transformers import (
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2_5_VLProcessor,
+        Qwen2VLImageProcessor,
+        Qwen2VLVideoProcessor,
+    )
 
     from .synth import generate
 

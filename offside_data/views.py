@@ -8,7 +8,7 @@ relearn    the relearn split (corrected facts)
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable
+from collections.abc import Iterable
 
 from .schema import OffsideItem
 
@@ -26,7 +26,8 @@ def as_text_only(items: Iterable[OffsideItem]) -> list[OffsideItem]:
     ]
 
 
-def view(items: Iterable[OffsideItem], role: str, setting: str = "complete", modality: str | None = None) -> list[OffsideItem]:
+def view(items: Iterable[OffsideItem], role: str, setting: str = "complete",
+         modality: str | None = None) -> list[OffsideItem]:
     """Items that play `role` (forget/retain/test/relearn) under `setting`.
 
     `modality` defaults to "text" for the unimodal setting and "mm" otherwise.

@@ -12,7 +12,8 @@ import json
 import logging
 import math
 import random
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .journal import Journal
 from .models import ModelError

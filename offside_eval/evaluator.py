@@ -13,9 +13,10 @@ import datetime as _dt
 import logging
 import random
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,8 +25,8 @@ from offside_data.options import parse_kv
 from offside_data.provenance import git_revision, package_versions
 from offside_data.schema import DataError
 
-from .batching import answer, verify_batch_invariance
 from .attacks import AttackSpec, parse_attack
+from .batching import answer, verify_batch_invariance
 from .checks import check_device, check_folder, check_model, check_output_run
 from .distributed import DataParallel, data_parallel
 from .journal import (

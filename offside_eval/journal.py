@@ -28,8 +28,9 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from offside_data.fileio import atomic_write_text
 
@@ -186,8 +187,10 @@ class Journal:
         return _sha(self.model_fp, task_fp, json.dumps(doc_id, default=str), identity)
 
     def get(self, key: str, stream: str) -> Any:
+        """The stored answer as the model gave it: a (logprob, is_greedy) pair back as a tuple (JSON made
+        it a list); token-detail scores (a dict) and generations as they are."""
         value = self.answers.get(key)
-        return tuple(value) if stream == "ll" and value is not None else value
+        return tuple(value) if stream == "ll" and isinstance(value, list) else value
 
     def append(self, answers: dict[str, Any]) -> None:
         """One line, one write, fsynced: the batch is in the journal entirely or (torn) not at all."""

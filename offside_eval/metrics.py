@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 import random
 import re
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from .judge.factuality import parse_reference_reply
 
@@ -144,7 +145,8 @@ def sentence_bleu(prediction: str, reference: str) -> float:
 def method1_bleu(reference_tokens: Sequence[str], prediction_tokens: Sequence[str]) -> float:
     """nltk sentence BLEU with SmoothingFunction().method1 on already tokenized texts: the recipe every
     protocol here shares (the clean tasks, the OFFSIDE authors', MLLMU-Bench's); only the tokens differ."""
-    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu as nltk_bleu
+    from nltk.translate.bleu_score import SmoothingFunction
+    from nltk.translate.bleu_score import sentence_bleu as nltk_bleu
 
     return float(nltk_bleu([list(reference_tokens)], list(prediction_tokens),
                            smoothing_function=SmoothingFunction().method1))

@@ -10,8 +10,9 @@ generation plus `offside_eval.metrics.extract_letter`.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from offside_data.mmbench import ABILITIES, LETTERS, MMBenchQuestion
 

@@ -4,8 +4,9 @@ and how the model's answers become per-sample metric values. A new output type i
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from .metrics import METRICS, MetricError, is_judge_metric
 from .requests import GenerationRequest, LoglikelihoodRequest
@@ -24,8 +25,8 @@ class OutputType:
     stream: str  # the LMM method answering its requests: "loglikelihood" or "generate_until"
     default_metrics: tuple[str, ...]  # metric_list when the task gives none
     builtin_metrics: frozenset[str]  # metrics its scorer computes itself (not from metrics.METRICS)
-    requests: Callable[["Task", dict, Any, list, list], list]  # (task, doc, doc_id, visuals, messages)
-    score: Callable[["Task", dict, list, dict], Scored]  # (task, doc, model results, judge verdicts)
+    requests: Callable[[Task, dict, Any, list, list], list]  # (task, doc, doc_id, visuals, messages)
+    score: Callable[[Task, dict, list, dict], Scored]  # (task, doc, model results, judge verdicts)
 
 
 # ---- generate_until -------------------------------------------------------------------------

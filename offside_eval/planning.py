@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from offside_data.benchmarks import BENCHMARKS, data_root_for, get_benchmark
 from offside_data.options import parse_kv

@@ -13,9 +13,10 @@ from __future__ import annotations
 import difflib
 import importlib.util
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 

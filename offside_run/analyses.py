@@ -1,8 +1,10 @@
-"""The report's analyses of a run's checkpoints: prompt-attack gap, visual-rumor breakdown, forgotten-ID
+"""The report's analyses of a run's checkpoints: prompt-attack gap, visual-rumor and per-fact breakdowns, forgotten-ID
 overlap with plain relearning, bounce-back after relearning. Pure functions of `report.Entry` records."""
 from __future__ import annotations
 
 import math
+
+from offside_data.facts import FACTS
 
 from .display import checkpoint_label, method_label
 from .report import Entry, metric_error, metric_value
@@ -43,6 +45,24 @@ def visual_rumor_breakdown(entries: list[Entry], metric: str = "gen_score") -> d
                 **{k: (sum(v) / len(v) if v else float("nan")) for k, v in split.items()},
                 **{f"{k}_n": len(v) for k, v in split.items()}}
     return out
+
+
+def fact_breakdown(entries: list[Entry], metric: str = "gen_score") -> dict[str, dict[str, tuple[float, int]]]:
+    """Fact type -> checkpoint label -> (mean forget-set `metric`, n): which of OFFSIDE's 14 facts resist
+    unlearning (vanilla and the complete setting's unlearned checkpoints; samples carry their `fact`)."""
+    out: dict[str, dict[str, tuple[float, int]]] = {}
+    for e in entries:
+        if e.error or e.setting != "complete" or e.phase not in ("vanilla", "unlearned"):
+            continue
+        by_fact: dict[str, list[float]] = {}
+        for row in e.samples.get("forget", []):
+            if row.get("fact") and row.get(metric) is not None:
+                by_fact.setdefault(row["fact"], []).append(row[metric])
+        for fact, values in by_fact.items():
+            out.setdefault(fact, {})[checkpoint_label(e.method, e.setting, e.phase)] = (sum(values) / len(values),
+                                                                                         len(values))
+    order = {fact: i for i, fact in enumerate(FACTS)}  # OFFSIDE's 8 shared, then its 6 private facts
+    return dict(sorted(out.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
 
 
 def forgotten_ids(known: list[dict], after: list[dict], metric: str, threshold: float) -> set[str]:
@@ -127,6 +147,13 @@ def analysis_md(entries: list[Entry]) -> str:
                   "n items each):", "", "| checkpoint | visual | not visual |", "|---|---|---|"]
         lines += [f"| {k} | " + " | ".join(_mean_cell(v[side], v[f"{side}_n"]) for side in ("visual", "non_visual"))
                   + " |" for k, v in vis.items()] + [""]
+    facts = fact_breakdown(entries)
+    if facts:
+        columns = list(dict.fromkeys(c for row in facts.values() for c in row))
+        lines += ["**Forget set by fact** (generation score per OFFSIDE fact type, n items; which facts resist "
+                  "unlearning):", "", "| fact | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+        lines += [f"| {fact} | " + " | ".join(_mean_cell(*row.get(c, (float("nan"), 0))) for c in columns) + " |"
+                  for fact, row in facts.items()] + [""]
     bb = bounce_back(entries)
     if bb:
         lines += ["**Bounce-back** (forget-set generation score: vanilla → unlearned → relearned):", ""]

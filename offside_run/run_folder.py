@@ -92,8 +92,9 @@ def _role_metrics(folder: Path, results: dict, tasks: dict[str, str],
         if samples_file.exists():
             for line in samples_file.read_text(encoding="utf-8").splitlines():
                 row = json.loads(line)
-                rec = per_id.setdefault(row["doc_id"], {"id": row["doc_id"],
-                                                        "visual_rumor": row.get("doc", {}).get("visual_rumor", False)})
+                doc = row.get("doc", {})
+                rec = per_id.setdefault(row["doc_id"], {"id": row["doc_id"], "fact": doc.get("fact"),
+                                                        "visual_rumor": doc.get("visual_rumor", False)})
                 rec.update({m: row[m] for m in wanted if m in row})
     return metrics, list(per_id.values())
 

@@ -18,8 +18,8 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from offside_data.benchmarks import get_benchmark
 from offside_data.fileio import atomic_write_text
-from offside_data.options import missing_local_path
 from offside_data.lineage import load_model, processor_source, write_lineage
+from offside_data.options import missing_local_path
 from offside_data.provenance import git_revision, package_versions
 
 from .config import STAGES, ConfigError, TrainConfig

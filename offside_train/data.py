@@ -7,8 +7,8 @@ on exactly the tokens it is later measured on, and every image record's batch ca
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from offside_data.benchmarks import TRAIN_ROLES, get_benchmark
 from offside_data.encode import encode_examples

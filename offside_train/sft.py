@@ -13,7 +13,12 @@ from transformers import TrainingArguments
 from trl import SFTConfig, SFTTrainer
 
 from .checkpoint import (
-    LogFileCallback, ResumesSavedWeights, load_processor, load_trainable, prepare_output_dir, resume_from,
+    LogFileCallback,
+    ResumesSavedWeights,
+    load_processor,
+    load_trainable,
+    prepare_output_dir,
+    resume_from,
     save_checkpoint,
 )
 from .config import SFTRunConfig

@@ -9,7 +9,11 @@ from transformers import TrainerCallback
 from offside_data.lineage import load_model
 
 from .checkpoint import (
-    LogFileCallback, load_processor, load_trainable, prepare_output_dir, resume_from,
+    LogFileCallback,
+    load_processor,
+    load_trainable,
+    prepare_output_dir,
+    resume_from,
     save_checkpoint,
 )
 from .data import load_records

@@ -8,7 +8,7 @@ from pathlib import Path
 import jinja2
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _env() -> jinja2.Environment:
     root = importlib.resources.files("offside_data.prompts")
     return jinja2.Environment(loader=jinja2.FileSystemLoader(str(root)), undefined=jinja2.StrictUndefined,
@@ -25,7 +25,8 @@ def load_template(name: str) -> jinja2.Template:
     try:
         return _env().get_template(file)
     except jinja2.TemplateNotFound:
-        raise ValueError(f"prompt template {name!r} not found (neither a file nor a built-in in offside_data.prompts)") from None
+        raise ValueError(f"prompt template {name!r} not found (neither a file nor a built-in in "
+                         "offside_data.prompts)") from None
 
 
 def render(name: str, **variables) -> str:
@@ -36,7 +37,7 @@ def render(name: str, **variables) -> str:
         raise ValueError(f"prompt template {name!r}: {exc}") from None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def protocol_prompt(name: str) -> str:
     """A benchmark's own prompt string, kept verbatim in a .txt file ("offside_reference_mc").
 

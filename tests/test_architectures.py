@@ -7,15 +7,14 @@ the template and images counted per prompt, a generation prompt that is not the 
 prefix, no chat template); `--all-architectures` (what `make test` passes) runs all twelve."""
 import pytest
 import torch
+from eval_helpers import mc_requests
+from tiny_archs import ARCHS, ensure_tiny_arch
 
 from offside_data import view
 from offside_data.chat import assistant_message, load_image, user_message
 from offside_data.encode import IGNORE_INDEX, Example, encode_examples
 from offside_eval.models import load_model
 from offside_eval.requests import GenerationRequest
-
-from eval_helpers import mc_requests
-from tiny_archs import ARCHS, ensure_tiny_arch
 
 DEFAULT = {"qwen2_5_vl", "gemma3", "llava_onevision", "paligemma"}
 ARCH_PARAMS = [pytest.param(name, marks=[] if name in DEFAULT else [pytest.mark.architectures]) for name in ARCHS]

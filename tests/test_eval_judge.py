@@ -4,8 +4,8 @@ import json
 import re
 
 import pytest
-
 from llm_server import FakeLLMServer, Reply
+
 from offside_eval import evaluate
 from offside_eval.cli import main
 from offside_eval.evaluator import EvalError

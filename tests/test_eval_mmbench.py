@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from offside_eval import evaluate
 from offside_data.mmbench import ABILITIES, fixture_rows, read_tsv, write_fixture
+from offside_eval import evaluate
 from offside_eval.mmbench import choose_by_loglikelihood, circular_eval
 from offside_eval.models import LMM
 

@@ -2,14 +2,13 @@
 requests (other architectures: test_architectures.py), and the OpenAI-compatible backend."""
 import pytest
 import torch
+from eval_helpers import mc_requests
 
-from offside_eval import evaluate
 from offside_data import view
 from offside_data.chat import user_message
+from offside_eval import evaluate
 from offside_eval.models import ModelError, load_model
 from offside_eval.requests import LoglikelihoodRequest
-
-from eval_helpers import mc_requests
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,14 @@ import string
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from offside_data import DataError, OffsideItem
 from offside_data.schema import INFOS, LETTERS, SPLITS
 from offside_eval.metrics import exact_match, extract_letter, generation_scores, mean, nanmean
-from offside_eval.tasks_index import TaskError, load_yaml
 from offside_eval.task_config import VALID_KEYS
+from offside_eval.tasks_index import TaskError, load_yaml
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 text = st.text(max_size=40)  # any unicode, empty included

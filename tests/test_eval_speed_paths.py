@@ -15,8 +15,9 @@ from offside_eval.requests import GenerationRequest, LoglikelihoodRequest
 @pytest.fixture(scope="module")
 def trained_dir(tiny_model_dir, mini_root, tmp_path_factory):
     """A 30-step full SFT: its replies end with end-of-turn after a few words."""
-    from offside_train.sft import run_sft
     from train_helpers import config
+
+    from offside_train.sft import run_sft
 
     return run_sft(config("sft", tiny_model_dir, mini_root, tmp_path_factory.mktemp("speed-sft"), finetune="full",
                           learning_rate=1e-3, max_steps=30, per_device_train_batch_size=8))

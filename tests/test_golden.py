@@ -9,7 +9,6 @@ import math
 from pathlib import Path
 
 import pytest
-
 from golden_run import compute
 
 GOLDEN = Path(__file__).parent / "golden" / "values.json"

@@ -5,10 +5,10 @@ import threading
 import time
 
 import pytest
-
 from llm_server import FakeLLMServer, Reply
-from offside_eval.judge import JudgeReplyError, JudgeSample, judge, parse_reply, summarize
+
 from offside_data.llm_client import HFChatClient, OpenAIChatClient, client_from_args
+from offside_eval.judge import JudgeReplyError, JudgeSample, judge, parse_reply, summarize
 
 SECRET = "sk-test-SECRET-4f1c9a"
 ANSWER = re.compile(r"Model's answer: (\S+)")

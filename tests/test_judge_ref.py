@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from llm_server import FakeLLMServer, Reply
+
 from offside_eval import evaluate
 from offside_eval.models import load_model
 

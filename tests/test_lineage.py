@@ -5,8 +5,14 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForImageTextToText
 
-from offside_data.lineage import (CheckpointError, load_model, processor_source, read_lineage,
-                                  resolve_checkpoint, write_lineage)
+from offside_data.lineage import (
+    CheckpointError,
+    load_model,
+    processor_source,
+    read_lineage,
+    resolve_checkpoint,
+    write_lineage,
+)
 
 
 def _lora_child(parent_model, parent_path, out, seed):

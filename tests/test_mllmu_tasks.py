@@ -11,7 +11,7 @@ import torch
 import offside_eval
 from offside_data.mllmu import mllmu_docs
 from offside_eval.tasks import generated
-from offside_eval.tasks_index import TaskIndex, TaskError
+from offside_eval.tasks_index import TaskError, TaskIndex
 
 TASKS = Path(offside_eval.__file__).resolve().parent.parent / "tasks" / "mllmu"
 SPLITS, KINDS, MODS = ("forget", "test", "retain", "celebrity"), ("cls", "cls_ll", "gen", "cloze"), ("mm", "text")

@@ -3,6 +3,7 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
+from train_helpers import config
 
 from offside_data.benchmarks import MLLMU
 from offside_data.fixtures import ensure_mllmu_mini
@@ -12,7 +13,6 @@ from offside_train.cli import main
 from offside_train.data import RecordCollator, load_records
 from offside_train.sft import run_sft
 from offside_train.unlearn import build_unlearn_trainer, run_unlearn
-from train_helpers import config
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,20 @@ import csv
 
 import pytest
 
-from offside_data.schema import DataError
 from offside_data.mmbench import MMBenchQuestion, read_tsv, write_fixture
+from offside_data.schema import DataError
 from offside_data.tables import read_tsv_rows
 from offside_eval.metrics import extract_letter
-from offside_eval.mmbench import (build_prompt, choose_by_loglikelihood, circular_eval, evaluate, expand_circular,
-                                  rotation_record, rotations, score_questions)
+from offside_eval.mmbench import (
+    build_prompt,
+    choose_by_loglikelihood,
+    circular_eval,
+    evaluate,
+    expand_circular,
+    rotation_record,
+    rotations,
+    score_questions,
+)
 
 
 @pytest.fixture(scope="module")

@@ -2,13 +2,21 @@ import math
 
 import pytest
 
-from offside_run.analyses import bounce_back, forgotten_overlap, prompt_attack_gap, visual_rumor_breakdown
+from offside_run.analyses import (
+    bounce_back,
+    fact_breakdown,
+    forgotten_overlap,
+    prompt_attack_gap,
+    visual_rumor_breakdown,
+)
 from offside_run.report import Entry, build_tables, write_report
 from offside_run.tables import to_csv, to_latex, to_markdown
 
+FACTS = ["height", "height", "transfer_fee", "transfer_fee"]  # the fact type of each sample
+
 
 def _samples(scores, visual=()):
-    return [{"id": f"f{i}", "visual_rumor": i in visual, "gen_score": s} for i, s in enumerate(scores)]
+    return [{"id": f"f{i}", "visual_rumor": i in visual, "gen_score": s, "fact": FACTS[i]} for i, s in enumerate(scores)]
 
 
 def _m(forget, test, retain, acc=0.5, relearn=None):
@@ -31,6 +39,15 @@ def entries():
         Entry("ga", "unimodal", "unlearned", _m(0.8, 0.6, 0.7)),
         Entry("kl", "complete", "unlearned", {}, error="RuntimeError: boom"),
     ]
+
+
+def test_fact_breakdown_hand_values(entries, tmp_path):
+    facts = fact_breakdown(entries)
+    assert facts["height"] == {"Vanilla": (pytest.approx(0.9), 2), "GA": (pytest.approx(0.15), 2),
+                               "NPO": (pytest.approx(0.5), 2)}
+    assert facts["transfer_fee"]["GA"] == (pytest.approx(0.9), 2)  # GA left the fee facts untouched
+    text = write_report(entries, tmp_path).read_text()
+    assert "| transfer_fee | 0.900 (n=2) | 0.900 (n=2) | 0.100 (n=2) |" in text
 
 
 def test_prompt_attack_gap_hand_values(entries):

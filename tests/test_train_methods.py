@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+from train_helpers import answer_nll, config, train_vanilla
 
 from offside_data.lineage import load_model, read_lineage
 from offside_train.methods import METHODS
@@ -10,7 +11,6 @@ from offside_train.methods.base import kl_ref_to_current, preference_loss
 from offside_train.methods.undial import undial_loss
 from offside_train.methods.wga import wga_loss
 from offside_train.unlearn import build_unlearn_trainer, run_unlearn
-from train_helpers import answer_nll, config, train_vanilla
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from train_helpers import answer_nll, config, train_vanilla
 from transformers import Trainer
 
 from offside_data.encode import IGNORE_INDEX
@@ -13,13 +14,12 @@ from offside_data.records import text_only
 from offside_train import cli
 from offside_train.config import ConfigError
 from offside_train.data import RecordCollator
+from offside_train.methods import WeightEditor
 from offside_train.methods.base import preference_loss
 from offside_train.methods.manu import NeuronStats, neuron_scores, top_fraction
-from offside_train.methods import WeightEditor
 from offside_train.methods.mmu import select_mask
 from offside_train.sft import run_sft
 from offside_train.unlearn import build_unlearn_trainer, run_unlearn
-from train_helpers import answer_nll, config, train_vanilla
 
 OPTIONS = {"manu": {"prune_ratio_mm": 0.02, "prune_ratio_text": 0.02, "stat_batches": 2},
            "mmu": {"mask_fraction": 0.2, "saliency_batches": 2},

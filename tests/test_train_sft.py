@@ -1,6 +1,7 @@
 import json
 
 import torch
+from train_helpers import config, train_vanilla
 
 from offside_data.benchmarks import OFFSIDE
 from offside_data.lineage import load_model, read_lineage, resolve_checkpoint
@@ -8,7 +9,6 @@ from offside_train.checkpoint import load_processor
 from offside_train.cli import main
 from offside_train.data import RecordCollator
 from offside_train.sft import run_sft
-from train_helpers import config, train_vanilla
 
 
 def _nll(path, records):

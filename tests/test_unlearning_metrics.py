@@ -6,9 +6,20 @@ import pytest
 
 from offside_eval.metrics import MetricError
 from offside_eval.unlearning_metrics import (
-    aggregate_truth_ratio, apply_token_set, correction_preference, correction_rate, degeneration,
-    exact_memorization, extraction_strength, forget_quality, mia_auc, mia_scores, model_utility, privleak,
-    truth_ratio)
+    aggregate_truth_ratio,
+    apply_token_set,
+    correction_preference,
+    correction_rate,
+    degeneration,
+    exact_memorization,
+    extraction_strength,
+    forget_quality,
+    mia_auc,
+    mia_scores,
+    model_utility,
+    privleak,
+    truth_ratio,
+)
 
 
 def test_truth_ratio_per_token_and_geometric_mean_of_distractors():

@@ -12,8 +12,15 @@ from offside_data import view
 from offside_data.chat import load_image, user_message
 from offside_data.encode import IGNORE_INDEX, Example, encode_examples
 from offside_eval.models import ModelError, load_model
-from offside_eval.models.vllm_vlm import (VLLM_MISSING, VLLMVLM, continuation_span, replica_devices,
-                                          sampling_kwargs, score_output, scoring_prompt)
+from offside_eval.models.vllm_vlm import (
+    VLLM_MISSING,
+    VLLMVLM,
+    continuation_span,
+    replica_devices,
+    sampling_kwargs,
+    score_output,
+    scoring_prompt,
+)
 from offside_eval.requests import GenerationRequest, LoglikelihoodRequest
 
 

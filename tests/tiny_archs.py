@@ -7,9 +7,9 @@ Gemma tokenizers add BOS), and a chat template written after the real checkpoint
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import tiny_templates as templates
 
@@ -68,8 +68,13 @@ QWEN2_5_VISION = dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=2
 
 
 def _qwen3_vl(tok, template):
-    from transformers import (Qwen2VLImageProcessor, Qwen3VLConfig, Qwen3VLForConditionalGeneration,
-                              Qwen3VLProcessor, Qwen3VLVideoProcessor)
+    from transformers import (
+        Qwen2VLImageProcessor,
+        Qwen3VLConfig,
+        Qwen3VLForConditionalGeneration,
+        Qwen3VLProcessor,
+        Qwen3VLVideoProcessor,
+    )
 
     vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
                   num_position_embeddings=16, deepstack_visual_indexes=[0])
@@ -103,8 +108,7 @@ def _llava(tok, template):
 
 
 def _llava_next(tok, template):
-    from transformers import (LlavaNextConfig, LlavaNextForConditionalGeneration, LlavaNextImageProcessor,
-                              LlavaNextProcessor)
+    from transformers import LlavaNextConfig, LlavaNextForConditionalGeneration, LlavaNextImageProcessor, LlavaNextProcessor
 
     pinpoints = [[28, 28], [28, 56], [56, 28]]
     config = LlavaNextConfig(vision_config=_clip(28), text_config=_text(tok, model_type="mistral"),
@@ -119,9 +123,14 @@ def _llava_next(tok, template):
 
 
 def _llava_onevision(tok, template):
-    from transformers import (LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration,
-                              LlavaOnevisionImageProcessor, LlavaOnevisionProcessor, LlavaOnevisionVideoProcessor,
-                              SiglipVisionConfig)
+    from transformers import (
+        LlavaOnevisionConfig,
+        LlavaOnevisionForConditionalGeneration,
+        LlavaOnevisionImageProcessor,
+        LlavaOnevisionProcessor,
+        LlavaOnevisionVideoProcessor,
+        SiglipVisionConfig,
+    )
 
     pinpoints = [[28, 28], [28, 56], [56, 28]]
     image, video = _ids(tok, "<image>", "<video>")
@@ -136,8 +145,13 @@ def _llava_onevision(tok, template):
 
 
 def _internvl(tok, template):
-    from transformers import (GotOcr2ImageProcessor, InternVLConfig, InternVLForConditionalGeneration,
-                              InternVLProcessor, InternVLVideoProcessor)
+    from transformers import (
+        GotOcr2ImageProcessor,
+        InternVLConfig,
+        InternVLForConditionalGeneration,
+        InternVLProcessor,
+        InternVLVideoProcessor,
+    )
 
     vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
                   image_size=[56, 56], patch_size=[14, 14])
@@ -165,8 +179,13 @@ def _idefics3_like(tok, template, prefix: str):
 
 
 def _gemma3(tok, template):
-    from transformers import (Gemma3Config, Gemma3ForConditionalGeneration, Gemma3ImageProcessor, Gemma3Processor,
-                              SiglipVisionConfig)
+    from transformers import (
+        Gemma3Config,
+        Gemma3ForConditionalGeneration,
+        Gemma3ImageProcessor,
+        Gemma3Processor,
+        SiglipVisionConfig,
+    )
 
     text = _text(tok, model_type="gemma3_text", query_pre_attn_scalar=16, sliding_window=32)
     config = Gemma3Config(text_config=text, vision_config=SiglipVisionConfig(image_size=56, **SIGLIP),
@@ -192,8 +211,13 @@ def _mllama(tok, template):
 
 
 def _paligemma(tok, template):
-    from transformers import (PaliGemmaConfig, PaliGemmaForConditionalGeneration, PaliGemmaProcessor,
-                              SiglipImageProcessor, SiglipVisionConfig)
+    from transformers import (
+        PaliGemmaConfig,
+        PaliGemmaForConditionalGeneration,
+        PaliGemmaProcessor,
+        SiglipImageProcessor,
+        SiglipVisionConfig,
+    )
 
     image_processor = SiglipImageProcessor(size={"height": 28, "width": 28})
     image_processor.image_seq_length = 4

@@ -15,8 +15,9 @@ str.format template) and gets the OFFSIDE authors' variables (see `build_message
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from offside_data.llm_client import ChatClient, parse_json_reply
 from offside_data.prompts import protocol_prompt, render

@@ -8,7 +8,7 @@ from the benchmark's data root: `OFFSIDE_DATA_ROOT` (its env variable), else its
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from ..task import Task
@@ -22,12 +22,12 @@ def _index() -> TaskIndex:
     return TaskIndex()
 
 
-@lru_cache(maxsize=None)
+@cache
 def offside_task(name: str) -> Task:
     return Task(_index().get(name).config)
 
 
-@lru_cache(maxsize=None)
+@cache
 def task_docs(name: str) -> list[dict[str, Any]]:
     task = offside_task(name)
     bench = task.benchmark

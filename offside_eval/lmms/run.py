@@ -3,11 +3,13 @@ lmms-eval itself with our model behind the adapter, results returned in offside-
 from __future__ import annotations
 
 import datetime
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import lmms_eval
 from lmms_eval.evaluator import simple_evaluate
 from lmms_eval.tasks import TaskManager
+
 from offside_data.provenance import package_versions
 
 from ..models import parse_model_args

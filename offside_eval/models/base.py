@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from offside_data.options import OptionError, parse_kv
 
@@ -44,7 +45,7 @@ class LMM:
                 raise ModelError(f"{cls.name}: unknown model_args {', '.join(unknown)} (accepted: {', '.join(allowed)})")
 
     @classmethod
-    def create(cls, args: dict[str, Any]) -> "LMM":
+    def create(cls, args: dict[str, Any]) -> LMM:
         cls.check_args(args)
         return cls(**args)
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import types
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
 from offside_data.encode import IGNORE_INDEX, Example, encode_examples, process_padded, render_prompt, use_prompt_format
+
 from ..requests import GenerationRequest, LoglikelihoodRequest, prompt_length
 from . import prefix_scoring
 from .base import LMM, ModelError
@@ -164,8 +166,8 @@ class HFVLM(LMM):
         return getattr(self.processor, "tokenizer", self.processor)
 
     def chat_prompt(self, messages: list[dict]) -> str:
-        """The prompt text the encoder gives the model (`offside_data.encode.split_prompt_target`)."""
-        return self.processor.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+        """The prompt text the encoder gives the model, in the checkpoint's prompt format (chat or prefix)."""
+        return render_prompt(self.processor, list(messages))
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "pretrained": str(self.pretrained), "adapter": self.adapter,

@@ -9,7 +9,8 @@ from __future__ import annotations
 import base64
 import io
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from tqdm.auto import tqdm
 

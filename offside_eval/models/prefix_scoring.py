@@ -11,8 +11,9 @@ so a score equals the per-option forward pass of `offside_data.encode.encode_exa
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 

@@ -8,7 +8,8 @@ open-unlearning's token-wise metrics score them); that token's log-prob comes ba
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 

@@ -13,8 +13,9 @@ SamplingParams arguments, GPU pinning per replica) need no vLLM import and are t
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from offside_data.encode import split_prompt_target
 from offside_data.lineage import processor_source, resolve_checkpoint

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Iterator, Literal, Sequence
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -33,10 +34,10 @@ from ..checkpoint import ResumesSavedWeights
 from ..config import ConfigError, TrainConfig, option
 from ..data import RecordCollator
 
-METHODS: dict[str, type["UnlearnConfig"]] = {}
+METHODS: dict[str, type[UnlearnConfig]] = {}
 
 
-def register(config_class: type["UnlearnConfig"]) -> Callable[[type], type]:
+def register(config_class: type[UnlearnConfig]) -> Callable[[type], type]:
     """`register(Config)(Runner)`: make `offside-train unlearn --method Config.method` run Runner."""
 
     def wrap(runner: type) -> type:
@@ -47,7 +48,7 @@ def register(config_class: type["UnlearnConfig"]) -> Callable[[type], type]:
     return wrap
 
 
-def get_method(name: str) -> type["UnlearnConfig"]:
+def get_method(name: str) -> type[UnlearnConfig]:
     """The config class of a registered method."""
     if name not in METHODS:
         raise ConfigError(f"unknown method {name!r}{did_you_mean(name, sorted(METHODS))}; "
@@ -347,5 +348,6 @@ class UnlearnTrainer(ResumesSavedWeights, Trainer):
         super().log(logs, *args, **kwargs)
 
 
-__all__ = ["METHODS", "BalancedBatchSampler", "RetainLoss", "retain_loss_option", "retain_weight_option", "UnlearnConfig", "UnlearnTrainer", "WeightEditor", "get_method",
+__all__ = ["METHODS", "BalancedBatchSampler", "RetainLoss", "retain_loss_option", "retain_weight_option", "UnlearnConfig",
+           "UnlearnTrainer", "WeightEditor", "get_method",
            "kl_ref_to_current", "preference_loss", "register", "sequence_logprob", "token_logprobs"]

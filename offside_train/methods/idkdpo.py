@@ -14,8 +14,16 @@ from offside_data.encode import encode_examples
 
 from ..config import option
 from ..data import RecordCollator
-from .base import (RetainLoss, UnlearnConfig, UnlearnTrainer, preference_loss, register, retain_loss_option,
-                   retain_weight_option, sequence_logprob)
+from .base import (
+    RetainLoss,
+    UnlearnConfig,
+    UnlearnTrainer,
+    preference_loss,
+    register,
+    retain_loss_option,
+    retain_weight_option,
+    sequence_logprob,
+)
 from .po import idk_answer
 
 

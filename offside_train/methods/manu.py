@@ -22,9 +22,9 @@ from typing import Literal
 
 import torch
 
-from offside_data.records import text_only
 from offside_data.encode import IGNORE_INDEX
 from offside_data.fileio import atomic_write_text
+from offside_data.records import text_only
 
 from ..checkpoint import language_model_name
 from ..config import ConfigError, option

@@ -10,8 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import option
-from .base import (RetainLoss, UnlearnConfig, UnlearnTrainer, preference_loss, register, retain_loss_option,
-                   retain_weight_option, token_logprobs)
+from .base import (
+    RetainLoss,
+    UnlearnConfig,
+    UnlearnTrainer,
+    preference_loss,
+    register,
+    retain_loss_option,
+    retain_weight_option,
+    token_logprobs,
+)
 
 
 @dataclass

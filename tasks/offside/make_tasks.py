@@ -38,7 +38,8 @@ def _metadata(role: str, kind: str, modality: str, protocol: str = "clean") -> s
 
 
 REF_KINDS = ("mcgen", "gen")
-REF_MODALITIES = {"mm": "image + question as stored", "text": "text-only question as stored, asked with the image"}  # the authors' scripts: letter from a generation, open generation
+# the authors' scripts: letter from a generation, open generation
+REF_MODALITIES = {"mm": "image + question as stored", "text": "text-only question as stored, asked with the image"}
 REF_TEXT_HOOKS = {"gen": "doc_to_text_only_text", "mcgen": "doc_to_text_only_mc_text"}
 
 
