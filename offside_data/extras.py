@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-EXTRAS = {"lmms_eval": "lmms", "vllm": "vllm", "torchao": "quant"}  # importable module -> the extra that installs it
+EXTRAS = {"lmms_eval": "lmms", "vllm": "vllm", "torchao": "quant", "wandb": "tracking"}  # importable module -> the extra that installs it
 
 
 class MissingExtra(ImportError):

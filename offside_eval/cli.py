@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attack", default=None, metavar="NAME[:k=v,...]",
                    help="evaluate under an attack (quantize, typographic, blur, jailbreak, in_context, ...); "
                         "'list' shows every attack and its options")
+    p.add_argument("--wandb_args", default=None, metavar="k=v,...",
+                   help="log the results to Weights & Biases (project=NAME[,name=,entity=,mode=offline]; the tracking extra)")
     p.add_argument("--verbosity", default="INFO")
     p.add_argument("--no_progress", action="store_true", help="no progress bars")
     p.add_argument("--use_cache", default=None,
@@ -94,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
                        progress=not args.no_progress, judge_args=args.judge_args, use_cache=args.use_cache,
                        check_batch_invariance=args.check_batch_invariance,
                        batch_invariance_tol=args.batch_invariance_tol, reference_results=args.reference_results,
-                       metadata=args.metadata, attack=args.attack, token_set=args.token_set)
+                       metadata=args.metadata, attack=args.attack, token_set=args.token_set,
+                       wandb_args=args.wandb_args)
     except (TaskError, ModelError, DataError, EvalError, MetricError, BenchmarkError, OptionError,
             CheckpointError, AttackError, MissingExtra) as exc:
         print(f"offside-eval: error: {exc}", file=sys.stderr)

@@ -52,6 +52,7 @@ from .results import (
     write_results,
 )
 from .tasks_index import TaskError
+from .tracking import log_to_wandb, wandb_options
 from .unlearning_metrics import DEFAULT_TOKEN_SET
 
 log = logging.getLogger("offside_eval")
@@ -94,7 +95,8 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
              check_batch_invariance: int = 0, batch_invariance_tol: float = 1e-4,
              reference_results: str | Path | None = None,
              metadata: str | dict[str, Any] | None = None, attack: str | None = None,
-             token_set: str = DEFAULT_TOKEN_SET) -> dict[str, Any] | None:
+             token_set: str = DEFAULT_TOKEN_SET, wandb_args: str | dict[str, Any] | None = None
+             ) -> dict[str, Any] | None:
     """Evaluate `model` (a registry name + model_args, or an already-loaded LMM) on `tasks`.
 
     Returns (and writes as results.json under output_path, a folder, when given):
@@ -142,6 +144,7 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
     check_device(device)
     tasks, lmms_tasks = split_lmms_tasks(tasks, model)
     spec = parse_attack(attack)
+    tracking = wandb_options(wandb_args)
     if spec is not None and lmms_tasks:
         raise EvalError(f"--attack {spec.label}: lmms-eval tasks ({', '.join(lmms_tasks)}) run inside lmms-eval, "
                         "which takes no attack")
@@ -224,6 +227,8 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
         merge_lmms(out, _lmms_results(model_name, model_args, lmms_tasks, limit=limit, batch_size=batch_size,
                                       device=device, seed=seed))
     write_results(out, samples if log_samples else {}, folder)
+    if tracking is not None:
+        log.info("wandb run: %s", log_to_wandb(out, tracking))
     if log_samples:
         out["samples"] = samples
     return out

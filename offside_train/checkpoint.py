@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,14 @@ def resume_from(cfg: TrainConfig) -> str | None:
     if cfg.resume_from_checkpoint != "last":
         return cfg.resume_from_checkpoint
     return get_last_checkpoint(cfg.output_dir) if Path(cfg.output_dir).is_dir() else None
+
+
+def finish_tracking(cfg: TrainConfig) -> None:
+    """Close the W&B run `--report_to wandb` opened: transformers leaves it open until the process exits,
+    and the pipeline trains every stage in one process (each stage must be its own run)."""
+    wandb = sys.modules.get("wandb")
+    if "wandb" in (cfg.report_to or []) and wandb is not None and wandb.run is not None:
+        wandb.finish()
 
 
 def interrupted_state(cfg: TrainConfig) -> str:
