@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-EXTRAS = {"lmms_eval": "lmms", "vllm": "vllm", "torchao": "quant", "wandb": "tracking"}  # importable module -> the extra that installs it
+# importable module -> the extra that installs it
+EXTRAS = {"lmms_eval": "lmms", "vllm": "vllm", "torchao": "quant", "wandb": "tracking"}
 
 
 class MissingExtra(ImportError):

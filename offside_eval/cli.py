@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluate under an attack (quantize, typographic, blur, jailbreak, in_context, ...); "
                         "'list' shows every attack and its options")
     p.add_argument("--wandb_args", default=None, metavar="k=v,...",
-                   help="log the results to Weights & Biases (project=NAME[,name=,entity=,mode=offline]; the tracking extra)")
+                   help="log the results to Weights & Biases (project=NAME[,name=,entity=,mode=offline]; "
+                        "the tracking extra)")
     p.add_argument("--verbosity", default="INFO")
     p.add_argument("--no_progress", action="store_true", help="no progress bars")
     p.add_argument("--use_cache", default=None,
