@@ -127,10 +127,6 @@ class Experiment:
             if data.get(key):
                 raise ExperimentError(f"{self.source}: {key} does not apply to benchmark mllmu")
 
-    def train_data_options(self) -> dict[str, Any]:
-        """What every offside-train stage of this run gets about its data."""
-        return {"benchmark": "mllmu", "forget_ratio": self.forget_ratio} if self.benchmark == "mllmu" else {}
-
     def method_runs(self) -> list[tuple[str, str, dict[str, Any], bool]]:
         """(method, setting, its trainer options, relearned?) in run order."""
         runs = []

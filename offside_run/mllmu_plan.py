@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 from offside_data.mllmu import MODALITIES, SPLITS
 
 from .experiment import ExperimentError
+from .mllmu_report import write_mllmu_report
+from .profiles import RunProfile, register_profile
 from .stages import EvalStage, TrainStage
 
 if TYPE_CHECKING:
@@ -59,3 +61,8 @@ def plan_mllmu(runner: Runner) -> list[TrainStage | EvalStage]:
                               "relearn")
             runner.add_eval(stages, relearned, roles, tasks)
     return stages
+
+
+register_profile(RunProfile("mllmu", "MLLMU-Bench run", plan_mllmu, MLLMU_KIND_METRICS, write_mllmu_report,
+                            train_options=lambda exp: {"benchmark": "mllmu", "forget_ratio": exp.forget_ratio},
+                            eval_metadata=lambda exp: {"forget_ratio": exp.forget_ratio}))

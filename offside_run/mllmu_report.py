@@ -67,8 +67,9 @@ PROTOCOL_NOTES = {
 
 
 def write_mllmu_report(entries: list[Entry], out_dir: str | Path, title: str = "MLLMU-Bench run",
-                       protocol: str = "reference", header: list[str] = ()) -> Path:
-    """report.md and tables/mllmu_{mm,text}.csv|.tex under out_dir; returns report.md."""
+                       protocol: str = "reference", header: list[str] = (), extra_plots: list[Path] = ()) -> Path:
+    """report.md and tables/mllmu_{mm,text}.csv|.tex under out_dir (`extra_plots` under Plots); returns
+    report.md."""
     out_dir = Path(out_dir)
     md = [f"# {title}", "", *header, f"Tasks: {PROTOCOL_NOTES[protocol]}.", ""]
     for mod, table in zip(MODALITIES, mllmu_tables(entries)):
@@ -84,6 +85,8 @@ def write_mllmu_report(entries: list[Entry], out_dir: str | Path, title: str = "
     failed = [e for e in entries if e.error]
     if failed:
         md += ["## Failed stages", "", *(f"- {row_label(e)}: {e.error}" for e in failed), ""]
+    if extra_plots:
+        md += ["## Plots", "", *(f"![{p.stem}](plots/{p.name})" for p in extra_plots), ""]
     path = out_dir / "report.md"
     atomic_write_text(path, "\n".join(md))
     return path

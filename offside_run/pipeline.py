@@ -32,20 +32,13 @@ from .markers import (
     stage_key,
     write_json,
 )
-from .robustness_plan import check_robustness, plan_attacks
+from .profiles import run_profile
+from .robustness_plan import check_robustness
 from .run_folder import MANIFEST, build_report
 from .stages import EvalStage, TrainStage
 
 log = logging.getLogger("offside_run")
 SLUG = re.compile(r"[^\w=.-]+")  # what an attack spec may not keep in a folder name
-ROLES_BY_SETTING = {"complete": ["forget", "test", "retain"], "unimodal": ["forget", "test", "retain"],
-                    "selective": ["forget_private", "test", "forget_shared"]}
-RELEARNED_ROLES = ["forget", "test", "retain", "relearn"]
-# task kinds each protocol reports (task metadata `kind`): classification, generation, judge
-KINDS = {"clean": ("mc", "gen", "judge"), "reference": ("mcgen", "gen", "judge")}
-UNLEARNING = "unlearning"  # the report role of the unlearning-metric tasks (forget set, image + question)
-UNLEARNING_KINDS = ("tr", "correction", "mem", "mia")
-UTILITY = "utility"  # the report role of the experiment's utility_tasks
 
 
 class Runner:
@@ -86,46 +79,8 @@ class Runner:
 
     # ------------------------------------------------------------------ plan
     def plan(self) -> list[TrainStage | EvalStage]:
-        """Every stage in run order; nothing is trained or evaluated here."""
-        if self.exp.benchmark == "mllmu":
-            from .mllmu_plan import plan_mllmu
-
-            return plan_mllmu(self)
-        exp, stages = self.exp, []
-        train = functools.partial(self.add_train, stages)
-
-        def evaluate(ckpt, roles, reference=None):
-            if exp.unlearning_metrics and ckpt.phase != "relearned":
-                roles = roles + [UNLEARNING]
-            if exp.utility_tasks and ckpt.phase in ("vanilla", "unlearned"):
-                roles = roles + [UTILITY]
-            return self.add_eval(stages, ckpt, roles, self.tasks_for(roles), reference)
-
-        vanilla = train("vanilla", "sft", exp.vanilla, None, "vanilla", "complete", "vanilla", "sft")
-        references = {}  # setting -> the retain-only model's evaluation
-        if exp.unlearning_metrics:
-            for setting in dict.fromkeys("selective" if s == "selective" else "complete" for s in exp.settings):
-                options = {**exp.vanilla, **exp.reference, "setting": setting}
-                ref = train(f"reference-{setting}", "retain_only", options, None, "retain-only reference", setting,
-                            "reference", "retain_only")
-                references[setting] = evaluate(ref, [])
-        evaluate(vanilla, ["forget", "test", "retain", "relearn"]
-                 + (["forget_private", "forget_shared"] if "selective" in exp.settings else []),
-                 references.get("complete"))
-        if exp.relearn_vanilla:
-            evaluate(train("vanilla-relearned", "relearn", exp.relearn, vanilla, "vanilla", "complete",
-                           "relearned", "relearn"), RELEARNED_ROLES)
-        for method, setting, options, relearn in exp.method_runs():
-            name = f"{method}-{setting}"
-            unlearned = train(name, method, options, vanilla, method, setting, "unlearned", "unlearn")
-            evaluate(unlearned, ROLES_BY_SETTING[setting],
-                     references.get("selective" if setting == "selective" else "complete"))
-            if setting == "complete" and method in exp.robustness.get("methods", exp.methods):
-                plan_attacks(self, stages, unlearned)
-            if relearn:
-                evaluate(train(f"{name}-relearned", "relearn", exp.relearn, unlearned, method, setting,
-                               "relearned", "relearn"), RELEARNED_ROLES)
-        return stages
+        """Every stage in run order (the benchmark's run profile plans them); nothing is trained or evaluated."""
+        return run_profile(self.exp.benchmark, self.exp.source).plan(self)
 
     def add_train(self, stages: list, name: str, stage: str, options: dict[str, Any], parent: TrainStage | None,
                   method: str, setting: str, phase: str, key_kind: str) -> TrainStage:
@@ -146,25 +101,6 @@ class Runner:
                                 reference, attack))
         return stages[-1]
 
-    def tasks_for(self, roles: list[str]) -> dict[str, dict[str, str]]:
-        """role -> kind -> task name, found by the tasks' metadata (benchmark, role, kind, protocol)."""
-        kinds = [k for k in KINDS[self.exp.protocol] if k != "judge" or self.exp.judge]
-        out: dict[str, dict[str, str]] = {}
-        if UTILITY in roles:  # a utility task is its own kind; the report shows its first metric
-            out[UTILITY] = {task: task for task in self.exp.utility_tasks}
-            roles = [r for r in roles if r != UTILITY]
-        for role in roles:
-            for kind in (UNLEARNING_KINDS if role == UNLEARNING else kinds):
-                query = dict(benchmark="offside", role=role, kind=kind, modality="mm", protocol=self.exp.protocol)
-                if role == UNLEARNING:
-                    query.update(role="forget", protocol="clean")
-                found = self.index.find(**query)
-                if len(found) != 1:
-                    raise ExperimentError(f"{self.exp.source}: {len(found)} tasks have metadata {query} "
-                                          f"({', '.join(found) or 'none'}); the report needs exactly one")
-                out.setdefault(role, {})[kind] = found[0]
-        return out
-
     @functools.cache  # noqa: B019 -- one Runner per run: the cache lives as long as the plan it serves
     def count_docs(self, task: str) -> int:
         """A task's documents (the same for every stage of the run)."""
@@ -174,8 +110,9 @@ class Runner:
         return len(Task(with_metadata(self.index.get(task).config, self.metadata)).docs(self.data_root))
 
     @property
-    def metadata(self) -> dict[str, int]:  # evaluate()'s --metadata: MLLMU's forget ratio switches its splits
-        return {"forget_ratio": self.exp.forget_ratio} if self.exp.benchmark == "mllmu" else {}
+    def metadata(self) -> dict[str, Any]:
+        """evaluate()'s --metadata for every evaluation of this run (e.g. MLLMU-Bench's forget ratio)."""
+        return run_profile(self.exp.benchmark, self.exp.source).eval_metadata(self.exp)
 
     @property
     def index(self):
@@ -201,7 +138,8 @@ class Runner:
                 continue
             parent = str(self.folder(st.parent)) if st.parent else self.base_model
             try:
-                st.config = build_config(st.stage, {**st.options, **self.exp.train_data_options(),
+                data_options = run_profile(self.exp.benchmark, self.exp.source).train_options(self.exp)
+                st.config = build_config(st.stage, {**st.options, **data_options,
                                                     "model": parent, "data": self.data_root,
                                                     "output_dir": str(self.folder(st)),
                                                     "disable_tqdm": not self.progress}, self._section(st))

@@ -1,13 +1,9 @@
-"""The experiment's `robustness:` section: its validation and the stages it adds to a run (attacked
-evaluations of the unlearned checkpoints, and the relearning attack's fine-tunes)."""
+"""The experiment's `robustness:` section, checked before a run (its stages: `offside_plan.plan_attacks`)."""
 from __future__ import annotations
-
-from typing import Any
 
 from offside_data.options import did_you_mean
 
 from .experiment import Experiment, ExperimentError
-from .stages import TrainStage
 
 KEYS = ["attacks", "relearn_steps", "methods"]
 
@@ -32,18 +28,3 @@ def check_robustness(exp: Experiment) -> None:
             parse_attack(attack)
         except (ValueError, ImportError) as exc:
             raise ExperimentError(f"{where}.attacks: {exc}") from None
-
-
-def plan_attacks(runner: Any, stages: list, unlearned: TrainStage) -> None:
-    """On one unlearned checkpoint: each input/weight attack is an evaluation of the forget set; the
-    relearning attack a K-step fine-tune on the retain set (`offside-train relearn_attack`), then that
-    evaluation. `runner`: the pipeline's Runner (add_train, add_eval, tasks_for)."""
-    forget = runner.tasks_for(["forget"])
-    for attack in runner.exp.robustness.get("attacks", []):
-        runner.add_eval(stages, unlearned, ["forget"], forget, attack=attack)
-    for steps in runner.exp.robustness.get("relearn_steps", []):
-        attacked = runner.add_train(stages, f"{unlearned.name}-relearnattack{steps}", "relearn_attack",
-                                    {**runner.exp.relearn, "max_steps": steps}, unlearned, unlearned.method,
-                                    unlearned.setting, "unlearned", "relearn_attack")
-        attacked.attack = f"relearn:steps={steps}"
-        runner.add_eval(stages, attacked, ["forget"], forget)

@@ -9,14 +9,11 @@ from typing import Any
 from offside_eval.unlearning_metrics import DEFAULT_TOKEN_SET
 
 from .experiment import ExperimentError
-from .report import Entry, write_report
+from .profiles import run_profile
+from .report import Entry
 
 MANIFEST = "run_manifest.json"
-# task kinds each protocol reports (task metadata `kind`) -> the metrics the report takes from them
-KIND_METRICS = {"mc": ["acc", "acc_norm"], "mcgen": ["acc", "acc_gen", "n_dropped"], "gen": ["gen_score", "n_dropped"],
-                "judge": ["fact_score", "fact_score_missing"], "tr": ["truth_ratio", "forget_quality"],
-                "correction": ["correction_rate", "correction_share"], "mem": ["exact_memorization", "extraction_strength"],
-                "mia": ["mia_loss_auc", "mia_minkpp_auc", "privleak_loss", "privleak_minkpp"]}
+
 
 
 def provenance_lines(run_dir: Path) -> list[str]:
@@ -45,10 +42,7 @@ def load_entries(run_dir: str | Path) -> tuple[str, str, str, list[Entry]]:
         raise ExperimentError(f"{run_dir}: no {MANIFEST} (not a pipeline run folder, or it never finished a stage)")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     benchmark = manifest.get("benchmark", "offside")
-    if benchmark == "mllmu":
-        from .mllmu_plan import MLLMU_KIND_METRICS as kind_metrics
-    else:
-        kind_metrics = KIND_METRICS
+    kind_metrics = run_profile(benchmark, str(run_dir)).kind_metrics
     entries = []
     for rec in manifest["records"]:
         metrics: dict[str, dict[str, float]] = {}
@@ -100,17 +94,16 @@ def _role_metrics(folder: Path, results: dict, tasks: dict[str, str],
 
 
 def build_report(run_dir: str | Path) -> Path:
+    """The run's report, written by its benchmark's run profile, with the provenance header and the
+    curves plot (when the run measured curves)."""
     from .curves import plot_curves  # loads the trainer and the evaluator: only when a report is built
 
+    run_dir = Path(run_dir)
     name, protocol, benchmark, entries = load_entries(run_dir)
-    if benchmark == "mllmu":
-        from .mllmu_report import write_mllmu_report
-
-        return write_mllmu_report(entries, Path(run_dir) / "report", f"MLLMU-Bench run: {name}", protocol,
-                                  header=provenance_lines(Path(run_dir)))
-    return write_report(entries, Path(run_dir) / "report", title=f"OFFSIDE run: {name}", protocol=protocol,
-                        header=provenance_lines(Path(run_dir)),
-                        extra_plots=plot_curves(unlearning_curves(Path(run_dir)), Path(run_dir) / "report" / "plots"))
+    profile = run_profile(benchmark, str(run_dir))
+    return profile.write_report(entries, run_dir / "report", title=f"{profile.title}: {name}", protocol=protocol,
+                                header=provenance_lines(run_dir),
+                                extra_plots=plot_curves(unlearning_curves(run_dir), run_dir / "report" / "plots"))
 
 
 def unlearning_curves(run_dir: Path) -> dict[str, list[dict]]:

@@ -4,6 +4,7 @@ import pytest
 from offside_run.cli import main as offside_main
 from offside_run.experiment import Experiment, ExperimentError
 from offside_run.mllmu_report import forgetting_summary, mllmu_tables, write_mllmu_report
+from offside_run.profiles import run_profile
 from offside_run.report import Entry
 
 BASE = {"output_dir": "runs/x", "benchmark": "mllmu", "methods": {"ga": {}}}
@@ -25,8 +26,8 @@ def test_experiment_validation_names_the_key(change, message):
 
 def test_train_options_carry_benchmark_and_ratio():
     exp = Experiment.from_dict({**BASE, "forget_ratio": 10}, "x.yaml")
-    assert exp.train_data_options() == {"benchmark": "mllmu", "forget_ratio": 10}
-    assert Experiment.from_dict({**BASE, "benchmark": "offside"}, "x.yaml").train_data_options() == {}
+    assert run_profile("mllmu").train_options(exp) == {"benchmark": "mllmu", "forget_ratio": 10}
+    assert run_profile("offside").train_options(Experiment.from_dict({**BASE, "benchmark": "offside"}, "x.yaml")) == {}
 
 
 def _entry(method, setting, phase, forget, retain):

@@ -1,0 +1,106 @@
+"""OFFSIDE's run profile: the paper's protocol as stages (vanilla SFT -> evaluate -> per setting x method:
+unlearn -> evaluate -> [attacks] -> relearn -> evaluate; the retain-only reference; vanilla relearned
+as the control), the tasks each role is evaluated on (found by their metadata) and the report."""
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+from .experiment import ExperimentError
+from .profiles import RunProfile, register_profile
+from .report import write_report
+from .stages import EvalStage, TrainStage
+
+if TYPE_CHECKING:
+    from .pipeline import Runner
+
+ROLES_BY_SETTING = {"complete": ["forget", "test", "retain"], "unimodal": ["forget", "test", "retain"],
+                    "selective": ["forget_private", "test", "forget_shared"]}
+RELEARNED_ROLES = ["forget", "test", "retain", "relearn"]
+# task kinds each protocol reports (task metadata `kind`): classification, generation, judge
+KINDS = {"clean": ("mc", "gen", "judge"), "reference": ("mcgen", "gen", "judge")}
+# task kind -> the metrics the report takes from it
+KIND_METRICS = {"mc": ["acc", "acc_norm"], "mcgen": ["acc", "acc_gen", "n_dropped"], "gen": ["gen_score", "n_dropped"],
+                "judge": ["fact_score", "fact_score_missing"], "tr": ["truth_ratio", "forget_quality"],
+                "correction": ["correction_rate", "correction_share"], "mem": ["exact_memorization", "extraction_strength"],
+                "mia": ["mia_loss_auc", "mia_minkpp_auc", "privleak_loss", "privleak_minkpp"]}
+UNLEARNING = "unlearning"  # the report role of the unlearning-metric tasks (forget set, image + question)
+UNLEARNING_KINDS = ("tr", "correction", "mem", "mia")
+UTILITY = "utility"  # the report role of the experiment's utility_tasks
+
+
+def offside_tasks(runner: Runner, roles: list[str]) -> dict[str, dict[str, str]]:
+    """role -> kind -> task name, found by the tasks' metadata (benchmark, role, kind, protocol)."""
+    exp = runner.exp
+    kinds = [k for k in KINDS[exp.protocol] if k != "judge" or exp.judge]
+    out: dict[str, dict[str, str]] = {}
+    if UTILITY in roles:  # a utility task is its own kind; the report shows its first metric
+        out[UTILITY] = {task: task for task in exp.utility_tasks}
+        roles = [r for r in roles if r != UTILITY]
+    for role in roles:
+        for kind in (UNLEARNING_KINDS if role == UNLEARNING else kinds):
+            query = dict(benchmark="offside", role=role, kind=kind, modality="mm", protocol=exp.protocol)
+            if role == UNLEARNING:
+                query.update(role="forget", protocol="clean")
+            found = runner.index.find(**query)
+            if len(found) != 1:
+                raise ExperimentError(f"{exp.source}: {len(found)} tasks have metadata {query} "
+                                      f"({', '.join(found) or 'none'}); the report needs exactly one")
+            out.setdefault(role, {})[kind] = found[0]
+    return out
+
+
+def plan_attacks(runner: Runner, stages: list, unlearned: TrainStage) -> None:
+    """The robustness section on one unlearned checkpoint: each input/weight attack is an evaluation of
+    the forget set; the relearning attack a K-step fine-tune on the retain set (`offside-train
+    relearn_attack`), then that evaluation."""
+    forget = offside_tasks(runner, ["forget"])
+    for attack in runner.exp.robustness.get("attacks", []):
+        runner.add_eval(stages, unlearned, ["forget"], forget, attack=attack)
+    for steps in runner.exp.robustness.get("relearn_steps", []):
+        attacked = runner.add_train(stages, f"{unlearned.name}-relearnattack{steps}", "relearn_attack",
+                                    {**runner.exp.relearn, "max_steps": steps}, unlearned, unlearned.method,
+                                    unlearned.setting, "unlearned", "relearn_attack")
+        attacked.attack = f"relearn:steps={steps}"
+        runner.add_eval(stages, attacked, ["forget"], forget)
+
+
+def plan_offside(runner: Runner) -> list[TrainStage | EvalStage]:
+    exp, stages = runner.exp, []
+    train = functools.partial(runner.add_train, stages)
+
+    def evaluate(ckpt, roles, reference=None):
+        if exp.unlearning_metrics and ckpt.phase != "relearned":
+            roles = roles + [UNLEARNING]
+        if exp.utility_tasks and ckpt.phase in ("vanilla", "unlearned"):
+            roles = roles + [UTILITY]
+        return runner.add_eval(stages, ckpt, roles, offside_tasks(runner, roles), reference)
+
+    vanilla = train("vanilla", "sft", exp.vanilla, None, "vanilla", "complete", "vanilla", "sft")
+    references = {}  # setting -> the retain-only model's evaluation
+    if exp.unlearning_metrics:
+        for setting in dict.fromkeys("selective" if s == "selective" else "complete" for s in exp.settings):
+            options = {**exp.vanilla, **exp.reference, "setting": setting}
+            ref = train(f"reference-{setting}", "retain_only", options, None, "retain-only reference", setting,
+                        "reference", "retain_only")
+            references[setting] = evaluate(ref, [])
+    evaluate(vanilla, ["forget", "test", "retain", "relearn"]
+             + (["forget_private", "forget_shared"] if "selective" in exp.settings else []),
+             references.get("complete"))
+    if exp.relearn_vanilla:
+        evaluate(train("vanilla-relearned", "relearn", exp.relearn, vanilla, "vanilla", "complete",
+                       "relearned", "relearn"), RELEARNED_ROLES)
+    for method, setting, options, relearn in exp.method_runs():
+        name = f"{method}-{setting}"
+        unlearned = train(name, method, options, vanilla, method, setting, "unlearned", "unlearn")
+        evaluate(unlearned, ROLES_BY_SETTING[setting],
+                 references.get("selective" if setting == "selective" else "complete"))
+        if setting == "complete" and method in exp.robustness.get("methods", exp.methods):
+            plan_attacks(runner, stages, unlearned)
+        if relearn:
+            evaluate(train(f"{name}-relearned", "relearn", exp.relearn, unlearned, method, setting,
+                           "relearned", "relearn"), RELEARNED_ROLES)
+    return stages
+
+
+register_profile(RunProfile("offside", "OFFSIDE run", plan_offside, KIND_METRICS, write_report))

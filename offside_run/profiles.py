@@ -1,0 +1,45 @@
+"""How `offside run` drives one benchmark, registered by the benchmark's own planner module: its stage
+planner, the metrics its report takes per task kind, its report writer, and what every training
+stage and evaluation of its runs is told about the data. The pipeline, the run folder reader and the
+report name no benchmark: they look its profile up here. A profile module is named by an
+`offside.run_profiles` entry point (offside's own in setup.cfg; a third party ships its own)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from offside_data.options import did_you_mean, register_once
+
+from .experiment import Experiment, ExperimentError
+
+
+@dataclass(frozen=True)
+class RunProfile:
+    benchmark: str  # the registered benchmark (offside_data.benchmarks) it plans runs of
+    title: str  # the report's title: "<title>: <run name>"
+    plan: Callable[[Any], list]  # Runner -> its stages in run order (Runner.add_train / add_eval build them)
+    kind_metrics: dict[str, list[str]]  # task kind (task metadata `kind`) -> the metrics the report takes
+    write_report: Callable[..., Path]  # (entries, out_dir, title, protocol, header, extra_plots) -> report.md
+    train_options: Callable[[Experiment], dict[str, Any]] = lambda exp: {}  # every offside-train stage gets these
+    eval_metadata: Callable[[Experiment], dict[str, Any]] = lambda exp: {}  # every evaluation's --metadata
+
+
+PROFILES: dict[str, RunProfile] = {}
+
+
+def register_profile(profile: RunProfile) -> RunProfile:
+    return register_once(PROFILES, profile.benchmark, profile, ExperimentError, "run profile")
+
+
+def run_profile(benchmark: str, source: str = "experiment") -> RunProfile:
+    """The profile of `benchmark`, loading the `offside.run_profiles` entry points on first use."""
+    if not PROFILES:
+        for entry in metadata.entry_points(group="offside.run_profiles"):
+            entry.load()
+    if benchmark not in PROFILES:
+        raise ExperimentError(f"{source}: benchmark {benchmark!r} has no offside run profile (registered: "
+                              f"{', '.join(sorted(PROFILES)) or 'none'}){did_you_mean(benchmark, sorted(PROFILES))}")
+    return PROFILES[benchmark]
