@@ -119,7 +119,8 @@ class Runner:
         if not hasattr(self, "_index"):
             from offside_eval.tasks_index import TaskIndex
 
-            self._index = TaskIndex()
+            paths = self.exp.eval.get("include_path") or []
+            self._index = TaskIndex([paths] if isinstance(paths, str) else list(paths))  # as evaluate() sees them
         return self._index
 
     def folder(self, stage: TrainStage | EvalStage) -> Path:

@@ -26,6 +26,28 @@ PLUGIN = textwrap.dedent('''
 
     register_benchmark(Benchmark(name="toyqa", title="ToyQA", load_docs=docs, env_var="TOYQA_ROOT",
                                  train_records=train_records))
+
+
+    def plan(runner):
+        """vanilla on both parts, one GA run per method, each evaluated on the forget part."""
+        stages, exp = [], runner.exp
+        tasks = {"forget": {"gen": "toyqa_forget"}}
+        vanilla = runner.add_train(stages, "vanilla", "sft", exp.vanilla, None, "vanilla", "complete", "vanilla", "sft")
+        runner.add_eval(stages, vanilla, ["forget"], tasks)
+        for method, _setting, options, _relearn in exp.method_runs():
+            ckpt = runner.add_train(stages, method, method, options, vanilla, method, "complete", "unlearned", "unlearn")
+            runner.add_eval(stages, ckpt, ["forget"], tasks)
+        return stages
+
+
+    try:
+        from offside_run.profiles import RunProfile, register_profile
+        from offside_run.report import write_report
+    except ImportError:  # offside without its pipeline: the benchmark alone
+        pass
+    else:
+        register_profile(RunProfile("toyqa", "ToyQA run", plan, {"gen": ["exact_match"]}, write_report,
+                                    train_options=lambda exp: {"benchmark": "toyqa"}))
 ''')
 TASK = ("task: toyqa_forget\ndataset_path: toyqa\ndataset_kwargs: {part: f}\noutput_type: generate_until\n"
         "modality: text\ndoc_to_text: q\ndoc_to_target: a\nmetric_list: [{metric: exact_match}]\n"
@@ -39,8 +61,8 @@ def _plugin(tmp_path):
     (site / "toyqa_plugin.py").write_text(PLUGIN)
     (site / "toyqa_plugin-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: toyqa-plugin\n"
                                                                    "Version: 1.0\n")
-    (site / "toyqa_plugin-1.0.dist-info" / "entry_points.txt").write_text("[offside.benchmarks]\n"
-                                                                            "toyqa = toyqa_plugin\n")
+    (site / "toyqa_plugin-1.0.dist-info" / "entry_points.txt").write_text(
+        "[offside.benchmarks]\ntoyqa = toyqa_plugin\n\n[offside.run_profiles]\ntoyqa = toyqa_plugin\n")
     data, tasks = tmp_path / "data", tmp_path / "tasks"
     data.mkdir()
     tasks.mkdir()
@@ -70,6 +92,18 @@ def test_a_plugin_benchmark_evaluates_and_trains(tiny_model_dir, tmp_path):
     assert lineage["benchmark"] == "toyqa" and lineage["data"]["items"] == {"forget": 4, "retain": 0}
     proc = _run(env, *train, "--out", str(tmp_path / "ga2"), "--setting", "selective")
     assert proc.returncode == 2 and "--setting does not apply to --benchmark toyqa" in proc.stderr
+
+
+def test_offside_run_plans_a_plugin_benchmark(tiny_model_dir, tmp_path):
+    data, tasks, env = _plugin(tmp_path)
+    (tmp_path / "toy.yaml").write_text(json.dumps({
+        "name": "toy", "output_dir": str(tmp_path / "run"), "benchmark": "toyqa", "base_model": str(tiny_model_dir),
+        "data_root": str(data), "unlearning_metrics": False, "vanilla": {"max_steps": 1, "finetune": "full"},
+        "methods": {"ga": {"max_steps": 1}}, "eval": {"include_path": str(tasks), "limit": 2}}))
+    proc = _run(env, "offside_run.cli", "run", str(tmp_path / "toy.yaml"), "--dry_run")
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    for line in ("train vanilla", "evaluate vanilla", "train ga", "evaluate ga", "4 of 4 stages to run"):
+        assert line in proc.stdout, line
 
 
 def test_a_broken_plugin_is_named_and_does_not_stop_offside(tmp_path):
