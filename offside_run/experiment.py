@@ -9,13 +9,12 @@ from offside_data.fileio import read_yaml_mapping
 from offside_data.options import did_you_mean
 from offside_data.views import SETTINGS
 
+from .errors import ExperimentError
+from .profiles import run_profile
+
 PROTOCOLS = ("clean", "reference")
 PIPELINE_KEYS = {"settings": "settings this method runs in (default: all)",
                  "relearn": "false: skip this method's relearning stage"}
-
-
-class ExperimentError(ValueError):
-    """Invalid experiment YAML; the message names the file and key."""
 
 
 @dataclass
@@ -105,27 +104,14 @@ class Experiment:
         return exp
 
     def _check_benchmark(self, data: dict[str, Any]) -> None:
-        """The benchmark is registered and trainable; keys that only one benchmark reads are not misused."""
+        """The benchmark is registered and trainable and has a run profile, whose own check sees the file's keys."""
         from offside_data.benchmarks import BENCHMARKS
-        from offside_data.mllmu import FORGET_RATIOS
 
         trainable = sorted(n for n, b in BENCHMARKS.items() if b.train_records)
         if self.benchmark not in trainable:
             raise ExperimentError(f"{self.source}: benchmark {self.benchmark!r} is not one of {', '.join(trainable)}"
                                   f"{did_you_mean(str(self.benchmark), trainable)}")
-        if self.benchmark != "mllmu":
-            if "forget_ratio" in data:
-                raise ExperimentError(f"{self.source}: forget_ratio applies to benchmark mllmu only")
-            return
-        if self.forget_ratio not in FORGET_RATIOS:
-            raise ExperimentError(f"{self.source}: forget_ratio must be one of {', '.join(map(str, FORGET_RATIOS))}, "
-                                  f"got {self.forget_ratio!r}")
-        if "selective" in self.settings + self.relearn_settings:
-            raise ExperimentError(f"{self.source}: settings: selective does not apply to benchmark mllmu "
-                                  "(complete = image + text, unimodal = text only)")
-        for key in ("unlearning_metrics", "utility_tasks", "reference", "judge", "robustness"):
-            if data.get(key):
-                raise ExperimentError(f"{self.source}: {key} does not apply to benchmark mllmu")
+        run_profile(self.benchmark, self.source).check(self, data)
 
     def method_runs(self) -> list[tuple[str, str, dict[str, Any], bool]]:
         """(method, setting, its trainer options, relearned?) in run order."""

@@ -103,4 +103,9 @@ def plan_offside(runner: Runner) -> list[TrainStage | EvalStage]:
     return stages
 
 
-register_profile(RunProfile("offside", "OFFSIDE run", plan_offside, KIND_METRICS, write_report))
+def check_offside(exp, data: dict) -> None:
+    if "forget_ratio" in data:  # an MLLMU-Bench key
+        raise ExperimentError(f"{exp.source}: forget_ratio applies to benchmark mllmu only")
+
+
+register_profile(RunProfile("offside", "OFFSIDE run", plan_offside, KIND_METRICS, write_report, check=check_offside))

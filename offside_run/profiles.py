@@ -9,11 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from offside_data.options import did_you_mean, register_once
 
-from .experiment import Experiment, ExperimentError
+from .errors import ExperimentError
+
+if TYPE_CHECKING:
+    from .experiment import Experiment
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,8 @@ class RunProfile:
     write_report: Callable[..., Path]  # (entries, out_dir, title, protocol, header, extra_plots) -> report.md
     train_options: Callable[[Experiment], dict[str, Any]] = lambda exp: {}  # every offside-train stage gets these
     eval_metadata: Callable[[Experiment], dict[str, Any]] = lambda exp: {}  # every evaluation's --metadata
+    # (experiment, the file's keys) -> raises ExperimentError for what this benchmark cannot run
+    check: Callable[[Experiment, dict[str, Any]], None] = lambda exp, data: None
 
 
 PROFILES: dict[str, RunProfile] = {}
