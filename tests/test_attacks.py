@@ -5,6 +5,7 @@ import json
 
 import pytest
 import torch
+from llm_server import FakeLLMServer, Reply
 from PIL import Image
 
 from offside_eval import evaluate
@@ -43,7 +44,8 @@ def _requests(text_only=False):
             GenerationRequest(messages, image, {"max_new_tokens": 4})]
 
 
-@pytest.mark.parametrize("name", sorted(n for n, a in ATTACKS.items() if a.kind == "input"))
+# every input attack but the paraphrase, which asks an LLM (its own test serves one)
+@pytest.mark.parametrize("name", sorted(n for n, a in ATTACKS.items() if a.kind == "input" and n != "paraphrase"))
 def test_every_input_attack_rewrites_reproducibly_and_keeps_the_target(name):
     spec = parse_attack(name)
     clean = _requests()
@@ -65,6 +67,24 @@ def test_noise_differs_between_documents_and_typographic_gives_text_only_request
     attacked = parse_attack("typographic").attack_request(_requests(text_only=True)[1], "", "t|1")
     assert len(attacked.visuals) == 1 and attacked.messages[0]["content"][0] == {"type": "image"}
     assert attacked.messages[0]["content"][1]["text"] == "Answer the question written in the image."
+
+
+def test_paraphrase_asks_the_llm_once_per_question_and_keeps_the_images(tmp_path):
+    def responder(prompt, attempt):
+        question = prompt.split("Question: ")[1].split("\n")[0]
+        return Reply(json.dumps({"question": f"Reworded: {question}"}))
+
+    with FakeLLMServer(responder) as server:
+        spec = parse_attack(f"paraphrase:model=para-m,base_url={server.base_url}")
+        first = [spec.attack_request(r, "", "t|1") for r in _requests()]
+        again = [spec.attack_request(r, "", "t|1") for r in _requests()]  # the cached reply: no new request
+        assert len(server.requests) == 1
+    assert first[0].messages[0]["content"][1]["text"] == "Reworded: Which club did he join?"
+    assert first[0].messages == again[0].messages and first[0].visuals == _requests()[0].visuals
+    with FakeLLMServer(lambda prompt, attempt: Reply("no json here")) as server:
+        spec = parse_attack(f"paraphrase:model=other-m,base_url={server.base_url}")
+        with pytest.raises(AttackError, match="no question in the paraphrasing model's reply"):
+            spec.attack_request(_requests()[0], "", "t|1")
 
 
 def test_unknown_attack_and_option_are_one_line_errors():

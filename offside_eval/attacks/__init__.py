@@ -6,7 +6,7 @@ answers never mix. A new attack is one small file here calling `register_attack`
 from __future__ import annotations
 
 # the built-in attacks register themselves on import
-from . import image, prompt, quantize, typographic  # noqa: F401
+from . import image, paraphrase, prompt, quantize, typographic  # noqa: F401
 from .registry import ATTACKS, Attack, AttackError, AttackSpec, attack_table, parse_attack, register_attack
 
 __all__ = ["ATTACKS", "Attack", "AttackError", "AttackSpec", "attack_table", "parse_attack", "register_attack"]
