@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import math
 import os
 import subprocess
@@ -31,10 +30,10 @@ from run import gen_requests, mc_requests, race  # noqa: E402  (bench/run.py: `m
 
 from offside_data import load_items, view  # noqa: E402
 from offside_data.fixtures import ensure_mini, ensure_tiny_model  # noqa: E402
+from offside_data.lineage import read_lineage  # noqa: E402
 from offside_eval import evaluate  # noqa: E402
 from offside_eval.models import load_model  # noqa: E402
 from offside_train import build_config  # noqa: E402
-from offside_train.checkpoint import final_losses  # noqa: E402
 from offside_train.sft import run_sft  # noqa: E402
 from offside_train.unlearn import run_unlearn  # noqa: E402
 
@@ -82,15 +81,11 @@ def check_training(rep: Report, root: Path, tiny: Path, out: Path, device: str, 
     ga = run_unlearn(build_config("ga", {**common, "model": str(sft), "output_dir": str(out / "ga"),
                                         "learning_rate": 1e-4}, "gpu-check"))
     for name, path in (("sft", sft), ("ga", ga)):
-        losses = final_losses(_history(path))
+        losses = read_lineage(path)["final_losses"]
         ok = bool(losses) and all(math.isfinite(v) for v in losses.values())
         rep.check(f"training {name} ({'bf16' if bf16 else 'fp32'}, {steps} steps)", "PASS" if ok else "FAIL",
                   ", ".join(f"{k} {v:.4f}" for k, v in sorted(losses.items())) or "no loss logged")
     return sft
-
-
-def _history(path: Path) -> list[dict]:
-    return [json.loads(line) for line in (path / "train_log.jsonl").read_text().splitlines() if line.strip()]
 
 
 def check_evaluation(rep: Report, ckpt: Path, device: str, limit: int) -> None:

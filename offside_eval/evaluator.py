@@ -39,6 +39,7 @@ from .journal import (
 )
 from .judging import judge_info, run_judge
 from .lmms.routing import merge_lmms, split_lmms_tasks
+from .logs import setup_logging
 from .models import LMM, ModelError, load_model, parse_model_args
 from .planning import Plan, plan
 from .reference_results import add_reference_comparison, comparison_directions
@@ -131,7 +132,7 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
     each rank answers a share of the batches on its own device; rank 0 returns (and writes) the results,
     the other ranks return None.
     """
-    _setup_logging(verbosity)
+    setup_logging(verbosity)
     dp = data_parallel()
     if dp is not None and not dp.is_main:
         log.setLevel(logging.ERROR)  # one rank speaks
@@ -170,7 +171,7 @@ def evaluate(model: str | LMM, model_args: str | dict[str, Any] | None = None,
         lm = _load(model, model_args, p, batch_size, dp.device_for(device) if dp else device)
         timings = {"load_model_s": time.perf_counter() - t0}
         if spec is not None:
-            attack_model(lm, spec)
+            spec.attack_loaded(lm)
         journal = open_journal(model, model_args, lm, store, dp, spec)
         run(p, outputs, lm, journal, progress and (dp is None or dp.is_main), timings, dp)
         if dp is not None and not dp.is_main:
@@ -249,17 +250,6 @@ def _load(model: str | LMM, model_args: Any, p: Plan, batch_size: int | None, de
         raise ModelError(f"model {name!r} cannot compute log-likelihoods, needed by: {', '.join(needs_ll)} "
                          "(use generation tasks only, e.g. *_gen / *_mcgen)")
     return lm
-
-
-def attack_model(lm: LMM, spec: AttackSpec) -> None:
-    """A weights attack edits the loaded model's torch weights (input attacks act on the requests)."""
-    if spec.attack.kind != "weights":
-        return
-    weights = getattr(lm, "model", None)
-    if not isinstance(weights, torch.nn.Module):
-        raise ModelError(f"--attack {spec.label}: model {getattr(lm, 'name', type(lm).__name__)!r} has no local "
-                         "torch weights to attack")
-    spec.attack_model(weights)
 
 
 def build_requests(p: Plan, attack: AttackSpec | None = None) -> Outputs:
@@ -387,32 +377,6 @@ def score(p: Plan, o: Outputs, verdicts: dict, bootstrap_iters: int,
         results[name] = {"output_type": task.output_type, **task.aggregate(per_sample, bootstrap_iters)}
         samples[name] = rows
     return results, samples
-
-
-class _StderrHandler(logging.StreamHandler):
-    """Writes to the current sys.stderr (not the one at creation time)."""
-
-    @property
-    def stream(self):
-        import sys
-
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value):
-        pass
-
-
-def _setup_logging(verbosity: str | None) -> None:
-    level = getattr(logging, str(verbosity or "INFO").upper(), None)
-    if not isinstance(level, int):
-        raise EvalError(f"unknown verbosity {verbosity!r} (DEBUG, INFO, WARNING, ERROR)")
-    if not log.handlers:
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [offside_eval] %(message)s", "%H:%M:%S"))
-        log.addHandler(handler)
-        log.propagate = False
-    log.setLevel(level)
 
 
 def _seed_everything(seed: int) -> None:

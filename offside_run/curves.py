@@ -41,13 +41,13 @@ def check_curves(spec: dict[str, Any], source: str, index) -> None:
 def curve_callback(spec: dict[str, Any], parent: str, out: str, data_root: str) -> CurveCallback:
     """The callback of one unlearning run: `spec` tasks evaluated on the model in training."""
     processor = load_processor(parent)
-    holder: dict[str, LMM] = {}  # one hf_vlm around the training model, made at the first measurement
+    lm: LMM | None = None  # one hf_vlm around the training model, made at the first measurement
 
     def measure(model) -> dict[str, float]:
-        if "lm" not in holder:
-            holder["lm"] = load_model("hf_vlm", {"model": model, "processor": processor, "batch_size": 16,
-                                                 "device": str(next(model.parameters()).device)})
-        lm = holder["lm"]
+        nonlocal lm
+        if lm is None:
+            lm = load_model("hf_vlm", {"model": model, "processor": processor, "batch_size": 16,
+                                       "device": str(next(model.parameters()).device)})
         out_ = evaluate(lm, None, spec["tasks"], limit=spec.get("limit", 16), data_root=data_root, progress=False,
                         verbosity="ERROR")
         return {f"{task}/{metric}": value for task, result in out_["results"].items() for metric, value in result.items()

@@ -157,12 +157,20 @@ class ResumesSavedWeights:
         target.load_state_dict(saved.state_dict())  # strict: a key that does not match is an error
 
 
+def append_log(out: str | Path, entry: dict[str, Any]) -> None:
+    """One JSON line more in OUT/train_log.jsonl (losses as logged, curve points)."""
+    path = Path(out) / LOG_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry) + "\n")
+
+
 class LogFileCallback(TrainerCallback):
     """Append every log entry (loss per term, lr, step) to OUT/train_log.jsonl as it happens; a
     resumed run first drops the entries written after the checkpoint it resumes from."""
 
     def __init__(self, out: str):
-        self.file = Path(out) / LOG_FILE
+        self.out, self.file = out, Path(out) / LOG_FILE
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero and state.global_step and self.file.is_file():
@@ -172,9 +180,7 @@ class LogFileCallback(TrainerCallback):
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if state.is_world_process_zero and logs:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            with self.file.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+            append_log(self.out, {"step": state.global_step, **logs})
 
 
 def final_losses(log_history: list[dict[str, Any]]) -> dict[str, float]:
@@ -200,6 +206,7 @@ def save_checkpoint(cfg: TrainConfig, processor, stage: str, items: dict[str, in
     out = Path(cfg.output_dir)
     if trainer is not None:
         trainer.save_model(str(out))
+        finish_tracking(cfg)  # the end of every trained run, on every rank
         main, state = trainer.is_world_process_zero(), trainer.state
         history, steps, epochs = state.log_history, state.global_step, state.epoch
         model = trainer.accelerator.unwrap_model(trainer.model)

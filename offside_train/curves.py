@@ -5,14 +5,12 @@ training early once it holds (e.g. forget accuracy at most 0.3). The trainer kno
 is measured: `measure(model) -> {name: value}` comes from outside."""
 from __future__ import annotations
 
-import json
 import operator
 from collections.abc import Callable
-from pathlib import Path
 
 from transformers import TrainerCallback
 
-from .checkpoint import LOG_FILE
+from .checkpoint import append_log
 
 RULES = {"at_most": operator.le, "at_least": operator.ge}
 
@@ -21,7 +19,7 @@ class CurveCallback(TrainerCallback):
     def __init__(self, measure: Callable[[object], dict[str, float]], every: int, out: str,
                  stop: dict | None = None):
         """`stop`: {"metric": NAME, "at_most" | "at_least": VALUE}, checked after each measurement."""
-        self.measure, self.every, self.file = measure, every, Path(out) / LOG_FILE
+        self.measure, self.every, self.out = measure, every, out
         self.stop = stop
         self.points: list[dict] = []
 
@@ -35,9 +33,7 @@ class CurveCallback(TrainerCallback):
         point = {"step": state.global_step, "curve": values}
         self.points.append(point)
         if state.is_world_process_zero:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            with self.file.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(point) + "\n")
+            append_log(self.out, point)
         return values
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):

@@ -15,7 +15,6 @@ from trl import SFTConfig, SFTTrainer
 from .checkpoint import (
     LogFileCallback,
     ResumesSavedWeights,
-    finish_tracking,
     load_processor,
     load_trainable,
     prepare_output_dir,
@@ -56,6 +55,4 @@ def run_sft(cfg: SFTRunConfig) -> Path:
     """Train and save; stage `sft` for the vanilla model, `relearn` for relearning."""
     trainer, processor, items = build_sft_trainer(cfg)
     trainer.train(resume_from_checkpoint=resume_from(cfg))
-    out = save_checkpoint(cfg, processor, cfg.stage, {cfg.role: len(items)}, trainer=trainer)
-    finish_tracking(cfg)
-    return out
+    return save_checkpoint(cfg, processor, cfg.stage, {cfg.role: len(items)}, trainer=trainer)

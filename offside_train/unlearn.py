@@ -10,7 +10,6 @@ from offside_data.lineage import load_model
 
 from .checkpoint import (
     LogFileCallback,
-    finish_tracking,
     load_processor,
     load_trainable,
     prepare_output_dir,
@@ -57,6 +56,4 @@ def run_unlearn(cfg: UnlearnConfig, callbacks: Sequence[TrainerCallback] = ()) -
     runner.train(resume_from_checkpoint=resume_from(cfg))
     extra.update({"schedule": cfg.schedule if runner.retain_items else None,
                   "batches_by_role": runner.step_roles, **runner.lineage_extra()})
-    out = save_checkpoint(cfg, processor, "unlearn", items, extra, trainer=runner)
-    finish_tracking(cfg)
-    return out
+    return save_checkpoint(cfg, processor, "unlearn", items, extra, trainer=runner)

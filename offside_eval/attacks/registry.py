@@ -6,9 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+import torch
+
 from offside_data.extras import require
 from offside_data.options import did_you_mean, parse_kv, register_once
 
+from ..models.base import ModelError
 from ..requests import GenerationRequest, LoglikelihoodRequest
 
 Request = LoglikelihoodRequest | GenerationRequest
@@ -60,9 +63,15 @@ class AttackSpec:
     def record(self) -> dict[str, Any]:
         return {"name": self.attack.name, "kind": self.attack.kind, "options": dict(self.options), "label": self.label}
 
-    def attack_model(self, model) -> None:
-        if self.attack.kind == "weights":
-            self.attack.apply(model, **self.options)
+    def attack_loaded(self, lm) -> None:
+        """A weights attack edits a loaded model's torch weights (input attacks act on the requests)."""
+        if self.attack.kind != "weights":
+            return
+        weights = getattr(lm, "model", None)
+        if not isinstance(weights, torch.nn.Module):
+            raise ModelError(f"--attack {self.label}: model {getattr(lm, 'name', type(lm).__name__)!r} has no local "
+                             "torch weights to attack")
+        self.attack.apply(weights, **self.options)
 
     def attack_request(self, request: Request, target: Any, doc_key: str) -> Request:
         if self.attack.kind != "input":
