@@ -51,6 +51,11 @@ class Benchmark:
     train_options: tuple[str, ...] = ()  # the offside-train options its train_records takes
     option_choices: Mapping[str, tuple] = field(default_factory=dict)  # allowed values of those options
     audit: Callable[[Path], dict[str, Any]] | None = None  # root -> what results.json says of its anomalies
+    tasks_dir: Path | None = None  # its task YAMLs: offside-eval indexes them with the built-in ones
+    # (out, size=None, seed=0) -> {what: count}: writes the offline fixture (`offside-data synth --benchmark`)
+    generate: Callable[..., dict[str, int]] | None = None
+    # (root, **options) -> exit code: checks a data root and prints its counts (`offside-data validate`)
+    validate: Callable[..., int] | None = None
 
     def data_id(self, root: str | Path) -> str | None:
         """The root's fingerprint for results and lineage; None for a benchmark that declares none."""
@@ -184,7 +189,8 @@ def _offside_train_records(root: Path, role: str, modality: str, setting: str, i
 OFFSIDE = register_benchmark(Benchmark(
     name="offside", title="OFFSIDE", load_docs=_offside_docs, env_var="OFFSIDE_DATA_ROOT",
     fixture=ensure_mini, fixture_title="OFFSIDE-mini", locate=resolve_data_root, fingerprint=data_fingerprint,
-    train_records=_offside_train_records, train_options=("setting", "image_size"), audit=_offside_anomalies))
+    train_records=_offside_train_records, train_options=("setting", "image_size"), audit=_offside_anomalies,
+    generate=lambda out, size=None, seed=0: _synth().generate(out, n_players=size or 12, seed=seed)))
 
 
 # ---- MLLMU-Bench ----------------------------------------------------------------------------
@@ -290,7 +296,20 @@ MLLMU = register_benchmark(Benchmark(
     name="mllmu", title="MLLMU-Bench", load_docs=_mllmu_docs, env_var="MLLMU_DATA_ROOT",
     fixture=ensure_mllmu_mini, fixture_title="MLLMU-mini", locate=resolve_data_root,  # a folder or a hub id
     fingerprint=lambda root: data_fingerprint(root, "*/*.parquet"), metadata_keys=("forget_ratio", "seed"),
-    train_records=_mllmu_train_records, train_options=("forget_ratio",), option_choices={"forget_ratio": FORGET_RATIOS}))
+    train_records=_mllmu_train_records, train_options=("forget_ratio",), option_choices={"forget_ratio": FORGET_RATIOS},
+    generate=lambda out, size=None, seed=0: _mllmu_synth().generate(out, n_profiles=size or 60, seed=seed)))
+
+
+def _synth():
+    from . import synth
+
+    return synth
+
+
+def _mllmu_synth():
+    from . import mllmu_synth
+
+    return mllmu_synth
 
 
 def load_plugins() -> None:

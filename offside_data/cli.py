@@ -7,6 +7,7 @@ import argparse
 import sys
 from collections import Counter
 
+from .benchmarks import BENCHMARKS
 from .schema import INFOS, SPLITS, DataError
 
 
@@ -164,11 +165,11 @@ def _report_failed(report, what: str, hint: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="offside-data", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("synth", help="write the synthetic OFFSIDE-mini (or MLLMU-mini) dataset")
-    p.add_argument("--benchmark", choices=("offside", "mllmu"), default="offside")
+    p = sub.add_parser("synth", help="write a benchmark's synthetic offline fixture (default: OFFSIDE-mini)")
+    p.add_argument("--benchmark", choices=sorted(n for n, b in BENCHMARKS.items() if b.generate), default="offside")
     p.add_argument("--out", required=True)
-    p.add_argument("--players", type=int, default=12)
-    p.add_argument("--profiles", type=int, default=60, help="mllmu: fictional profiles")
+    p.add_argument("--size", "--players", "--profiles", dest="size", type=int, default=None,
+                   help="how many subjects (players, profiles, ...; default: the fixture's own)")
     p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("tiny-model", help="write a tiny random-weight Qwen2.5-VL checkpoint")
     p.add_argument("--out", required=True)
@@ -192,16 +193,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="rules: the player's name in place of the image reference, no LLM (the LLM options are unused)")
     args = parser.parse_args(argv)
     try:
-        if args.command == "synth" and args.benchmark == "mllmu":
-            from .mllmu_synth import generate as generate_mllmu
-
-            counts = generate_mllmu(args.out, n_profiles=args.profiles, seed=args.seed)
-            print(f"MLLMU-mini written to {args.out}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
-        elif args.command == "synth":
-            from .synth import generate
-
-            counts = generate(args.out, n_players=args.players, seed=args.seed)
-            print(f"OFFSIDE-mini written to {args.out}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+        if args.command == "synth":
+            bench = BENCHMARKS[args.benchmark]
+            counts = bench.generate(args.out, size=args.size, seed=args.seed)
+            print(f"{bench.fixture_title} written to {args.out}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
         elif args.command == "tiny-model":
             from .tiny_model import TinyConfig, build_tiny_model
 

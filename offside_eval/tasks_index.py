@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from offside_data.benchmarks import BENCHMARKS
+
 from .task_config import GroupConfig, TaskConfig, TaskError, check_keys, make_config
 
 log = logging.getLogger("offside_eval")
@@ -101,7 +103,8 @@ def load_yaml(path: str | Path, _seen: tuple = ()) -> dict[str, Any]:
 def _include_path(path: Path, include: str) -> Path:
     base = Path(include) if Path(include).is_absolute() else path.parent / include
     if not base.exists() and not Path(include).is_absolute():
-        base = builtin_dir() / include  # a user task may build on a built-in one: include: mmbench/mmbench_en_dev.yaml
+        # a user task may build on a built-in one: include: mmbench/mmbench_en_dev.yaml
+        base = next((d / include for d in builtin_dirs() if (d / include).exists()), base)
     if not base.exists():
         raise TaskError(f"{path}: include {include!r} not found (next to the file or among the built-in tasks)")
     return base
@@ -123,10 +126,16 @@ def builtin_dir() -> Path:
     return Path(pkg.__file__).parent
 
 
+def builtin_dirs() -> list[Path]:
+    """The built-in task folder and every registered benchmark's own (`Benchmark.tasks_dir`)."""
+    return [builtin_dir()] + [b.tasks_dir for b in BENCHMARKS.values() if b.tasks_dir]
+
+
 class TaskIndex:
     def __init__(self, include_paths: Iterable[str | Path] | None = None):
         self.entries: dict[str, Entry] = {}
-        self._scan(builtin_dir(), builtin=True)
+        for folder in builtin_dirs():
+            self._scan(folder, builtin=True)
         for extra in include_paths or []:
             extra = Path(extra)
             if not extra.is_dir():

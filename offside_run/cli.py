@@ -12,9 +12,12 @@ from pathlib import Path
 
 
 def builtin_config(name: str) -> Path | None:
-    """`demo`, `paper_7b`, ... name a config shipped in offside_run/configs."""
-    path = Path(str(resources.files("offside_run") / "configs" / f"{name}.yaml"))
-    return path if path.exists() else None
+    """`demo`, `paper_7b`, ... name a config shipped in offside_run/configs or in a benchmark's configs folder."""
+    from .profiles import load_profiles
+
+    folders = [Path(str(resources.files("offside_run") / "configs"))]
+    folders += [p.configs_dir for p in load_profiles().values() if p.configs_dir]
+    return next((f / f"{name}.yaml" for f in folders if (f / f"{name}.yaml").exists()), None)
 
 
 def main(argv: list[str] | None = None) -> int:

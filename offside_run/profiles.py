@@ -30,6 +30,7 @@ class RunProfile:
     eval_metadata: Callable[[Experiment], dict[str, Any]] = lambda exp: {}  # every evaluation's --metadata
     # (experiment, the file's keys) -> raises ExperimentError for what this benchmark cannot run
     check: Callable[[Experiment, dict[str, Any]], None] = lambda exp, data: None
+    configs_dir: Path | None = None  # its shipped experiments: `offside run NAME` finds NAME.yaml there
 
 
 PROFILES: dict[str, RunProfile] = {}
@@ -39,11 +40,17 @@ def register_profile(profile: RunProfile) -> RunProfile:
     return register_once(PROFILES, profile.benchmark, profile, ExperimentError, "run profile")
 
 
-def run_profile(benchmark: str, source: str = "experiment") -> RunProfile:
-    """The profile of `benchmark`, loading the `offside.run_profiles` entry points on first use."""
+def load_profiles() -> dict[str, RunProfile]:
+    """Every registered profile, loading the `offside.run_profiles` entry points on first use."""
     if not PROFILES:
         for entry in metadata.entry_points(group="offside.run_profiles"):
             entry.load()
+    return PROFILES
+
+
+def run_profile(benchmark: str, source: str = "experiment") -> RunProfile:
+    """The profile of `benchmark`."""
+    load_profiles()
     if benchmark not in PROFILES:
         raise ExperimentError(f"{source}: benchmark {benchmark!r} has no offside run profile (registered: "
                               f"{', '.join(sorted(PROFILES)) or 'none'}){did_you_mean(benchmark, sorted(PROFILES))}")
