@@ -34,6 +34,25 @@ class BenchmarkError(ValueError):
 
 
 @dataclass(frozen=True)
+class TrainOption:
+    """An `offside-train` option a benchmark declares; its value goes to the benchmark's train_records hook."""
+    default: Any
+    help: str
+    choices: tuple = ()
+
+    def check(self, name: str, value: Any) -> Any:
+        """`value` as the default's type, one of `choices` if any; ValueError naming `name` otherwise."""
+        kind = type(self.default)
+        try:
+            value = kind(value) if not isinstance(value, kind) else value
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} should be {kind.__name__}, got {value!r}") from None
+        if self.choices and value not in self.choices:
+            raise ValueError(f"{name} must be one of {', '.join(map(str, self.choices))}, got {value}")
+        return value
+
+
+@dataclass(frozen=True)
 class Benchmark:
     name: str  # the tasks' dataset_path
     title: str  # how the log and the warnings call it
@@ -48,14 +67,22 @@ class Benchmark:
     metadata_keys: tuple[str, ...] = ()  # `--metadata k=v` keys passed into the tasks' dataset_kwargs
     # (root, role, modality, **train_options) -> TrainRecords; role is one of TRAIN_ROLES
     train_records: Callable[..., list[TrainRecord]] | None = None
-    train_options: tuple[str, ...] = ()  # the offside-train options its train_records takes
-    option_choices: Mapping[str, tuple] = field(default_factory=dict)  # allowed values of those options
+    train_options: Mapping[str, TrainOption] = field(default_factory=dict)  # the options its train_records takes
     audit: Callable[[Path], dict[str, Any]] | None = None  # root -> what results.json says of its anomalies
     tasks_dir: Path | None = None  # its task YAMLs: offside-eval indexes them with the built-in ones
     # (out, size=None, seed=0) -> {what: count}: writes the offline fixture (`offside-data synth --benchmark`)
     generate: Callable[..., dict[str, int]] | None = None
     # (root, **options) -> exit code: checks a data root and prints its counts (`offside-data validate`)
     validate: Callable[..., int] | None = None
+
+    def train_values(self, given: Mapping[str, Any], flag: str = "--") -> dict[str, Any]:
+        """Every declared train option's value (the given one, checked, else its default); ValueError for a
+        given option this benchmark does not declare. `flag` prefixes option names in messages."""
+        for name in given:
+            if name not in self.train_options:
+                raise ValueError(f"{flag}{name} does not apply to {flag}benchmark {self.name}")
+        return {name: opt.check(flag + name, given[name]) if name in given else opt.default
+                for name, opt in self.train_options.items()}
 
     def data_id(self, root: str | Path) -> str | None:
         """The root's fingerprint for results and lineage; None for a benchmark that declares none."""
@@ -94,6 +121,15 @@ BENCHMARKS: dict[str, Benchmark] = {}
 
 def register_benchmark(benchmark: Benchmark) -> Benchmark:
     return register_once(BENCHMARKS, benchmark.name, benchmark, BenchmarkError, "benchmark")
+
+
+def declared_train_options() -> dict[str, dict[str, TrainOption]]:
+    """option name -> {benchmark: its declaration}, over every registered benchmark (offside-train's extra flags)."""
+    out: dict[str, dict[str, TrainOption]] = {}
+    for bench in BENCHMARKS.values():
+        for name, opt in bench.train_options.items():
+            out.setdefault(name, {})[bench.name] = opt
+    return out
 
 
 def get_benchmark(name: Any) -> Benchmark | None:
@@ -189,7 +225,11 @@ def _offside_train_records(root: Path, role: str, modality: str, setting: str, i
 OFFSIDE = register_benchmark(Benchmark(
     name="offside", title="OFFSIDE", load_docs=_offside_docs, env_var="OFFSIDE_DATA_ROOT",
     fixture=ensure_mini, fixture_title="OFFSIDE-mini", locate=resolve_data_root, fingerprint=data_fingerprint,
-    train_records=_offside_train_records, train_options=("setting", "image_size"), audit=_offside_anomalies,
+    train_records=_offside_train_records, audit=_offside_anomalies,
+    train_options={"setting": TrainOption("complete", "complete: forget every QA of the forget players; selective: "
+                                          "their private QAs only.", ("complete", "selective")),
+                   "image_size": TrainOption(256, "images are resized to image_size x image_size pixels (the paper's "
+                                             "256).")},
     generate=lambda out, size=None, seed=0: _synth().generate(out, n_players=size or 12, seed=seed)))
 
 
@@ -296,7 +336,8 @@ MLLMU = register_benchmark(Benchmark(
     name="mllmu", title="MLLMU-Bench", load_docs=_mllmu_docs, env_var="MLLMU_DATA_ROOT",
     fixture=ensure_mllmu_mini, fixture_title="MLLMU-mini", locate=resolve_data_root,  # a folder or a hub id
     fingerprint=lambda root: data_fingerprint(root, "*/*.parquet"), metadata_keys=("forget_ratio", "seed"),
-    train_records=_mllmu_train_records, train_options=("forget_ratio",), option_choices={"forget_ratio": FORGET_RATIOS},
+    train_records=_mllmu_train_records,
+    train_options={"forget_ratio": TrainOption(5, "the forget split N of forget_N / retain_{100-N}.", FORGET_RATIOS)},
     generate=lambda out, size=None, seed=0: _mllmu_synth().generate(out, n_profiles=size or 60, seed=seed)))
 
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from offside_data.benchmarks import BENCHMARKS, declared_train_options, get_benchmark
 from offside_data.fileio import read_yaml_mapping
 from offside_data.options import did_you_mean
 from offside_data.views import SETTINGS
@@ -23,7 +24,9 @@ class Experiment:
     output_dir: Path = field(metadata={"help": "run folder: checkpoints/, evals/, report/"})
     benchmark: str = field(default="offside", metadata={
         "help": "offside, or mllmu (MLLMU-Bench: vanilla on ft_Data, unlearning on forget_N, the mllmu_bench tasks)"})
-    forget_ratio: int = field(default=5, metadata={"help": "mllmu only: the forget split N (5, 10 or 15)"})
+    benchmark_options: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "the benchmark's own offside-train options (e.g. MLLMU-Bench's forget_ratio), given to every "
+                "training stage and to the tasks' --metadata; each may also be written as a top-level key"})
     base_model: str = field(default="tiny", metadata={"help": "'tiny' (the cached tiny Qwen2.5-VL), a path or hub id"})
     data_root: str = field(default="mini", metadata={
         "help": "'mini' / 'mini:N' (the benchmark's cached fixture: N players / profiles), or a path"})
@@ -72,10 +75,13 @@ class Experiment:
         if not isinstance(data, dict):
             raise ExperimentError(f"{source}: top level must be a mapping")
         known = {f.name for f in fields(cls)} - {"source"}
-        for key in data:
-            if key not in known:
-                raise ExperimentError(f"{source}: unknown key {key!r}{did_you_mean(key, sorted(known))}")
+        declared = declared_train_options()
         data = dict(data)
+        for key in list(data):
+            if key in declared and key not in known:
+                data["benchmark_options"] = {**(data.get("benchmark_options") or {}), key: data.pop(key)}
+            elif key not in known:
+                raise ExperimentError(f"{source}: unknown key {key!r}{did_you_mean(key, sorted(known))}")
         data.setdefault("name", Path(source).stem)
         if output_dir is not None:
             data["output_dir"] = output_dir
@@ -105,13 +111,19 @@ class Experiment:
 
     def _check_benchmark(self, data: dict[str, Any]) -> None:
         """The benchmark is registered and trainable and has a run profile, whose own check sees the file's keys."""
-        from offside_data.benchmarks import BENCHMARKS
-
         trainable = sorted(n for n, b in BENCHMARKS.items() if b.train_records)
         if self.benchmark not in trainable:
             raise ExperimentError(f"{self.source}: benchmark {self.benchmark!r} is not one of {', '.join(trainable)}"
                                   f"{did_you_mean(str(self.benchmark), trainable)}")
+        try:
+            BENCHMARKS[self.benchmark].train_values(self.benchmark_options, flag="")
+        except ValueError as exc:
+            raise ExperimentError(f"{self.source}: {exc}") from None
         run_profile(self.benchmark, self.source).check(self, data)
+
+    def benchmark_option(self, name: str) -> Any:
+        """A benchmark option's value in this experiment: the given one, else the benchmark's default."""
+        return get_benchmark(self.benchmark).train_values(self.benchmark_options, flag="")[name]
 
     def method_runs(self) -> list[tuple[str, str, dict[str, Any], bool]]:
         """(method, setting, its trainer options, relearned?) in run order."""
@@ -122,8 +134,6 @@ class Experiment:
                 if setting not in opts.pop("settings", self.settings):  # a method may run in fewer settings
                     continue
                 relearn = bool(opts.pop("relearn", True)) and setting in self.relearn_settings
-                options = {**self.unlearn, **opts,
-                           "setting": "complete" if setting == "unimodal" else setting,
-                           "modality": "text" if setting == "unimodal" else "mm"}
+                options = {**self.unlearn, **opts, **run_profile(self.benchmark, self.source).setting_options(setting)}
                 runs.append((method, setting, options, relearn))
         return runs

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
-from offside_data.mllmu import FORGET_RATIOS, MODALITIES, SPLITS
+from offside_data.mllmu import MODALITIES, SPLITS
 
 from .experiment import ExperimentError
 from .mllmu_report import write_mllmu_report
@@ -65,9 +65,6 @@ def plan_mllmu(runner: Runner) -> list[TrainStage | EvalStage]:
 
 def check_mllmu(exp, data: dict) -> None:
     """A forget split the release has; none of OFFSIDE's settings or sections."""
-    if exp.forget_ratio not in FORGET_RATIOS:
-        raise ExperimentError(f"{exp.source}: forget_ratio must be one of {', '.join(map(str, FORGET_RATIOS))}, "
-                              f"got {exp.forget_ratio!r}")
     if "selective" in exp.settings + exp.relearn_settings:
         raise ExperimentError(f"{exp.source}: settings: selective does not apply to benchmark mllmu "
                               "(complete = image + text, unimodal = text only)")
@@ -78,5 +75,4 @@ def check_mllmu(exp, data: dict) -> None:
 
 register_profile(RunProfile("mllmu", "MLLMU-Bench run", plan_mllmu, MLLMU_KIND_METRICS, write_mllmu_report,
                             check=check_mllmu,
-                            train_options=lambda exp: {"benchmark": "mllmu", "forget_ratio": exp.forget_ratio},
-                            eval_metadata=lambda exp: {"forget_ratio": exp.forget_ratio}))
+                            eval_metadata=lambda exp: {"forget_ratio": exp.benchmark_option("forget_ratio")}))

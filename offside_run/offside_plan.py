@@ -103,9 +103,11 @@ def plan_offside(runner: Runner) -> list[TrainStage | EvalStage]:
     return stages
 
 
-def check_offside(exp, data: dict) -> None:
-    if "forget_ratio" in data:  # an MLLMU-Bench key
-        raise ExperimentError(f"{exp.source}: forget_ratio applies to benchmark mllmu only")
+def setting_options(setting: str) -> dict[str, str]:
+    """The unimodal setting trains the complete setting's forget set on its text-only variants."""
+    return {"setting": "complete" if setting == "unimodal" else setting,
+            "modality": "text" if setting == "unimodal" else "mm"}
 
 
-register_profile(RunProfile("offside", "OFFSIDE run", plan_offside, KIND_METRICS, write_report, check=check_offside))
+register_profile(RunProfile("offside", "OFFSIDE run", plan_offside, KIND_METRICS, write_report,
+                            setting_options=setting_options))

@@ -222,7 +222,7 @@ def save_checkpoint(cfg: TrainConfig, processor, stage: str, items: dict[str, in
     record = {
         "stage": stage, "parent": _parent(cfg.model),
         "method": stage if stage in STAGES else None,
-        "benchmark": cfg.benchmark, "setting": cfg.setting, "modality": cfg.modality, "finetune": cfg.finetune,
+        "benchmark": cfg.benchmark, **cfg.benchmark_options, "modality": cfg.modality, "finetune": cfg.finetune,
         "hyperparameters": cfg.to_dict(),
         "data": {"root": str(Path(cfg.data).resolve()), "fingerprint": get_benchmark(cfg.benchmark).data_id(cfg.data),
                  "items": items},

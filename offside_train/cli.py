@@ -17,6 +17,8 @@ import sys
 
 from transformers import HfArgumentParser
 
+from offside_data.benchmarks import declared_train_options
+
 from .checkpoint import interrupted_state
 from .config import ConfigError, build_config, config_class, load_yaml
 from .methods import METHODS, UnlearnConfig
@@ -37,6 +39,13 @@ class OptionParser(HfArgumentParser):
 def _parser(command: str, cls: type) -> OptionParser:
     parser = OptionParser(cls, prog=f"offside-train {command}", description=COMMANDS[command], allow_abbrev=False)
     parser.add_argument("--config", help="YAML file of options; command-line options override it")
+    for name, by_benchmark in sorted(declared_train_options().items()):  # each benchmark's own options
+        first = next(iter(by_benchmark.values()))
+        choices = sorted({c for opt in by_benchmark.values() for c in opt.choices}) \
+            if all(opt.choices for opt in by_benchmark.values()) else None
+        parser.add_argument(f"--{name}", type=type(first.default), default=argparse.SUPPRESS, choices=choices,
+                            help="; ".join(f"{bench}: {opt.help} (default {opt.default})"
+                                           for bench, opt in by_benchmark.items()))
     if command == "unlearn":
         parser.add_argument("--method", choices=sorted(METHODS), help="unlearning method; its options are listed "
                                                                      "by `--method NAME --help`")
@@ -65,7 +74,7 @@ def make_config(argv: list[str] | None = None):
     parser = _parser(command, config_class(stage))
     parsed = vars(parser.parse_args(argv[1:]))
     named = {arg.split("=")[0] for arg in argv[1:] if arg.startswith("--")}
-    cli = {a.dest: parsed[a.dest] for a in parser._actions if named & set(a.option_strings)}
+    cli = {a.dest: parsed[a.dest] for a in parser._actions if named & set(a.option_strings) and a.dest in parsed}
     options = {**file_values, **cli}
     options.pop("config", None)
     options.pop("method", None)

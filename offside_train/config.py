@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Literal
 from transformers import TrainingArguments
 from transformers.hf_argparser import string_to_bool
 
+from offside_data.benchmarks import BENCHMARKS, declared_train_options, get_benchmark
 from offside_data.options import did_you_mean
 
 
@@ -35,17 +36,13 @@ class TrainConfig(TrainingArguments):
     stage: ClassVar[str] = ""
 
     model: str = option("", "Model to train: a hub id, a folder, or an offside checkpoint (adapters resolved).")
-    data: str = option("", "Data root of --benchmark: OFFSIDE's item files and images, or a local MLLMU-Bench "
-                           "release (its config folders of parquet shards).")
-    benchmark: str = option("offside", "What --data holds and how it is trained on: offside or mllmu (MLLMU-Bench: "
-                                       "vanilla on ft_Data, unlearning on forget_N with retain_{100-N}).")
-    forget_ratio: int = option(5, "MLLMU-Bench only: the forget split N of forget_N / retain_{100-N} (5, 10 or 15).")
+    data: str = option("", "Data root of --benchmark, in its release's layout.")
+    benchmark: str = option("offside", "What --data holds and how it is trained on: a registered benchmark (its "
+                                       "train_records hook says what each role is).")
     output_dir: str = option("", "Folder the checkpoint, lineage and train_log.jsonl are written to.",
                              aliases=["--out"])
-    setting: Literal["complete", "selective"] = option(
-        "complete", "OFFSIDE only. complete: forget every QA of the forget players; selective: their private QAs only.")
     modality: Literal["mm", "text"] = option(
-        "mm", "mm: image + question; text: no image, the player's name substituted into the question.")
+        "mm", "mm: image + question; text: no image, the question's text-only rewrite (its subject named).")
     finetune: Literal["lora", "full", "language"] = option(
         "lora", "lora: a LoRA adapter; full: all weights; language: all weights of the language model and its "
         "output head, the vision tower and projector frozen (the part the paper's LoRA adapts).")
@@ -59,8 +56,6 @@ class TrainConfig(TrainingArguments):
     prompt_format: Literal["chat", "prefix"] = option(
         "chat", "chat: the checkpoint's chat template; prefix: no chat template (PaliGemma style), the question is "
                 "the processor's prompt and the answer its suffix.")
-    image_size: int = option(256, "OFFSIDE only: images are resized to image_size x image_size pixels (MLLMU-Bench "
-                                  "images go in at release size, as its tasks evaluate them).")
     merge: bool = option(False, "LoRA only: also write OUTPUT_DIR/merged with the adapter merged into full weights.")
     # TrainingArguments fields whose defaults offside changes
     learning_rate: float = option(1e-4, "Peak learning rate (AdamW by default, see --optim).")
@@ -73,6 +68,8 @@ class TrainConfig(TrainingArguments):
     resume_from_checkpoint: str | None = option(
         None, "'last': continue from the newest checkpoint-N in output_dir (start fresh if none); or a checkpoint folder.")
     remove_unused_columns: bool = option(False, "Kept False: offside's collators build the model inputs themselves.")
+    # the options --benchmark declares (Benchmark.train_options), set by build_config
+    benchmark_options: dict[str, Any] = field(default_factory=dict, init=False)
 
     def __post_init__(self):
         for name in ("model", "data", "output_dir"):
@@ -80,32 +77,26 @@ class TrainConfig(TrainingArguments):
                 raise ConfigError(f"--{name} is required")
         if self.merge and self.finetune != "lora":
             raise ConfigError("--merge applies to LoRA runs only (--finetune full already saves full weights)")
-        for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "max_length", "image_size"):
+        for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "max_length"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"--{name} must be >= 1, got {getattr(self, name)}")
         if not Path(self.data).is_dir():
             raise ConfigError(f"--data {self.data}: not a directory")
-        self._check_benchmark()
         if self.data_seed is None:
             self.data_seed = self.seed  # data order follows --seed unless --data_seed says otherwise
         super().__post_init__()
 
-    def _check_benchmark(self) -> None:
-        """A registered benchmark that can be trained on, and no option its data hook ignores changed."""
-        from offside_data.benchmarks import BENCHMARKS, get_benchmark
-
+    def set_benchmark_options(self, given: dict[str, Any]) -> None:
+        """A registered benchmark that can be trained on, with its declared options (given or default)."""
         bench = get_benchmark(self.benchmark)
         trainable = sorted(name for name, b in BENCHMARKS.items() if b.train_records)
         if bench is None or bench.train_records is None:
             raise ConfigError(f"--benchmark {self.benchmark!r} is not one of {', '.join(trainable)}"
                               f"{did_you_mean(self.benchmark, trainable)}")
-        for name in ("setting", "forget_ratio", "image_size"):
-            default = next(f.default for f in fields(TrainConfig) if f.name == name)
-            if name not in bench.train_options and getattr(self, name) != default:
-                raise ConfigError(f"--{name} does not apply to --benchmark {self.benchmark}")
-        for name, choices in bench.option_choices.items():
-            if getattr(self, name) not in choices:
-                raise ConfigError(f"--{name} must be one of {', '.join(map(str, choices))}, got {getattr(self, name)}")
+        try:
+            self.benchmark_options = bench.train_values(given)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 @dataclass
@@ -212,14 +203,20 @@ def build_config(stage: str, options: dict[str, Any], source: str = "options") -
     options = dict(options)
     if options.pop("method", stage) != stage:
         raise ConfigError(f"{source}: method {options.get('method')!r} differs from {stage!r}")
-    names, hints = option_names(cls), typing.get_type_hints(cls)
-    values = {}
+    names, hints, declared = option_names(cls), typing.get_type_hints(cls), declared_train_options()
+    values, benchmark_values = {}, {}
     for key, value in options.items():
-        if names.get(key) != key:
-            raise ConfigError(f"{source}: unknown option {key!r} for {stage}{did_you_mean(key, names)}")
-        values[key] = _coerce(source, key, value, hints[key])
+        if key in declared:
+            benchmark_values[key] = value
+        elif names.get(key) != key:
+            raise ConfigError(f"{source}: unknown option {key!r} for {stage}"
+                              f"{did_you_mean(key, {**names, **dict(zip(declared, declared))})}")
+        else:
+            values[key] = _coerce(source, key, value, hints[key])
     try:
-        return cls(**values)
+        cfg = cls(**values)
+        cfg.set_benchmark_options(benchmark_values)
+        return cfg
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     except (ValueError, TypeError) as exc:

@@ -1,7 +1,6 @@
 """Training data: a benchmark's neutral records per role, batched with the evaluator's answer-only encoding.
 
-The benchmark registry's `train_records` hook says what each role is (OFFSIDE: views of its items;
-MLLMU-Bench: ft_Data's QA of forget_N / retain_N profiles); batches come from
+The benchmark registry's `train_records` hook says what each role is; batches come from
 `offside_data.encode.encode_examples`, the function the evaluator scores with, so a model is trained
 on exactly the tokens it is later measured on, and every image record's batch carries its pixels.
 """
@@ -20,9 +19,9 @@ def load_records(cfg, role: str) -> list[TrainRecord]:
     if role not in TRAIN_ROLES:
         raise ValueError(f"unknown role {role!r}; choose from {', '.join(TRAIN_ROLES)}")
     bench = get_benchmark(cfg.benchmark)
-    records = bench.train_records(Path(cfg.data), role, cfg.modality, **{k: getattr(cfg, k) for k in bench.train_options})
+    records = bench.train_records(Path(cfg.data), role, cfg.modality, **cfg.benchmark_options)
     if not records:
-        described = ", ".join(f"{k}={getattr(cfg, k)}" for k in ("modality", *bench.train_options))
+        described = ", ".join(f"{k}={v}" for k, v in {"modality": cfg.modality, **cfg.benchmark_options}.items())
         raise ValueError(f"{cfg.data}: no {role} records for {cfg.benchmark} ({described})")
     return records
 

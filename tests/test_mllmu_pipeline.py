@@ -13,7 +13,7 @@ BASE = {"output_dir": "runs/x", "benchmark": "mllmu", "methods": {"ga": {}}}
 @pytest.mark.parametrize("change, message", [
     ({"benchmark": "mllm"}, "x.yaml: benchmark 'mllm' is not one of mllmu, offside (did you mean 'mllmu'?)"),
     ({"forget_ratio": 7}, "x.yaml: forget_ratio must be one of 5, 10, 15, got 7"),
-    ({"benchmark": "offside", "forget_ratio": 10}, "x.yaml: forget_ratio applies to benchmark mllmu only"),
+    ({"benchmark": "offside", "forget_ratio": 10}, "x.yaml: forget_ratio does not apply to benchmark offside"),
     ({"settings": ["selective"]}, "x.yaml: settings: selective does not apply to benchmark mllmu (complete = image + "
                                   "text, unimodal = text only)"),
     ({"unlearning_metrics": True}, "x.yaml: unlearning_metrics does not apply to benchmark mllmu"),
@@ -24,10 +24,10 @@ def test_experiment_validation_names_the_key(change, message):
     assert str(err.value) == message
 
 
-def test_train_options_carry_benchmark_and_ratio():
+def test_a_top_level_benchmark_option_reaches_training_and_the_tasks():
     exp = Experiment.from_dict({**BASE, "forget_ratio": 10}, "x.yaml")
-    assert run_profile("mllmu").train_options(exp) == {"benchmark": "mllmu", "forget_ratio": 10}
-    assert run_profile("offside").train_options(Experiment.from_dict({**BASE, "benchmark": "offside"}, "x.yaml")) == {}
+    assert exp.benchmark_options == {"forget_ratio": 10} and run_profile("mllmu").eval_metadata(exp) == {"forget_ratio": 10}
+    assert Experiment.from_dict(BASE, "x.yaml").benchmark_option("forget_ratio") == 5  # the declared default
 
 
 def _entry(method, setting, phase, forget, retain):

@@ -25,7 +25,7 @@ def test_stage_defaults_follow_the_paper(mini_root):
     _, ga = cli.make_config(["unlearn", "--method", "ga", "--model", "m", "--data", str(mini_root), "--out", "o"])
     assert (type(sft), type(relearn)) == (SFTRunConfig, RelearnConfig) and (sft.role, relearn.role) == ("train", "relearn")
     assert (sft.learning_rate, ga.learning_rate) == (1e-4, 2e-5)
-    assert (sft.lora_r, sft.lora_alpha, sft.lora_dropout, sft.max_length, sft.image_size,
+    assert (sft.lora_r, sft.lora_alpha, sft.lora_dropout, sft.max_length, sft.benchmark_options["image_size"],
             sft.per_device_train_batch_size, sft.lora_target, sft.prompt_format) == (8, 32, 0.05, None, 256, 4, "", "chat")
     assert (sft.lr_scheduler_type.value, sft.logging_steps, sft.save_strategy.value, sft.bf16) == ("linear", 10, "no", False)
     assert set(METHODS) >= {"ga", "gd", "kl", "po", "npo", "wga", "undial"}
@@ -59,7 +59,7 @@ def test_one_builder_coerces_yaml_strings_and_names_the_offender(mini_root):
              ("npo", {"out": "o"}, "did you mean 'output_dir'?"),
              ("npo", {"beta": "high"}, "f.yaml: option beta='high' should be float"),
              ("ga", {"merge": 3}, "option merge=3 should be bool"),
-             ("ga", {"setting": "partial"}, "f.yaml: setting must be one of complete, selective, got 'partial'"),
+             ("ga", {"setting": "partial"}, "f.yaml: --setting must be one of complete, selective, got partial"),
              ("npoo", {}, "f.yaml: unknown method 'npoo' (did you mean 'npo'?)"),
              ("ga", {"beta": 0.5}, "unknown option 'beta' for ga")]
     for stage, options, message in cases:
