@@ -18,9 +18,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .fixtures import ensure_mini, ensure_mllmu_mini
+from .fixtures import ensure_mini
 from .loader import data_fingerprint, load_items_once, resolve_data_root
-from .mllmu import FORGET_RATIOS
 from .options import register_once
 from .provenance import is_synthetic
 from .records import TrainRecord
@@ -132,6 +131,19 @@ def declared_train_options() -> dict[str, dict[str, TrainOption]]:
     return out
 
 
+def add_train_option_flags(parser) -> None:
+    """Every registered benchmark's declared options as --flags of an argparse parser (absent unless given)."""
+    import argparse
+
+    for name, by_benchmark in sorted(declared_train_options().items()):
+        first = next(iter(by_benchmark.values()))
+        choices = sorted({c for opt in by_benchmark.values() for c in opt.choices}) \
+            if all(opt.choices for opt in by_benchmark.values()) else None
+        parser.add_argument(f"--{name}", type=type(first.default), default=argparse.SUPPRESS, choices=choices,
+                            help="; ".join(f"{bench}: {opt.help} (default {opt.default})"
+                                           for bench, opt in by_benchmark.items()))
+
+
 def get_benchmark(name: Any) -> Benchmark | None:
     """The benchmark a `dataset_path` names, or None (then it is a file or a hub dataset)."""
     return BENCHMARKS.get(name) if isinstance(name, str) else None
@@ -233,124 +245,10 @@ OFFSIDE = register_benchmark(Benchmark(
     generate=lambda out, size=None, seed=0: _synth().generate(out, n_players=size or 12, seed=seed)))
 
 
-# ---- MLLMU-Bench ----------------------------------------------------------------------------
-MLLMU_KWARGS = ("split", "kind", "modality", "forget_ratio", "seed", "shots")
-
-
-def _mllmu_docs(root: Path, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
-    """One task's scored questions (`offside_data.mllmu.mllmu_docs`) as plain dicts.
-
-    dataset_kwargs: split, kind, modality (required), forget_ratio (5, 10 or 15; default 5), seed (of
-    the shot-profile and Test_Set image draws; default 0), shots (shot profiles; default eval.py's).
-    Each doc keeps the MllmuDoc under `_mllmu` (images decode from it lazily; '_' keys stay out of
-    the samples file) and its `shots` as plain text records.
-    """
-    from .mllmu import mllmu_docs
-    from .schema import DataError
-
-    unknown = sorted(set(kwargs) - set(MLLMU_KWARGS))
-    if unknown:
-        raise BenchmarkError(f"unknown dataset_kwargs for mllmu: {', '.join(unknown)} ({', '.join(MLLMU_KWARGS)})")
-    missing = [k for k in ("split", "kind", "modality") if k not in kwargs]
-    if missing:
-        raise BenchmarkError(f"dataset_kwargs for mllmu: missing {', '.join(missing)}")
-    numbers = {}
-    for key, default in (("forget_ratio", 5), ("seed", 0), ("shots", None)):
-        try:
-            numbers[key] = default if kwargs.get(key) is None else int(kwargs[key])
-        except (TypeError, ValueError):
-            raise BenchmarkError(f"dataset_kwargs for mllmu: {key} must be an integer, got {kwargs[key]!r}") from None
-    try:
-        docs = mllmu_docs(root, kwargs["split"], kwargs["kind"], kwargs["modality"], **numbers,
-                          rows=_mllmu_rows(root, kwargs["split"], numbers["forget_ratio"]))
-    except ValueError as exc:
-        if isinstance(exc, DataError):  # names the file already
-            raise
-        raise BenchmarkError(f"dataset_kwargs for mllmu: {exc}") from None
-    return [{"id": d.id, "split": d.split, "kind": d.kind, "modality": d.modality, "profile": d.profile,
-             "index": d.index, "question": d.question, "options": d.options, "correct": d.correct,
-             "answer": d.answer, "image_index": d.image_index, "shot_profiles": list(d.shot_profiles),
-             "shots": [{"profile": s.profile, "question": s.question, "options": s.options, "answer": s.answer}
-                       for s in d.shots],
-             "n_fewshot_excluded": d.n_fewshot_excluded, "_mllmu": d} for d in docs]
-
-
-def _mllmu_rows(root: Path, split: str, forget_ratio: int) -> dict[str, list[dict]]:
-    """The configs one split needs, read once per release state (24 tasks share a handful of reads)."""
-    from .mllmu import SPLITS, split_configs
-
-    if split not in SPLITS or forget_ratio not in (5, 10, 15):
-        return {}  # mllmu_docs names the bad value
-    configs = [c for c in (*split_configs(split, forget_ratio), "Full_Set") if c]
-    return {c: _mllmu_state(root, c) for c in configs}
-
-
-@functools.lru_cache(maxsize=8)
-def _mllmu_config(root: str, config: str, state: tuple) -> list[dict]:
-    from .mllmu import read_config
-
-    return read_config(root, config)
-
-
-def _mllmu_state(root: Path, config: str) -> list[dict]:
-    """One config's rows, read once per state of its shards."""
-    from .mllmu import shard_paths
-
-    return _mllmu_config(str(root), config, tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size)
-                                                  for p in shard_paths(root, config)))
-
-
-def _mllmu_train_records(root: Path, role: str, modality: str, forget_ratio: int) -> list[TrainRecord]:
-    """ft_Data's Question/Answer pairs of a role's profiles: train = every row (the vanilla fine-tune);
-    forget and relearn = forget_N's IDs, retain = retain_{100-N}'s. This is the reference baselines'
-    data (their baseline_train_split holds ft_Data-style rows per forget_N / retain_N). The prompt is
-    the reference fine-tune's "USER: <image>\n{question}\nASSISTANT:" with the image as an image part;
-    text modality drops the image. Images go in at release size, as the mllmu tasks send them."""
-    import json
-
-    from .mllmu import ImageRef, split_configs, train_prompt
-
-    ids = None
-    if role != "train":
-        config = split_configs("retain" if role == "retain" else "forget", forget_ratio)[0]
-        ids = list(dict.fromkeys(r["ID"] for r in _mllmu_state(root, config)))
-    rows = {}
-    for row in _mllmu_state(root, "ft_Data"):
-        rows.setdefault(row["ID"], row)
-    missing = [i for i in ids or () if i not in rows]
-    if missing:
-        raise BenchmarkError(f"{root / 'ft_Data'}: no row for ID(s) {', '.join(missing[:5])} of {config}")
-    records = []
-    for pid in ids if ids is not None else list(rows):
-        row = rows[pid]
-        image = ImageRef(row["image"]["bytes"], row["_source"], row["_row"], "image").load
-        for i, qa in enumerate(json.loads(row["metadata"])):
-            q = qa["Question"]
-            records.append(TrainRecord(f"{pid}/ft/{i}", train_prompt(q, modality), qa["Answer"],
-                                       image if modality == "mm" else None,
-                                       train_prompt(q, "text") if modality == "mm" else None))
-    return records
-
-
-MLLMU = register_benchmark(Benchmark(
-    name="mllmu", title="MLLMU-Bench", load_docs=_mllmu_docs, env_var="MLLMU_DATA_ROOT",
-    fixture=ensure_mllmu_mini, fixture_title="MLLMU-mini", locate=resolve_data_root,  # a folder or a hub id
-    fingerprint=lambda root: data_fingerprint(root, "*/*.parquet"), metadata_keys=("forget_ratio", "seed"),
-    train_records=_mllmu_train_records,
-    train_options={"forget_ratio": TrainOption(5, "the forget split N of forget_N / retain_{100-N}.", FORGET_RATIOS)},
-    generate=lambda out, size=None, seed=0: _mllmu_synth().generate(out, n_profiles=size or 60, seed=seed)))
-
-
 def _synth():
     from . import synth
 
     return synth
-
-
-def _mllmu_synth():
-    from . import mllmu_synth
-
-    return mllmu_synth
 
 
 def load_plugins() -> None:

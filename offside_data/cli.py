@@ -7,7 +7,7 @@ import argparse
 import sys
 from collections import Counter
 
-from .benchmarks import BENCHMARKS
+from .benchmarks import BENCHMARKS, add_train_option_flags, declared_train_options
 from .schema import INFOS, SPLITS, DataError
 
 
@@ -79,30 +79,6 @@ def _cross_check(items) -> None:
     if off:
         print(f"cross-check: the keyword rule labels {len(off)} QA(s) otherwise than their fact (the fact decides), "
               f"e.g. {off[0].id} {off[0].fact}: {off[0].question!r}", file=sys.stderr)
-
-
-def _validate_mllmu(root: str, forget_ratio: int) -> int:
-    from .mllmu import KINDS, MODALITIES, SPLITS, ImageRef, mllmu_docs, read_release
-
-    rows = read_release(root)
-    n_images = 0
-    for config, config_rows in rows.items():
-        for row in config_rows:
-            images = row["images"] if config == "Test_Set" else [row["image"]]
-            for j, img in enumerate(images):
-                field = f"images[{j}]" if config == "Test_Set" else "image"
-                ImageRef(img["bytes"], row["_source"], row["_row"], field).load()
-                n_images += 1
-    print(f"{root}: MLLMU-Bench release, {n_images} images decoded")
-    print("  ".join(f"{config}={len(r)}" for config, r in rows.items()))
-    print(f"\ndocs at forget ratio {forget_ratio} (seed 0; excluded = questions of shot profiles)")
-    print(f"{'split':<10} {'kind':<6} {'mm':>5} {'text':>5} {'excluded mm/text':>17}")
-    for split in SPLITS:
-        for kind in KINDS:
-            docs = {m: mllmu_docs(root, split, kind, m, forget_ratio=forget_ratio, rows=rows) for m in MODALITIES}
-            excluded = "/".join(str(docs[m][0].n_fewshot_excluded if docs[m] else "-") for m in MODALITIES)
-            print(f"{split:<10} {kind:<6} {len(docs['mm']):>5} {len(docs['text']):>5} {excluded:>17}")
-    return 0
 
 
 def _add_llm_args(p: argparse.ArgumentParser) -> None:
@@ -177,9 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hidden_size", type=int, default=256)
     p.add_argument("--num_layers", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
-    p = sub.add_parser("validate", help="check a data root and print counts per split/info/modality")
-    p.add_argument("--benchmark", choices=("offside", "mllmu"), default="offside")
-    p.add_argument("--forget_ratio", type=int, default=5, choices=(5, 10, 15), help="mllmu: forget_N to count")
+    p = sub.add_parser("validate", help="check a benchmark's data root and print what it holds")
+    p.add_argument("--benchmark", choices=sorted(n for n, b in BENCHMARKS.items() if b.validate), default="offside")
+    add_train_option_flags(p)
     p.add_argument("root")
     p = sub.add_parser("mmbench-fixture", help="write a small synthetic MMBench-format TSV (tests, docs)")
     p.add_argument("--out", required=True)
@@ -211,10 +187,11 @@ def main(argv: list[str] | None = None) -> int:
             return _make_text_rules(args)
         elif args.command in ("make-mcq", "make-text"):
             return _construct(args)
-        elif args.benchmark == "mllmu":
-            return _validate_mllmu(args.root, args.forget_ratio)
         else:
-            return _validate(args.root)
+            bench = BENCHMARKS[args.benchmark]
+            given = {k: v for k, v in vars(args).items() if k in bench.train_options or k in declared_train_options()}
+            bench.train_values(given)  # names an option this benchmark does not take
+            return bench.validate(args.root, **given)
     except (DataError, ValueError, FileNotFoundError, FileExistsError) as exc:
         print(f"offside-data: error: {exc}", file=sys.stderr)
         return 2

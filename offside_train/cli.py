@@ -17,7 +17,7 @@ import sys
 
 from transformers import HfArgumentParser
 
-from offside_data.benchmarks import declared_train_options
+from offside_data.benchmarks import add_train_option_flags
 
 from .checkpoint import interrupted_state
 from .config import ConfigError, build_config, config_class, load_yaml
@@ -39,13 +39,7 @@ class OptionParser(HfArgumentParser):
 def _parser(command: str, cls: type) -> OptionParser:
     parser = OptionParser(cls, prog=f"offside-train {command}", description=COMMANDS[command], allow_abbrev=False)
     parser.add_argument("--config", help="YAML file of options; command-line options override it")
-    for name, by_benchmark in sorted(declared_train_options().items()):  # each benchmark's own options
-        first = next(iter(by_benchmark.values()))
-        choices = sorted({c for opt in by_benchmark.values() for c in opt.choices}) \
-            if all(opt.choices for opt in by_benchmark.values()) else None
-        parser.add_argument(f"--{name}", type=type(first.default), default=argparse.SUPPRESS, choices=choices,
-                            help="; ".join(f"{bench}: {opt.help} (default {opt.default})"
-                                           for bench, opt in by_benchmark.items()))
+    add_train_option_flags(parser)  # each benchmark's own options
     if command == "unlearn":
         parser.add_argument("--method", choices=sorted(METHODS), help="unlearning method; its options are listed "
                                                                      "by `--method NAME --help`")

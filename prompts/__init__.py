@@ -38,13 +38,13 @@ def render(name: str, **variables) -> str:
 
 
 @functools.cache
-def protocol_prompt(name: str) -> str:
-    """A benchmark's own prompt string, kept verbatim in a .txt file ("offside_reference_mc").
+def protocol_prompt(name: str, folder: str | Path) -> str:
+    """A benchmark's own prompt string, kept verbatim in `folder`/NAME.txt (its benchmark's prompts folder).
 
     The file opens with '#' lines naming the prompt's source, then a line '---'; everything after
     that line is the prompt, byte for byte (a str.format template, so '{{' stands for '{').
     """
-    text = (importlib.resources.files("offside_data.prompts") / f"{name}.txt").read_text(encoding="utf-8")
+    text = (Path(folder) / f"{name}.txt").read_text(encoding="utf-8")
     header, sep, body = text.partition("\n---\n")
     if not sep or not all(line.startswith("#") for line in header.splitlines()):
         raise ValueError(f"prompt {name}.txt: expected '#' source lines, then '---', then the prompt")

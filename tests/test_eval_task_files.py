@@ -1,7 +1,7 @@
 """The committed OFFSIDE task YAMLs are exactly what tasks/offside/make_tasks.py writes."""
 import shutil
 
-from offside_eval.tasks import generated
+from offside_eval import generated_tasks as generated
 from offside_eval.tasks.offside import make_tasks
 from offside_eval.tasks_index import builtin_dir
 

@@ -5,11 +5,11 @@ import shutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from offside_benchmarks.mllmu import ensure_mllmu_mini
+from offside_benchmarks.mllmu.release import draw_shot_profiles, mllmu_docs, read_config, read_release
+from offside_benchmarks.mllmu.synth import generate
 
 from offside_data.cli import main as data_cli
-from offside_data.fixtures import ensure_mllmu_mini
-from offside_data.mllmu import draw_shot_profiles, mllmu_docs, read_config, read_release
-from offside_data.mllmu_synth import generate
 from offside_data.schema import DataError
 
 # MLLMU-mini per profile: 3+3 classification, 2+2 generation, 2+2 cloze (image+text / text).

@@ -1,9 +1,9 @@
 """`offside run` on MLLMU-Bench: experiment keys, the stage plan and the main-table report."""
 import pytest
+from offside_benchmarks.mllmu.report import forgetting_summary, mllmu_tables, write_mllmu_report
 
 from offside_run.cli import main as offside_main
 from offside_run.experiment import Experiment, ExperimentError
-from offside_run.mllmu_report import forgetting_summary, mllmu_tables, write_mllmu_report
 from offside_run.profiles import run_profile
 from offside_run.report import Entry
 
@@ -73,8 +73,9 @@ def test_mllmu_demo_dry_run_plans_every_stage(tmp_path, tiny_model_dir, capsys):
 
 
 def test_protocol_picks_the_generation_tasks():
+    from offside_benchmarks.mllmu.plan import mllmu_tasks
+
     from offside_eval.tasks_index import TaskIndex
-    from offside_run.mllmu_plan import mllmu_tasks
 
     index = TaskIndex()
     clean, reference = mllmu_tasks(index, "clean"), mllmu_tasks(index, "reference")

@@ -5,15 +5,16 @@ import importlib.util
 import math
 from pathlib import Path
 
+import offside_benchmarks.mllmu
 import pytest
 import torch
+from offside_benchmarks.mllmu.release import mllmu_docs
 
 import offside_eval
-from offside_data.mllmu import mllmu_docs
-from offside_eval.tasks import generated
+from offside_eval import generated_tasks as generated
 from offside_eval.tasks_index import TaskError, TaskIndex
 
-TASKS = Path(offside_eval.__file__).resolve().parent.parent / "tasks" / "mllmu"
+TASKS = Path(offside_benchmarks.mllmu.__file__).resolve().parent / "tasks"
 SPLITS, KINDS, MODS = ("forget", "test", "retain", "celebrity"), ("cls", "cls_ll", "gen", "cloze"), ("mm", "text")
 NAMES = [f"mllmu_{s}_{k}_{m}" for s in SPLITS for k in KINDS for m in MODS]
 # Documents per (split, kind), written out by hand from MLLMU-mini (60 profiles; per profile 3 cls, 2 gen,
@@ -39,7 +40,7 @@ def _utils():
 
 @pytest.fixture(scope="module")
 def root(_offside_cache):
-    from offside_data.fixtures import ensure_mllmu_mini
+    from offside_benchmarks.mllmu import ensure_mllmu_mini
 
     return ensure_mllmu_mini()
 

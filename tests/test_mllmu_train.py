@@ -3,10 +3,9 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
+from offside_benchmarks.mllmu import MLLMU, ensure_mllmu_mini
 from train_helpers import config
 
-from offside_data.benchmarks import MLLMU
-from offside_data.fixtures import ensure_mllmu_mini
 from offside_data.lineage import read_lineage
 from offside_train import ConfigError
 from offside_train.cli import main

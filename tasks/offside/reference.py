@@ -31,6 +31,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from offside_data import prompts
 from offside_data.prompts import protocol_prompt
 from offside_eval.metrics import method1_bleu, rouge_scorer
 
@@ -72,7 +73,8 @@ def doc_to_text_only_text(doc):
 def mc_prompt(question: str, options: dict[str, str]) -> str:
     """eval_classi.py's user turn: question, blank line, the prompt with "LETTER: text" lines."""
     listing = "".join(f"{letter}: {text}\n" for letter, text in options.items())
-    return f"{question}\n\n" + protocol_prompt("offside_reference_mc").format(options_text=listing)
+    prompt = protocol_prompt("offside_reference_mc", Path(prompts.__file__).parent)
+    return f"{question}\n\n" + prompt.format(options_text=listing)
 
 
 def doc_to_mc_text(doc):
