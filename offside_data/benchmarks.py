@@ -116,10 +116,19 @@ class Benchmark:
 
 
 BENCHMARKS: dict[str, Benchmark] = {}
+TASK_FOLDERS: dict[str, Path] = {}  # name -> a folder of task YAMLs offside-eval indexes as built-in
 
 
 def register_benchmark(benchmark: Benchmark) -> Benchmark:
+    if benchmark.tasks_dir:
+        register_task_folder(benchmark.name, benchmark.tasks_dir)
     return register_once(BENCHMARKS, benchmark.name, benchmark, BenchmarkError, "benchmark")
+
+
+def register_task_folder(name: str, folder: Path) -> Path:
+    """Task YAMLs shipped without a benchmark of their own (e.g. general-utility tasks over a hub dataset);
+    a user task includes one of them as `NAME/file.yaml`."""
+    return register_once(TASK_FOLDERS, name, Path(folder), BenchmarkError, "task folder")
 
 
 def declared_train_options() -> dict[str, dict[str, TrainOption]]:
@@ -252,11 +261,10 @@ def _synth():
 
 
 def load_plugins() -> None:
-    """Benchmarks shipped by other packages: each `offside.benchmarks` entry point names a module that
-    calls `register_benchmark` when imported. One that fails to load is named in the log, not fatal."""
+    """Benchmarks (offside's own and other packages'): each `offside.benchmarks` entry point names a module
+    that registers its benchmark, task folder or offside-data commands when imported. One that fails to
+    load is named in the log, not fatal."""
     for entry in metadata.entry_points(group="offside.benchmarks"):
-        if entry.name in BENCHMARKS:
-            continue
         try:
             entry.load()
         except Exception as exc:  # a third party's bug must not stop offside: say which plugin and why

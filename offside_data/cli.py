@@ -8,6 +8,7 @@ import sys
 from collections import Counter
 
 from .benchmarks import BENCHMARKS, add_train_option_flags, declared_train_options
+from .commands import COMMANDS
 from .schema import INFOS, SPLITS, DataError
 
 
@@ -157,9 +158,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--benchmark", choices=sorted(n for n, b in BENCHMARKS.items() if b.validate), default="offside")
     add_train_option_flags(p)
     p.add_argument("root")
-    p = sub.add_parser("mmbench-fixture", help="write a small synthetic MMBench-format TSV (tests, docs)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("make-mcq", help="LLM distractors -> classification_{split}_set.json (paper appendix G)")
     _add_llm_args(p)
     p = sub.add_parser("make-text", help="text-only rewrites -> text_{split}_set.json: by rules (default) or an "
@@ -167,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     _add_llm_args(p)
     p.add_argument("--method", choices=("rules", "llm"), default="rules",
                    help="rules: the player's name in place of the image reference, no LLM (the LLM options are unused)")
+    for command in COMMANDS.values():  # the benchmarks' own
+        command.add_arguments(sub.add_parser(command.name, help=command.help))
     args = parser.parse_args(argv)
     try:
         if args.command == "synth":
@@ -178,11 +178,8 @@ def main(argv: list[str] | None = None) -> int:
 
             cfg = TinyConfig(hidden_size=args.hidden_size, num_layers=args.num_layers, seed=args.seed)
             print(f"tiny Qwen2.5-VL written to {build_tiny_model(args.out, args.data, cfg)}")
-        elif args.command == "mmbench-fixture":
-            from .mmbench import read_tsv, write_fixture
-
-            path = write_fixture(args.out, seed=args.seed)
-            print(f"MMBench-format fixture written to {path}: {len(read_tsv(path))} questions")
+        elif args.command in COMMANDS:
+            return COMMANDS[args.command].run(args)
         elif args.command == "make-text" and args.method == "rules":
             return _make_text_rules(args)
         elif args.command in ("make-mcq", "make-text"):

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from offside_data.benchmarks import BENCHMARKS
+from offside_data.benchmarks import TASK_FOLDERS
 
 from .task_config import GroupConfig, TaskConfig, TaskError, check_keys, make_config
 
@@ -103,8 +103,10 @@ def load_yaml(path: str | Path, _seen: tuple = ()) -> dict[str, Any]:
 def _include_path(path: Path, include: str) -> Path:
     base = Path(include) if Path(include).is_absolute() else path.parent / include
     if not base.exists() and not Path(include).is_absolute():
-        # a user task may build on a built-in one: include: mmbench/mmbench_en_dev.yaml
-        base = next((d / include for d in builtin_dirs() if (d / include).exists()), base)
+        # a user task may build on a built-in one: include: mmbench/mmbench_en_dev.yaml (NAME/file: that folder's)
+        name, _, rest = include.partition("/")
+        candidates = [TASK_FOLDERS[name] / rest] if name in TASK_FOLDERS else []
+        base = next((c for c in candidates + [d / include for d in builtin_dirs()] if c.exists()), base)
     if not base.exists():
         raise TaskError(f"{path}: include {include!r} not found (next to the file or among the built-in tasks)")
     return base
@@ -127,8 +129,8 @@ def builtin_dir() -> Path:
 
 
 def builtin_dirs() -> list[Path]:
-    """The built-in task folder and every registered benchmark's own (`Benchmark.tasks_dir`)."""
-    return [builtin_dir()] + [b.tasks_dir for b in BENCHMARKS.values() if b.tasks_dir]
+    """The built-in task folder and every registered one (a benchmark's `tasks_dir`, a utility task folder)."""
+    return [builtin_dir(), *TASK_FOLDERS.values()]
 
 
 class TaskIndex:

@@ -4,10 +4,10 @@ import json
 import re
 
 import pytest
+from offside_benchmarks.mmbench.circular import choose_by_loglikelihood, circular_eval
+from offside_benchmarks.mmbench.data import ABILITIES, fixture_rows, read_tsv, write_fixture
 
-from offside_data.mmbench import ABILITIES, fixture_rows, read_tsv, write_fixture
 from offside_eval import evaluate
-from offside_eval.mmbench import choose_by_loglikelihood, circular_eval
 from offside_eval.models import LMM
 
 QUESTION = re.compile(r"^Question: (.*)$", re.M)

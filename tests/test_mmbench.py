@@ -2,12 +2,7 @@
 import csv
 
 import pytest
-
-from offside_data.mmbench import MMBenchQuestion, read_tsv, write_fixture
-from offside_data.schema import DataError
-from offside_data.tables import read_tsv_rows
-from offside_eval.metrics import extract_letter
-from offside_eval.mmbench import (
+from offside_benchmarks.mmbench.circular import (
     build_prompt,
     choose_by_loglikelihood,
     circular_eval,
@@ -17,6 +12,11 @@ from offside_eval.mmbench import (
     rotations,
     score_questions,
 )
+from offside_benchmarks.mmbench.data import MMBenchQuestion, read_tsv, write_fixture
+
+from offside_data.schema import DataError
+from offside_data.tables import read_tsv_rows
+from offside_eval.metrics import extract_letter
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .chat import to_rgb
-from .schema import LETTERS, DataError
-from .tables import read_tsv_rows
+from offside_data.chat import to_rgb
+from offside_data.schema import LETTERS, DataError
+from offside_data.tables import read_tsv_rows
 
 ABILITIES = ("AR", "RR", "FP-S", "FP-C", "CP", "LR")
 _L2 = {

@@ -5,8 +5,9 @@ answered separately (log-likelihood of the option letters, or a generation read 
 and the aggregations regroup the rotations by question: a question counts as correct only when
 every one of its rotations was answered correctly.
 """
-from offside_data.mmbench import questions_from_rows
-from offside_eval import mmbench
+from offside_benchmarks.mmbench import circular as mmbench
+from offside_benchmarks.mmbench.data import questions_from_rows
+
 from offside_eval.metrics import extract_letter, stderr
 
 

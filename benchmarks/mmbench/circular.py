@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from offside_data.mmbench import ABILITIES, LETTERS, MMBenchQuestion
+from .data import ABILITIES, LETTERS, MMBenchQuestion
 
 PROMPT_SUFFIX = "Answer with the option's letter from the given choices directly."  # MMBench's official instruction
 
