@@ -21,10 +21,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
+from offside_benchmarks.offside import (  # noqa: E402
+    ensure_mini,  # noqa: E402
+    load_items,
+    view,
+)
 
-from offside_data import load_items, view  # noqa: E402
 from offside_data.chat import load_image, user_message  # noqa: E402
-from offside_data.fixtures import ensure_mini, ensure_tiny_model  # noqa: E402
+from offside_data.tiny_model import ensure_tiny_model  # noqa: E402
 from offside_eval.models import load_model  # noqa: E402
 from offside_eval.requests import GenerationRequest, LoglikelihoodRequest  # noqa: E402
 

@@ -1,7 +1,3 @@
-"""OFFSIDE data layer shared by offside_eval and offside_train."""
-from .loader import data_fingerprint, load_items, resolve_data_root
-from .schema import INFOS, SPLITS, DataError, OffsideItem, split_of_image_id, validate_item
-from .views import SETTINGS, as_text_only, view
-
-__all__ = ["INFOS", "SETTINGS", "SPLITS", "DataError", "OffsideItem", "as_text_only", "data_fingerprint",
-           "load_items", "resolve_data_root", "split_of_image_id", "validate_item", "view"]
+"""offside's data layer, below evaluation and training: the benchmark registry (each benchmark registers
+itself from its own folder), neutral training records, chat and image helpers, the fixture cache, the
+tiny model and the LLM client. It names no benchmark."""

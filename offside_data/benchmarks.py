@@ -4,12 +4,11 @@ A registered benchmark says how to turn (data root, the task's `dataset_kwargs`)
 its data root comes from (the `data_root` option, then its environment variable, then its offline
 fixture, which is synthetic and said so loudly), how to fingerprint a root for results.json, and
 what `offside-train` trains on (`train_records`: neutral `TrainRecord`s per training role).
-The harness knows no benchmark by name: a new one is one `register_benchmark(Benchmark(...))`
-next to its loader, in this file.
+The harness knows no benchmark by name: each registers itself from its own folder (benchmarks/NAME,
+or another package) through an `offside.benchmarks` entry point.
 """
 from __future__ import annotations
 
-import functools
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -18,13 +17,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .fixtures import ensure_mini
-from .loader import data_fingerprint, load_items_once, resolve_data_root
 from .options import register_once
 from .provenance import is_synthetic
 from .records import TrainRecord
 
 log = logging.getLogger("offside_data")
+DEFAULT_BENCHMARK = "offside"  # what --benchmark means when not given (offside's own benchmark)
 TRAIN_ROLES = ("train", "forget", "retain", "relearn")  # train: the vanilla model's fine-tuning data
 
 
@@ -167,97 +165,6 @@ def data_root_for(name: str, data_root: str | Path | Mapping[str, str | Path] | 
                                  f"(registered: {', '.join(sorted(BENCHMARKS))})")
         return data_root.get(name)
     return data_root
-
-
-# ---- OFFSIDE --------------------------------------------------------------------------------
-def _offside_docs(root: Path, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
-    """OffsideItem dicts of one view; `_root` lets the task hooks find the images.
-
-    dataset_kwargs: role, setting, modality (as `offside_data.view`), info (private/shared only),
-    require_options (only items with MC options), require_text_question (only items with a
-    text-only rewrite: the reference protocol asks those with the image). Each doc keeps `extra`
-    (the questions exactly as the release files store them).
-    """
-    from .views import view
-
-    kwargs = dict(kwargs)
-    info = kwargs.pop("info", None)
-    need_options = bool(kwargs.pop("require_options", False))
-    need_text = bool(kwargs.pop("require_text_question", False))
-    role, setting, modality = kwargs.pop("role", "forget"), kwargs.pop("setting", "complete"), kwargs.pop("modality", None)
-    if kwargs:
-        raise BenchmarkError(f"unknown dataset_kwargs for offside: {', '.join(kwargs)} "
-                             "(role, setting, modality, info, require_options, require_text_question)")
-    try:
-        items = load_items_once(root)
-        _require_variants(root, items, setting, modality, need_options)
-        items = view(items, role, setting, modality)
-    except ValueError as exc:
-        if exc.__class__ is not ValueError:  # DataError: names the file already
-            raise
-        raise BenchmarkError(str(exc)) from None
-    docs = []
-    for item in items:
-        if (info and item.info != info) or (need_options and not item.options) or (
-                need_text and not item.text_question):
-            continue
-        doc = item.to_dict()
-        doc["_root"] = str(root)
-        docs.append(doc)
-    return docs
-
-
-def _require_variants(root: Path, items, setting: str, modality: str | None, need_options: bool = False) -> None:
-    """A text or MC view of a release that ships no such files would be silently empty: say how to build them."""
-    if (modality or ("text" if setting == "unimodal" else "mm")) == "text" and not any(it.text_question for it in items):
-        raise BenchmarkError(f"{root}: no text-only variants (text_{{split}}_set.json), so the {setting} "
-                             f"setting's text view has no documents; build them with "
-                             f"`offside-data make-text {root} --out {root}`")
-    if need_options and not any(it.options for it in items):
-        raise BenchmarkError(f"{root}: no MC options (classification_{{split}}_set.json), so MC tasks have no "
-                             f"documents; build them with `offside-data make-mcq {root} --out {root}` (an LLM)")
-
-
-def _offside_anomalies(root: Path) -> dict[str, Any]:
-    """How many images break OFFSIDE's shape (see `offside-data validate` for which and why)."""
-    from .audit import audit
-
-    return {"anomalous_images": sum(1 for report in audit(load_items_once(root)) if report.problems)}
-
-
-def _offside_train_records(root: Path, role: str, modality: str, setting: str, image_size: int) -> list[TrainRecord]:
-    """A role's items under `setting`; `train` (vanilla SFT) is forget + retain, the same union in every
-    setting. Images are resized to image_size x image_size (the paper's 256)."""
-    from .chat import load_image
-    from .views import view
-
-    items = load_items_once(root)
-    _require_variants(root, items, setting, modality)
-    if role == "train":
-        chosen = view(items, "forget", setting, modality) + view(items, "retain", setting, modality)
-    else:
-        chosen = view(items, role, setting, modality)
-    size = (image_size, image_size)
-    return [TrainRecord(it.id, it.question, it.answer,
-                        functools.partial(load_image, str(root), it.image, size) if it.image else None,
-                        it.text_question) for it in chosen]
-
-
-OFFSIDE = register_benchmark(Benchmark(
-    name="offside", title="OFFSIDE", load_docs=_offside_docs, env_var="OFFSIDE_DATA_ROOT",
-    fixture=ensure_mini, fixture_title="OFFSIDE-mini", locate=resolve_data_root, fingerprint=data_fingerprint,
-    train_records=_offside_train_records, audit=_offside_anomalies,
-    train_options={"setting": TrainOption("complete", "complete: forget every QA of the forget players; selective: "
-                                          "their private QAs only.", ("complete", "selective")),
-                   "image_size": TrainOption(256, "images are resized to image_size x image_size pixels (the paper's "
-                                             "256).")},
-    generate=lambda out, size=None, seed=0: _synth().generate(out, n_players=size or 12, seed=seed)))
-
-
-def _synth():
-    from . import synth
-
-    return synth
 
 
 def load_plugins() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .schema import DataError, OffsideItem
+from .schema import DataError
 
 PAPER_IMAGE_SIZE = (256, 256)
 
@@ -24,8 +24,9 @@ def assistant_message(answer: str) -> dict:
     return {"role": "assistant", "content": [{"type": "text", "text": answer}]}
 
 
-def conversation(item: OffsideItem, answer: str | None = None) -> list[dict]:
-    """[user(image?, question), assistant(answer)]; `answer` overrides the item's (e.g. IDK targets)."""
+def conversation(item, answer: str | None = None) -> list[dict]:
+    """[user(image?, question), assistant(answer)] of any item with question, image and answer; `answer`
+    overrides the item's (e.g. IDK targets)."""
     return [user_message(item.question, item.image is not None), assistant_message(answer or item.answer)]
 
 

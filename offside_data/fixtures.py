@@ -1,4 +1,4 @@
-"""Cached offline fixtures (a benchmark's synthetic mini release, the tiny Qwen2.5-VL), built once on first use.
+"""The cache of offline fixtures (a benchmark's synthetic mini release, the tiny Qwen2.5-VL), each built once.
 
 Each is built in a temporary sibling folder and renamed into place, so an interrupted
 build never leaves a half-written fixture behind. Cache root: $OFFSIDE_CACHE or
@@ -38,20 +38,3 @@ def build_once(target: Path, build: Callable[[Path], object]) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
-
-
-def ensure_mini(players: int = 12, seed: int = 0) -> Path:
-    """Path of the cached OFFSIDE-mini (players, seed), building it if needed."""
-    from .synth import generate
-
-    return build_once(cache_dir() / f"offside-mini-{MINI_VERSION}-p{players}-s{seed}",
-                       lambda out: generate(out, n_players=players, seed=seed))
-
-
-def ensure_tiny_model(seed: int = 0) -> Path:
-    """Path of the cached tiny Qwen2.5-VL (tokenizer trained on the default OFFSIDE-mini)."""
-    from .tiny_model import TinyConfig, build_tiny_model
-
-    data = ensure_mini()
-    return build_once(cache_dir() / f"tiny-qwen2_5_vl-{MINI_VERSION}-s{seed}",
-                       lambda out: build_tiny_model(out, data, TinyConfig(seed=seed)))

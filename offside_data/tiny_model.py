@@ -12,6 +12,9 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .benchmarks import DEFAULT_BENCHMARK, get_benchmark
+from .fixtures import MINI_VERSION, build_once, cache_dir
+
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
                   "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"]
 
@@ -96,14 +99,12 @@ def build_tiny_model(out: str | Path, data_dir: str | Path | None = None, config
         Qwen2VLVideoProcessor,
     )
 
-    from .synth import generate
-
     cfg = config or TinyConfig()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         if data_dir is None:
-            generate(tmp)
+            get_benchmark(DEFAULT_BENCHMARK).generate(tmp)
             data_dir = tmp
         tokenizer = train_tokenizer(Path(data_dir), cfg.vocab_size)
 
@@ -145,3 +146,10 @@ def build_tiny_model(out: str | Path, data_dir: str | Path | None = None, config
     processor.save_pretrained(out)
     (out / "offside_tiny_config.json").write_text(json.dumps(asdict(cfg), indent=1))
     return out
+
+
+def ensure_tiny_model(seed: int = 0) -> Path:
+    """Path of the cached tiny Qwen2.5-VL (tokenizer trained on the default benchmark's fixture)."""
+    data = get_benchmark(DEFAULT_BENCHMARK).fixture()
+    return build_once(cache_dir() / f"tiny-qwen2_5_vl-{MINI_VERSION}-s{seed}",
+                      lambda out: build_tiny_model(out, data, TinyConfig(seed=seed)))

@@ -65,11 +65,11 @@ def _data_root(value: str | None) -> str | dict[str, str] | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from offside_data import DataError
     from offside_data.benchmarks import BenchmarkError
     from offside_data.extras import MissingExtra
     from offside_data.lineage import CheckpointError
     from offside_data.options import OptionError
+    from offside_data.schema import DataError
 
     from .attacks import AttackError, attack_table
     from .batching import BatchVarianceError

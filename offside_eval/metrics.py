@@ -16,8 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from .judge.factuality import parse_reference_reply
-
 AGGREGATIONS: dict[str, Callable[[Sequence[Any]], float]] = {}
 METRICS: dict[str, dict[str, Any]] = {}  # name -> {"fn": per-sample fn | None, "aggregation", "higher_is_better"}
 
@@ -244,10 +242,3 @@ def acc_gen(prediction: str, target: Any, doc: dict | None = None) -> float:
 # ---- LLM-judge metrics -------------------------------------------------------------------------
 # fact_score: the paper's factuality score, 0-10 (0 = unreadable output), judged per sample.
 register_judge_metric("fact_score", "factuality")
-
-
-# fact_score_ref: the OFFSIDE authors' judge (eval_gpt.py): their prompt verbatim, their reply rule,
-# empty generations left out (they drop them before judging). Their requests used temperature 0.2 and
-# JSON mode; the client's settings are per run: --judge_args ...,temperature=0.2,json_mode=true.
-register_judge_metric("fact_score_ref", "offside_reference_judge.txt", parser=parse_reference_reply,
-                      drop_empty=True)

@@ -1,4 +1,4 @@
-"""Task index: YAML task/group files from the built-in `tasks/` folder and any `--include_path`.
+"""Task index: YAML task/group files from the registered task folders (each benchmark's) and any `--include_path`.
 
 lmms-eval-compatible YAML: `include:` (one file or a list, merged in order) deep-merges templates
 under the file (nested mappings merge, the including file wins; a file without `.yaml` suffix is
@@ -122,15 +122,9 @@ class Entry:
     builtin: bool = True
 
 
-def builtin_dir() -> Path:
-    import offside_eval.tasks as pkg
-
-    return Path(pkg.__file__).parent
-
-
 def builtin_dirs() -> list[Path]:
-    """The built-in task folder and every registered one (a benchmark's `tasks_dir`, a utility task folder)."""
-    return [builtin_dir(), *TASK_FOLDERS.values()]
+    """The registered task folders: each benchmark's `tasks_dir`, each utility task folder."""
+    return list(TASK_FOLDERS.values())
 
 
 class TaskIndex:

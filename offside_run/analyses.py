@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from offside_data.facts import FACTS
+from offside_benchmarks.offside.facts import FACTS
 
 from .display import checkpoint_label, method_label
 from .report import Entry, metric_error, metric_value

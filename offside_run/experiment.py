@@ -8,7 +8,6 @@ from typing import Any
 from offside_data.benchmarks import BENCHMARKS, declared_train_options, get_benchmark
 from offside_data.fileio import read_yaml_mapping
 from offside_data.options import did_you_mean
-from offside_data.views import SETTINGS
 
 from .errors import ExperimentError
 from .profiles import run_profile
@@ -91,8 +90,8 @@ class Experiment:
         exp = cls(**data, source=source)
         exp._check_benchmark(data)
         for s in exp.settings + exp.relearn_settings:
-            if s not in SETTINGS:
-                raise ExperimentError(f"{source}: setting {s!r} is not one of {', '.join(SETTINGS)}")
+            if s not in exp.profile.settings:
+                raise ExperimentError(f"{source}: setting {s!r} is not one of {', '.join(exp.profile.settings)}")
         if exp.protocol not in PROTOCOLS:
             raise ExperimentError(f"{source}: protocol {exp.protocol!r} is not one of {', '.join(PROTOCOLS)}")
         if not exp.methods:
@@ -104,9 +103,9 @@ class Experiment:
             if not isinstance(opts or {}, dict):
                 raise ExperimentError(f"{source}: methods.{method} must be a mapping of options")
             for s in (opts or {}).get("settings", []):
-                if s not in SETTINGS:
+                if s not in exp.profile.settings:
                     raise ExperimentError(f"{source}: methods.{method}.settings: {s!r} is not one of "
-                                          f"{', '.join(SETTINGS)}")
+                                          f"{', '.join(exp.profile.settings)}")
         return exp
 
     def _check_benchmark(self, data: dict[str, Any]) -> None:
@@ -121,6 +120,11 @@ class Experiment:
             raise ExperimentError(f"{self.source}: {exc}") from None
         run_profile(self.benchmark, self.source).check(self, data)
 
+    @property
+    def profile(self):
+        """The benchmark's run profile (its planner, report, settings)."""
+        return run_profile(self.benchmark, self.source)
+
     def benchmark_option(self, name: str) -> Any:
         """A benchmark option's value in this experiment: the given one, else the benchmark's default."""
         return get_benchmark(self.benchmark).train_values(self.benchmark_options, flag="")[name]
@@ -134,6 +138,6 @@ class Experiment:
                 if setting not in opts.pop("settings", self.settings):  # a method may run in fewer settings
                     continue
                 relearn = bool(opts.pop("relearn", True)) and setting in self.relearn_settings
-                options = {**self.unlearn, **opts, **run_profile(self.benchmark, self.source).setting_options(setting)}
+                options = {**self.unlearn, **opts, **self.profile.setting_options(setting)}
                 runs.append((method, setting, options, relearn))
         return runs

@@ -6,6 +6,8 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
+from offside_benchmarks.offside import SETTINGS
+
 from .experiment import ExperimentError
 from .profiles import RunProfile, register_profile
 from .report import write_report
@@ -110,4 +112,4 @@ def setting_options(setting: str) -> dict[str, str]:
 
 
 register_profile(RunProfile("offside", "OFFSIDE run", plan_offside, KIND_METRICS, write_report,
-                            setting_options=setting_options))
+                            settings=SETTINGS, setting_options=setting_options))

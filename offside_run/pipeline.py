@@ -59,7 +59,7 @@ class Runner:
 
     def _base_model(self) -> str:
         if self.exp.base_model == "tiny":
-            from offside_data.fixtures import ensure_tiny_model
+            from offside_data.tiny_model import ensure_tiny_model
 
             return str(ensure_tiny_model())
         return self.exp.base_model

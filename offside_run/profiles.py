@@ -28,6 +28,7 @@ class RunProfile:
     write_report: Callable[..., Path]  # (entries, out_dir, title, protocol, header, extra_plots) -> report.md
     train_options: Callable[[Experiment], dict[str, Any]] = lambda exp: {}  # every offside-train stage gets these
     eval_metadata: Callable[[Experiment], dict[str, Any]] = lambda exp: {}  # every evaluation's --metadata
+    settings: tuple[str, ...] = ("complete",)  # the experiment's `settings` it can run
     setting_options: Callable[[str], dict[str, Any]] = lambda setting: {}  # an experiment setting's train options
     # (experiment, the file's keys) -> raises ExperimentError for what this benchmark cannot run
     check: Callable[[Experiment, dict[str, Any]], None] = lambda exp, data: None

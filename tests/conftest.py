@@ -32,20 +32,20 @@ def _offside_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def mini_root(_offside_cache):
-    from offside_data.fixtures import ensure_mini
+    from offside_benchmarks.offside import ensure_mini
 
     return ensure_mini()
 
 
 @pytest.fixture(scope="session")
 def mini_items(mini_root):
-    from offside_data import load_items
+    from offside_benchmarks.offside import load_items
 
     return load_items(mini_root)
 
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(_offside_cache):
-    from offside_data.fixtures import ensure_tiny_model
+    from offside_data.tiny_model import ensure_tiny_model
 
     return ensure_tiny_model()

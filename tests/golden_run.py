@@ -19,8 +19,10 @@ def _losses(folder: Path) -> list[dict]:
 
 
 def compute(workdir: Path) -> dict:
+    from offside_benchmarks.offside import ensure_mini
+
     import offside_eval
-    from offside_data.fixtures import ensure_mini, ensure_tiny_model
+    from offside_data.tiny_model import ensure_tiny_model
     from offside_train import build_config
     from offside_train.sft import run_sft
     from offside_train.unlearn import run_unlearn

@@ -8,9 +8,9 @@ prefix, no chat template); `--all-architectures` (what `make test` passes) runs 
 import pytest
 import torch
 from eval_helpers import mc_requests
+from offside_benchmarks.offside import view
 from tiny_archs import ARCHS, ensure_tiny_arch
 
-from offside_data import view
 from offside_data.chat import assistant_message, load_image, user_message
 from offside_data.encode import IGNORE_INDEX, Example, encode_examples
 from offside_eval.models import load_model

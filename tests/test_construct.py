@@ -5,12 +5,12 @@ import shutil
 
 import pytest
 from llm_server import FakeLLMServer, Reply
+from offside_benchmarks.offside import load_items
+from offside_benchmarks.offside.construct import check_distractors, make_mcq, make_text, same_template
+from offside_benchmarks.offside.synth import generate
 
-from offside_data import load_items
 from offside_data.cli import main
-from offside_data.construct import check_distractors, make_mcq, make_text, same_template
 from offside_data.llm_client import OpenAIChatClient
-from offside_data.synth import generate
 
 SECRET = "sk-test-construct-77aa"
 

@@ -4,16 +4,17 @@ import json
 from collections import Counter
 
 import pytest
+from offside_benchmarks.offside import OFFSIDE, load_items, split_of_image_id
+from offside_benchmarks.offside.audit import audit
+from offside_benchmarks.offside.facts import FACTS, PRIVATE_FACTS, SHARED_FACTS, classify, info_of, player_name
+from offside_benchmarks.offside.loader import keyword_info
+from offside_benchmarks.offside.textonly import rewrite_question
+from offside_benchmarks.offside.views import view
 from release_fixture import ANOMALIES, PHRASINGS, PRIVATE, SHARED, SHOWN, image_path, write_release
 
-from offside_data import DataError, load_items, split_of_image_id
-from offside_data.audit import audit
-from offside_data.benchmarks import OFFSIDE, BenchmarkError
+from offside_data.benchmarks import BenchmarkError
 from offside_data.cli import main as data_main
-from offside_data.facts import FACTS, PRIVATE_FACTS, SHARED_FACTS, classify, info_of, player_name
-from offside_data.loader import keyword_info
-from offside_data.textonly import rewrite_question
-from offside_data.views import view
+from offside_data.schema import DataError
 
 
 @pytest.fixture

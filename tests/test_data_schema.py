@@ -2,9 +2,10 @@ import json
 import shutil
 
 import pytest
+from offside_benchmarks.offside import OffsideItem, load_items, split_of_image_id
 
-from offside_data import DataError, OffsideItem, load_items, split_of_image_id
 from offside_data.cli import main as data_main
+from offside_data.schema import DataError
 
 
 def _copy(mini_root, tmp_path):

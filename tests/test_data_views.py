@@ -1,8 +1,7 @@
 from collections import Counter
 
 import pytest
-
-from offside_data import view
+from offside_benchmarks.offside import view
 
 
 def per_player(items):

@@ -1,8 +1,8 @@
 import pytest
 import torch
+from offside_benchmarks.offside import view
 from transformers import AutoProcessor
 
-from offside_data import view
 from offside_data.chat import conversation, load_image, user_message
 from offside_data.encode import IGNORE_INDEX, Example, encode_examples, split_prompt_target, use_prompt_format
 

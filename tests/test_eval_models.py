@@ -3,8 +3,8 @@ requests (other architectures: test_architectures.py), and the OpenAI-compatible
 import pytest
 import torch
 from eval_helpers import mc_requests
+from offside_benchmarks.offside import view
 
-from offside_data import view
 from offside_data.chat import user_message
 from offside_eval import evaluate
 from offside_eval.models import ModelError, load_model

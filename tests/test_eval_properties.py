@@ -7,9 +7,10 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from offside_benchmarks.offside import OffsideItem
+from offside_benchmarks.offside.schema import INFOS, SPLITS
 
-from offside_data import DataError, OffsideItem
-from offside_data.schema import INFOS, LETTERS, SPLITS
+from offside_data.schema import LETTERS, DataError
 from offside_eval.metrics import exact_match, extract_letter, generation_scores, mean, nanmean
 from offside_eval.task_config import VALID_KEYS
 from offside_eval.tasks_index import TaskError, load_yaml

@@ -4,8 +4,8 @@ sharing a stem, text-only items, a prefix that cannot be shared), stop strings i
 text of cutting afterwards, and batch_size=auto halves on out-of-memory."""
 import pytest
 import torch
+from offside_benchmarks.offside import view
 
-from offside_data import view
 from offside_data.chat import load_image, user_message
 from offside_eval.models import ModelError, load_model
 from offside_eval.models.prefix_scoring import plan_item

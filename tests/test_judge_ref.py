@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from llm_server import FakeLLMServer, Reply
+from offside_benchmarks.offside.schema import PROMPTS
 
 from offside_eval import evaluate
 from offside_eval.models import load_model
@@ -28,7 +29,7 @@ def key_env(monkeypatch):
 
 def by_hand(question, image, generated, truth):
     """The verbatim template (after its '---' line) with each field written in by hand."""
-    text = (Path(__file__).resolve().parents[1] / "prompts" / "offside_reference_judge.txt").read_text()
+    text = (PROMPTS / "offside_reference_judge.txt").read_text()
     body = text.split("\n---\n", 1)[1]
     for field, value in (("task_type", "Generation"), ("image_id", image), ("question", question),
                          ("generated_answer", generated), ("ground_truth", truth)):

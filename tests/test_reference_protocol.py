@@ -1,11 +1,11 @@
-"""The OFFSIDE authors' protocol pieces (tasks/offside/reference.py) against hand computations."""
+"""The OFFSIDE authors' protocol pieces (benchmarks/offside/tasks/reference.py) against hand computations."""
 import importlib.util
 import math
 from pathlib import Path
 
 import pytest
 
-_spec = importlib.util.spec_from_file_location("offside_reference", Path(__file__).parents[1] / "tasks/offside/reference.py")
+_spec = importlib.util.spec_from_file_location("offside_reference", Path(__file__).parents[1] / "benchmarks/offside/tasks/reference.py")
 ref = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ref)
 

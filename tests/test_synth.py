@@ -1,8 +1,8 @@
 import hashlib
 import re
 
-from offside_data import load_items
-from offside_data.synth import generate
+from offside_benchmarks.offside import load_items
+from offside_benchmarks.offside.synth import generate
 
 
 def digest_tree(root):

@@ -1,9 +1,9 @@
 import json
 
 import torch
+from offside_benchmarks.offside import OFFSIDE
 from train_helpers import config, train_vanilla
 
-from offside_data.benchmarks import OFFSIDE
 from offside_data.lineage import load_model, read_lineage, resolve_checkpoint
 from offside_train.checkpoint import load_processor
 from offside_train.cli import main

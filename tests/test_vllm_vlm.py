@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from offside_benchmarks.offside import view
 
-from offside_data import view
 from offside_data.chat import load_image, user_message
 from offside_data.encode import IGNORE_INDEX, Example, encode_examples
 from offside_eval.models import ModelError, load_model

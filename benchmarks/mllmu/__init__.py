@@ -11,8 +11,8 @@ from typing import Any
 
 from offside_data.benchmarks import Benchmark, BenchmarkError, TrainOption, register_benchmark
 from offside_data.fixtures import MINI_VERSION, build_once, cache_dir
-from offside_data.loader import data_fingerprint, resolve_data_root
 from offside_data.records import TrainRecord
+from offside_data.roots import data_fingerprint, resolve_data_root
 from offside_data.schema import DataError
 
 from .release import (

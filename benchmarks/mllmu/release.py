@@ -28,8 +28,8 @@ from typing import Any
 from PIL import Image
 
 from offside_data.chat import to_rgb
-from offside_data.loader import resolve_data_root
 from offside_data.prompts import protocol_prompt
+from offside_data.roots import resolve_data_root
 from offside_data.schema import LETTERS, DataError
 
 PROMPTS = Path(__file__).parent / "prompts"  # eval.py's prompt strings, verbatim

@@ -6,10 +6,9 @@ from .factuality import (
                          Verdict,
                          build_messages,
                          judge,
-                         parse_reference_reply,
                          parse_reply,
                          summarize,
 )
 
 __all__ = ["JudgeReplyError", "JudgeReport", "JudgeSample", "Verdict", "build_messages", "judge",
-           "parse_reference_reply", "parse_reply", "summarize"]
+           "parse_reply", "summarize"]

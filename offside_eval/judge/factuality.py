@@ -8,15 +8,16 @@ missing field, an out-of-range score -- is recorded as *missing* with its reason
 out of the mean and counted in `fact_score_missing`, never scored 0 (scoring failures 0 would
 bias every table toward "forgotten").
 
-A template whose name ends in ".txt" is a benchmark's own judge prompt (`protocol_prompt`, a
-str.format template) and gets the OFFSIDE authors' variables (see `build_messages`);
-`parse_reference_reply` is the authors' reading of its reply (the `fact_score_ref` metric).
+A template that is a path ending in ".txt" is a benchmark's own judge prompt (`protocol_prompt`, a
+str.format template) and gets the variables of `build_messages`; its benchmark registers the judge
+metric with its own reply parser.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from offside_data.llm_client import ChatClient, parse_json_reply
@@ -86,32 +87,10 @@ def parse_reply(text: str) -> tuple[int, str]:
     return int(score), justification
 
 
-def parse_reference_reply(text: str) -> tuple[int | float, str]:
-    """The OFFSIDE authors' reading of a judge reply (eval_gpt.py), with one deliberate difference.
-
-    Theirs: a JSON object without "factuality_score" scores 0 and one without "justification" gets
-    "Score parsing failed" -- kept here; the score is any number, kept as given (not rounded).
-    The difference: where their script records 0 after 3 failed attempts (request error, reply not
-    JSON) or averages whatever number came back, a reply that is not a JSON object or whose score
-    is not a number in 0..10 raises JudgeReplyError, so the sample is missing: failures never
-    become scores.
-    """
-    try:
-        data = parse_json_reply(text)
-    except ValueError as exc:
-        raise JudgeReplyError(str(exc)) from None
-    score = data.get("factuality_score", 0)
-    if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
-        raise JudgeReplyError(f"factuality_score must be a number, got {score!r}")
-    if not SCORE_MIN <= score <= SCORE_MAX:
-        raise JudgeReplyError(f"factuality_score {score!r} outside {SCORE_MIN}..{SCORE_MAX}")
-    return score, data.get("justification", "Score parsing failed")
-
-
 def build_messages(sample: JudgeSample, template: str = DEFAULT_TEMPLATE) -> list[dict[str, str]]:
     """One user message: a .j2 template rendered, or a ".txt" protocol prompt filled with str.format."""
     if template.endswith(".txt"):
-        content = protocol_prompt(template[:-len(".txt")]).format(
+        content = protocol_prompt(Path(template).stem, Path(template).parent).format(
             task_type=REFERENCE_TASK_TYPE, image_id=sample.image_id or "", question=sample.question,
             generated_answer=sample.generated, ground_truth=sample.ground_truth)
         return [{"role": "user", "content": content}]

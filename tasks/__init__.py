@@ -1,1 +1,0 @@
-"""Built-in task YAMLs (installed as package data)."""
