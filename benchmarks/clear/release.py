@@ -9,7 +9,9 @@ from the card's `dataset_info` (the reader checks the ones the protocol and trai
   (text-only QA about the same authors) question + answer and a null image
 - forget01|05|10_perturbed, retain_perturbed: image, caption, name, paraphrased_caption,
   perturbed_captions (list), perturbed_names (list)
-- real_faces: image, answer, options (list); real_world: question, image, answer, options (list)
+- real_faces: image, answer, options (list); real_world: question, image, answer, options (list). The
+  card gives types only; eval.yaml scores `options` as the perturbed answers, and CLEAR-mini puts the
+  answer among its four options (as TOFU's real_authors / world_facts do) -- the formulas take either.
 Images are the `datasets` Image feature: a struct {bytes, path}, PNG/JPEG bytes. Forget persons are
 the last N% (forgetN, TOFU's convention); retain{100-N} holds the others.
 """
