@@ -15,6 +15,7 @@ from rouge_score.rouge_scorer import RougeScorer
 from scipy.stats import hmean, ks_2samp
 
 from offside_data.benchmarks import BenchmarkError, get_benchmark
+from offside_data.cli import main as data_cli
 from offside_data.schema import DataError
 
 # mm/dataset.py IMAGE_CAPTION_QUESTIONS and the random_faces question, copied here on purpose: the test
@@ -57,6 +58,7 @@ def test_fixture_has_the_release_layout_and_reads_back(clear_root):
     faces = load_docs(clear_root, {"split": "real_faces"})
     assert {d["question"] for d in faces} == {FACE_QUESTION} and faces[0]["perturbed"] == _rows(clear_root, "real_faces")[0]["options"]
     assert validate(clear_root, 10) == 0
+    assert data_cli(["validate", "--benchmark", "clear", str(clear_root)]) == 0  # every forget ratio
     assert len(train_records(clear_root, "train", "mm", 5)) == 32  # 8 persons x (2 photos + 2 QAs)
     assert [r.image is None for r in train_records(clear_root, "forget", "text", 10)] == [True, True]
 
