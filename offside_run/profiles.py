@@ -5,6 +5,7 @@ report name no benchmark: they look its profile up here. A profile module is nam
 `offside.run_profiles` entry point (offside's own in setup.cfg; a third party ships its own)."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
@@ -38,15 +39,21 @@ class RunProfile:
 PROFILES: dict[str, RunProfile] = {}
 
 
+def text_when_unimodal(setting: str) -> dict[str, str]:
+    """Train options of a benchmark whose `unimodal` setting trains its text-only rows (complete: image + text)."""
+    return {"modality": "text" if setting == "unimodal" else "mm"}
+
+
 def register_profile(profile: RunProfile) -> RunProfile:
     return register_once(PROFILES, profile.benchmark, profile, ExperimentError, "run profile")
 
 
+@functools.cache
 def load_profiles() -> dict[str, RunProfile]:
-    """Every registered profile, loading the `offside.run_profiles` entry points on first use."""
-    if not PROFILES:
-        for entry in metadata.entry_points(group="offside.run_profiles"):
-            entry.load()
+    """Every registered profile, loading the `offside.run_profiles` entry points on first use (a profile
+    module imported earlier has registered itself already; loading it again is a no-op)."""
+    for entry in metadata.entry_points(group="offside.run_profiles"):
+        entry.load()
     return PROFILES
 
 

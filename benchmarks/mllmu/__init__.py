@@ -11,6 +11,7 @@ from typing import Any
 
 from offside_data.benchmarks import Benchmark, BenchmarkError, TrainOption, register_benchmark
 from offside_data.fixtures import MINI_VERSION, build_once, cache_dir
+from offside_data.parquet import ImageRef, shard_paths
 from offside_data.records import TrainRecord
 from offside_data.roots import data_fingerprint, resolve_data_root
 from offside_data.schema import DataError
@@ -20,11 +21,9 @@ from .release import (
     KINDS,
     MODALITIES,
     SPLITS,
-    ImageRef,
     mllmu_docs,
     read_config,
     read_release,
-    shard_paths,
     split_configs,
     train_prompt,
 )

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from offside_run.experiment import ExperimentError
-from offside_run.profiles import RunProfile, register_profile
+from offside_run.profiles import RunProfile, register_profile, text_when_unimodal
 from offside_run.stages import EvalStage, TrainStage
 
 from .release import MODALITIES, SPLITS
@@ -78,4 +78,4 @@ register_profile(RunProfile("mllmu", "MLLMU-Bench run", plan_mllmu, MLLMU_KIND_M
                             check=check_mllmu,
                             eval_metadata=lambda exp: {"forget_ratio": exp.benchmark_option("forget_ratio")},
                             configs_dir=Path(__file__).parent / "configs", settings=("complete", "unimodal"),
-                            setting_options=lambda setting: {"modality": "text" if setting == "unimodal" else "mm"}))
+                            setting_options=text_when_unimodal))

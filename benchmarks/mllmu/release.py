@@ -15,19 +15,15 @@ questions, exactly as eval.py skips them (so in test mode the shot profile's Tes
 """
 from __future__ import annotations
 
-import dataclasses
-import io
 import json
 import random
-import re
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-from offside_data.chat import to_rgb
+from offside_data.parquet import ImageRef, shard_paths
 from offside_data.prompts import protocol_prompt
 from offside_data.roots import resolve_data_root
 from offside_data.schema import LETTERS, DataError
@@ -42,7 +38,6 @@ MODALITIES = ("mm", "text")
 DEFAULT_SHOTS = {"cls": 1, "cloze": 2, "gen": 0}  # eval.py, LLaVA branch: random.sample(id_list, 1 / 2)
 TYPES = {"mm": "Image_Textual", "text": "Pure_Text"}  # Generation_Task / Mask_Task `Type`
 CLS_LISTS = {"mm": "Image_Textual_Questions", "text": "Pure_Text_Questions"}
-_SHARD = re.compile(r"train-(\d{5})-of-(\d{5})\.parquet")
 
 
 class _Bad(Exception):
@@ -114,30 +109,6 @@ def _check_row(config: str, row: dict) -> None:
         _check_tasks(row)
 
 
-def shard_paths(root: str | Path, config: str) -> list[Path]:
-    """The config's shards in order; a missing folder or an incomplete shard set is a DataError."""
-    folder = Path(root) / config
-    if not folder.is_dir():
-        raise DataError(str(folder), None, None, "config folder not found")
-    found = {}
-    for path in folder.glob("*.parquet"):
-        m = _SHARD.fullmatch(path.name)
-        if not m:
-            raise DataError(str(path), None, None, "not a train-0000X-of-0000N.parquet shard name")
-        found[path.name] = (int(m.group(1)), int(m.group(2)))
-    if not found:
-        raise DataError(str(folder), None, None, "no parquet shards")
-    totals = {n for _, n in found.values()}
-    if len(totals) != 1:
-        raise DataError(str(folder), None, None, f"shards disagree on their count: {sorted(found)}")
-    total = totals.pop()
-    for k in range(total):
-        name = f"train-{k:05d}-of-{total:05d}.parquet"
-        if name not in found:
-            raise DataError(str(folder / name), None, None, f"shard missing (have {len(found)} of {total})")
-    return [folder / f"train-{k:05d}-of-{total:05d}.parquet" for k in range(total)]
-
-
 def read_config(root: str | Path, config: str) -> list[dict]:
     """Every row of one config folder, shards in order; each row gains `_source` and `_row` (its shard
     and row there) so later errors can name them. Bad rows raise DataError(file, row, field)."""
@@ -157,28 +128,6 @@ def read_config(root: str | Path, config: str) -> list[dict]:
                 raise DataError(str(path), i, bad.field, bad.problem) from None
             rows.append({**row, "_source": str(path), "_row": i})
     return rows
-
-
-@lru_cache(maxsize=256)
-def _decode(data: bytes, source: str, row: int, field: str) -> Image.Image:
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            return to_rgb(img)
-    except OSError as exc:
-        raise DataError(source, row, field, f"image cannot be decoded ({exc.__class__.__name__})") from None
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    """Parquet image bytes plus where they came from; decoded (RGB, cached) on first use so a split of
-    hundreds of full-size portraits is not held in memory at once."""
-    data: bytes = dataclasses.field(repr=False)
-    source: str
-    row: int
-    field: str
-
-    def load(self) -> Image.Image:
-        return _decode(self.data, self.source, self.row, self.field)
 
 
 @dataclass(frozen=True)
