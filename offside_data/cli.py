@@ -178,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num_layers", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("validate", help="check a data root and print counts per split/info/modality")
-    p.add_argument("--benchmark", choices=("offside", "mllmu"), default="offside")
+    p.add_argument("--benchmark", choices=sorted({"offside", "mllmu"} | {n for n, b in BENCHMARKS.items() if b.validate}),
+                   default="offside")
     p.add_argument("--forget_ratio", type=int, default=5, choices=(5, 10, 15), help="mllmu: forget_N to count")
     p.add_argument("root")
     p = sub.add_parser("mmbench-fixture", help="write a small synthetic MMBench-format TSV (tests, docs)")
@@ -213,8 +214,10 @@ def main(argv: list[str] | None = None) -> int:
             return _construct(args)
         elif args.benchmark == "mllmu":
             return _validate_mllmu(args.root, args.forget_ratio)
-        else:
+        elif args.benchmark == "offside":
             return _validate(args.root)
+        else:  # a plugin benchmark's own root validator
+            return BENCHMARKS[args.benchmark].validate(args.root)
     except (DataError, ValueError, FileNotFoundError, FileExistsError) as exc:
         print(f"offside-data: error: {exc}", file=sys.stderr)
         return 2

@@ -21,7 +21,8 @@ def cache_dir() -> Path:
     return Path(os.environ.get("OFFSIDE_CACHE", Path.home() / ".cache" / "offside")).expanduser()
 
 
-def _build_once(target: Path, build: Callable[[Path], object]) -> Path:
+def build_once(target: Path, build: Callable[[Path], object]) -> Path:
+    """`target`, made by `build(folder)` on first use (benchmark plugins' fixtures build theirs here too)."""
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -43,16 +44,16 @@ def ensure_mini(players: int = 12, seed: int = 0) -> Path:
     """Path of the cached OFFSIDE-mini (players, seed), building it if needed."""
     from .synth import generate
 
-    return _build_once(cache_dir() / f"offside-mini-{MINI_VERSION}-p{players}-s{seed}",
-                       lambda out: generate(out, n_players=players, seed=seed))
+    return build_once(cache_dir() / f"offside-mini-{MINI_VERSION}-p{players}-s{seed}",
+                      lambda out: generate(out, n_players=players, seed=seed))
 
 
 def ensure_mllmu_mini(profiles: int = 60, seed: int = 0) -> Path:
     """Path of the cached MLLMU-mini (fictional profiles, seed), building it if needed."""
     from .mllmu_synth import generate
 
-    return _build_once(cache_dir() / f"mllmu-mini-{MINI_VERSION}-p{profiles}-s{seed}",
-                       lambda out: generate(out, n_profiles=profiles, seed=seed))
+    return build_once(cache_dir() / f"mllmu-mini-{MINI_VERSION}-p{profiles}-s{seed}",
+                      lambda out: generate(out, n_profiles=profiles, seed=seed))
 
 
 def ensure_tiny_model(seed: int = 0) -> Path:
@@ -60,5 +61,5 @@ def ensure_tiny_model(seed: int = 0) -> Path:
     from .tiny_model import TinyConfig, build_tiny_model
 
     data = ensure_mini()
-    return _build_once(cache_dir() / f"tiny-qwen2_5_vl-{MINI_VERSION}-s{seed}",
-                       lambda out: build_tiny_model(out, data, TinyConfig(seed=seed)))
+    return build_once(cache_dir() / f"tiny-qwen2_5_vl-{MINI_VERSION}-s{seed}",
+                      lambda out: build_tiny_model(out, data, TinyConfig(seed=seed)))

@@ -283,6 +283,6 @@ def build_tiny_arch(name: str, out: Path, qwen_dir: Path) -> Path:
 
 def ensure_tiny_arch(name: str, qwen_dir: Path) -> Path:
     """The cached tiny checkpoint of `name` ($OFFSIDE_CACHE: the test session's unless set), built once."""
-    from offside_data.fixtures import _build_once, cache_dir
+    from offside_data.fixtures import build_once, cache_dir
 
-    return _build_once(cache_dir() / f"tiny-arch-v{VERSION}-{name}", lambda out: build_tiny_arch(name, out, qwen_dir))
+    return build_once(cache_dir() / f"tiny-arch-v{VERSION}-{name}", lambda out: build_tiny_arch(name, out, qwen_dir))
