@@ -2,9 +2,11 @@
 tasks against an independent re-implementation of the authors' evaluation recipe (github.com/
 gray311/VLM_Unlearned: data_module.py, evaluate_util.py, aggregate_eval_stat.py), written here from
 their code over the raw fixture files: same prompts, same numbers."""
+import csv
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
+from llm_server import FakeLLMServer, Reply
 from offside_benchmarks.fiubench import FIUBENCH, load_docs, plan, synth
 from offside_benchmarks.fiubench.release import read_release
 from rouge_score import rouge_scorer
@@ -26,11 +30,15 @@ from offside_run.cli import main as run_cli
 from offside_run.report import Entry
 from offside_train.cli import main as train_cli
 
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+ENV = {**{k: v for k, v in os.environ.items() if "proxy" not in k.lower()}, "HF_HUB_OFFLINE": "1",
+       "OMP_WAIT_POLICY": "PASSIVE"}
+JUDGE_OPENING = "You are an intelligent chatbot designed for evaluating the factual accuracy of generative outputs"
+JUDGE_PROMPT = "Question: {q}\nCorrect Answer: {a}\nPrediction: {p}\n\nOutputs (include score, key words, explanation):"
+JUDGE_QUESTION = re.compile(r"^Question: (.*)$", re.M)
 
 
-def _run(*argv, cwd=None):
-    return subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, env=ENV, timeout=600, cwd=cwd)
+def _run(*argv):
+    return subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, env=ENV, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -139,11 +147,32 @@ def _samples(out: Path, task: str) -> list[dict]:
     return [json.loads(line) for line in (out / f"samples_{task}.jsonl").read_text().splitlines()]
 
 
+def _judge_reply(prompt: str, attempt: int) -> Reply:
+    """The judge's first line as gpt-4o-mini wrote it in the authors' runs ("Score: **0.xx**"); one
+    question gets a reply without a score."""
+    question = JUDGE_QUESTION.search(prompt).group(1)
+    if "blood type" in question:
+        return Reply("I cannot rate this.\nkeywords\nexplanation")
+    return Reply(f"Score: **{sum(map(ord, question)) % 100 / 100:.2f}**\nkeywords: x\nbecause")
+
+
+def _authors_gpt_score(reply: str) -> float:
+    """get_all_evals' reading of the judge's reply (their except-branch 0.0 is offside's missing)."""
+    score = reply.split("\n")[0].strip(" ")
+    score = score[score.find(":"):].strip(":").strip(" ") if ":" in score else score
+    return float(score.strip("*").strip(" ") if "**" in score else score)
+
+
 def test_tasks_equal_the_authors_recipe_on_the_fixture(release, tiny_model_dir, tmp_path):
     out = tmp_path / "eval"
-    proc = _run("offside_eval", "--model", "hf_vlm", "--model_args", f"pretrained={tiny_model_dir}", "--tasks",
-                "fiubench", "--data_root", str(release), "--metadata", "forget_ratio=5", "--output_path", str(out),
-                "--log_samples", "--no_progress", "--verbosity", "ERROR")
+    with FakeLLMServer(_judge_reply) as server:
+        proc = subprocess.run(
+            [sys.executable, "-m", "offside_eval", "--model", "hf_vlm", "--model_args", f"pretrained={tiny_model_dir}",
+             "--tasks", "fiubench", "--data_root", str(release), "--metadata", "forget_ratio=5", "--output_path",
+             str(out), "--log_samples", "--no_progress", "--verbosity", "ERROR", "--judge_args",
+             f"base_url={server.base_url},model=gpt-4o-mini,max_retries=0,cache_dir={tmp_path / 'cache'}"],
+            capture_output=True, text=True, timeout=600, env={**ENV, "OPENAI_API_KEY": "sk-test"})
+        judged = [r["prompt"] for r in server.requests]
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads((out / "results.json").read_text())["results"]
     for split, name in (("forget5", "forget"), ("retain5", "retain")):
@@ -179,6 +208,18 @@ def test_tasks_equal_the_authors_recipe_on_the_fixture(release, tiny_model_dir, 
     assert [s["arguments"][0][0] for s in ape] == [q.capitalize() for q, _qa in asked]
     assert results["fiubench_forget_ape"]["ape"] == pytest.approx(np.mean(
         [_authors_gen(s["resps"][0][0], "", qa["keywords"])["keyword_em"] for s, (_q, qa) in zip(ape, asked)]))
+    # GPT score: the authors' prompt around the capitalized question and answer and the cut reply
+    for name, split in (("forget", "forget5"), ("retain", "retain5")):
+        rows = _samples(out, f"fiubench_{name}_judge")
+        qas = [qa for r in _raw_split(release, split) for qa in r["qa_list"]]
+        prompts = [JUDGE_PROMPT.format(q=qa["question"].capitalize(), a=qa["answer"].capitalize(),
+                                       p=row["resps"][0][0][:row["resps"][0][0].find(".") + 1])
+                   for row, qa in zip(rows, qas)]
+        assert all(any(j.startswith(JUDGE_OPENING) and j.endswith(p) for j in judged) for p in prompts)
+        scores = [_authors_gpt_score(_judge_reply(p, 0).content) for p, qa in zip(prompts, qas)
+                  if "blood type" not in qa["question"]]
+        assert results[f"fiubench_{name}_judge"]["fiubench_gpt"] == pytest.approx(np.mean(scores))
+        assert results[f"fiubench_{name}_judge"]["fiubench_gpt_missing"] == len(qas) - len(scores)
     # forget quality (get_forget_quality): KS test of s against a retain-only model's s
     ref = tmp_path / "reference"
     ref.mkdir()
@@ -197,9 +238,15 @@ def test_the_reports_model_utility_is_the_authors_harmonic_mean(tmp_path):
     entries = [Entry("vanilla", "complete", "vanilla", {"retain": retain, "forget": {"prob": 0.7}}),
                Entry("ga", "complete", "unlearned", {"retain": {**retain, "prob": 0.2}, "forget": {"prob": 0.1}})]
     assert plan.entry_utility(entries[0]) == pytest.approx(hmean(list(retain.values())))
+    judged = Entry("kl", "complete", "unlearned", {"retain": {**retain, "fiubench_gpt": 0.9}})
+    assert plan.entry_utility(judged) == pytest.approx(hmean([*retain.values(), 0.9]))
     report = plan.write_fiubench_report(entries, tmp_path).read_text()
     assert "Forget Set Prob. ↓" in report and "Retain Set ROUGE-L ↑" in report and "Overall Model Utility ↑" in report
-    assert (tmp_path / "tables" / "fiubench.csv").is_file()
+    assert "Set GPT" not in report  # no checkpoint was judged
+    assert "Retain Set GPT ↑" in plan.write_fiubench_report([*entries, judged], tmp_path / "judged").read_text()
+    header, vanilla, _ga = csv.reader((tmp_path / "tables" / "fiubench.csv").read_text().splitlines())
+    utility = vanilla[header.index("Overall/overall:model_utility/higher_is_better")]
+    assert vanilla[0] == "Vanilla" and float(utility) == pytest.approx(hmean(list(retain.values())), rel=1e-5)
 
 
 # ---- training and the run ---------------------------------------------------------------------------
@@ -220,3 +267,11 @@ def test_offside_run_plans_the_demo(tmp_path, capsys):
     for line in ("train vanilla", "train reference-complete", "evaluate reference-complete", "train ga-complete",
                  "evaluate po-complete", "8 of 8 stages to run"):
         assert line in out, line
+    assert re.search(r"evaluate ga-complete +to run +5 tasks \(forget, retain\)", out)
+    demo = yaml.safe_load((Path(plan.__file__).parent / "configs" / "fiubench_demo.yaml").read_text())
+    (tmp_path / "judged.yaml").write_text(yaml.safe_dump({**demo, "judge": "base_url=http://127.0.0.1:9/v1"}))
+    assert run_cli(["run", str(tmp_path / "judged.yaml"), "--dry_run", "--output_dir", str(tmp_path / "j")]) == 0
+    assert re.search(r"evaluate ga-complete +to run +7 tasks", capsys.readouterr().out)
+    (tmp_path / "relearn.yaml").write_text(yaml.safe_dump({**demo, "relearn_vanilla": True}))
+    assert run_cli(["run", str(tmp_path / "relearn.yaml"), "--dry_run"]) == 2
+    assert "benchmark fiubench has no relearn split" in capsys.readouterr().err

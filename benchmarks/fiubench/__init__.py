@@ -25,7 +25,10 @@ from offside_data.fixtures import build_once, cache_dir
 from offside_data.loader import data_fingerprint, resolve_data_root
 from offside_data.records import TrainRecord
 
-from . import protocol
+from . import (
+    judge,  # noqa: F401 -- registers the fiubench_gpt judge metric (fiubench_*_judge tasks)
+    protocol,
+)
 from .release import EVAL_RETAIN, FORGET_SPLITS, Person, load_image, read_release
 
 NAME = "fiubench"

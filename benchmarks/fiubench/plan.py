@@ -5,13 +5,14 @@ evaluate; with `unlearning_metrics` the retain-only reference (finetune.yaml spl
 person outside the forget splits) -> evaluate the forget set's truth ratios, the KS test's other
 sample; each method unlearns forget<N> (forget.py) -> evaluate the forget set (generation, APE,
 probability / truth ratio / Min-K) and the retain set (generation, probability / truth ratio), forget
-quality against the reference. FIUBench has no relearn split: relearning is refused.
+quality against the reference; with a judge (`judge:`, --judge_args) the GPT score of both sets too.
+FIUBench has no relearn split: relearning is refused.
 
 Report (aggregate_eval_stat.py): per checkpoint the forget set's ROUGE-L, probability, truth ratio,
 forget quality (KS-test p-value), keyword EM, APE and Min-K++, the retain set's ROUGE-L, probability,
-truth ratio and keyword EM, and the model utility: the harmonic mean of the retain-set values
-(`get_model_utility`: ROUGE, Prob., Truth Ratio and EM of the retain set; the GPT score is left out,
-offside runs no judge here).
+truth ratio and keyword EM (and both sets' GPT score when judged), and the model utility: the harmonic
+mean of the retain-set values (`get_model_utility`: ROUGE, Prob., Truth Ratio, EM and, where judged,
+GPT of the retain set).
 """
 from __future__ import annotations
 
@@ -34,18 +35,21 @@ if TYPE_CHECKING:
     from offside_run.pipeline import Runner
 
 ROLE_KINDS = {"forget": ("gen", "ape", "tr"), "retain": ("gen", "tr")}
+JUDGED = "judge"  # the GPT-score tasks' kind, planned when the experiment configures a judge
 KIND_METRICS = {"gen": ["rougeL_recall", "keyword_em"], "ape": ["ape"],
-                "tr": ["prob", "truth_ratio", "forget_quality", "minkpp"]}
+                "tr": ["prob", "truth_ratio", "forget_quality", "minkpp"], JUDGED: ["fiubench_gpt"]}
 # role -> (metric, higher is better): the columns of aggregate_eval_stat.py's csv (ROUGE, Prob., Truth Ratio,
 # KS-Test, Exact Match; APE and Min-K++ from the same evaluation logs)
 COLUMNS = {"forget": [("rougeL_recall", False), ("prob", False), ("truth_ratio", True), ("forget_quality", True),
-                      ("keyword_em", False), ("ape", False), ("minkpp", False)],
-           "retain": [("rougeL_recall", True), ("prob", True), ("truth_ratio", True), ("keyword_em", True)]}
+                      ("keyword_em", False), ("ape", False), ("minkpp", False), ("fiubench_gpt", False)],
+           "retain": [("rougeL_recall", True), ("prob", True), ("truth_ratio", True), ("keyword_em", True),
+                      ("fiubench_gpt", True)]}
 # the column labels of these metrics in every offside table (aggregate_eval_stat.py's names)
 for _metric, _label in (("rougeL_recall", "ROUGE-L"), ("prob", "Prob."), ("keyword_em", "EM"), ("ape", "APE"),
-                        ("minkpp", "Min-K++")):
+                        ("minkpp", "Min-K++"), ("fiubench_gpt", "GPT")):
     LABELS.setdefault(_metric, _label)
 UTILITY = ("rougeL_recall", "prob", "truth_ratio", "keyword_em")  # the retain-set inputs of the model utility
+OPTIONAL_UTILITY = ("fiubench_gpt",)  # one more input where it was judged (get_model_utility skips it otherwise)
 
 
 def fiubench_tasks(runner: Runner, roles: dict[str, tuple[str, ...]]) -> dict[str, dict[str, str]]:
@@ -63,7 +67,8 @@ def fiubench_tasks(runner: Runner, roles: dict[str, tuple[str, ...]]) -> dict[st
 
 def plan_fiubench(runner: Runner) -> list[TrainStage | EvalStage]:
     exp, stages = runner.exp, []
-    tasks = fiubench_tasks(runner, ROLE_KINDS)
+    roles = {role: (*kinds, JUDGED) if exp.judge else kinds for role, kinds in ROLE_KINDS.items()}
+    tasks = fiubench_tasks(runner, roles)
     train = functools.partial(runner.add_train, stages)
     vanilla = train("vanilla", "sft", exp.vanilla, None, "vanilla", "complete", "vanilla", "sft")
     reference = None
@@ -89,15 +94,18 @@ def check_fiubench(exp, data: dict) -> None:
     if data.get("relearn_vanilla", True) or data.get("relearn_settings", ["complete"]):
         raise ExperimentError(f"{exp.source}: benchmark {NAME} has no relearn split; set relearn_vanilla: false "
                               "and relearn_settings: []")
-    for key in ("utility_tasks", "judge", "robustness", "curves"):
+    for key in ("utility_tasks", "robustness", "curves"):
         if data.get(key):
             raise ExperimentError(f"{exp.source}: {key} does not apply to benchmark {NAME}")
 
 
 def entry_utility(entry: Entry) -> float | None:
-    values = [entry.metrics.get("retain", {}).get(m) for m in UTILITY]
+    """The harmonic mean of the retain set's ROUGE-L, probability, truth ratio, EM (and GPT score if judged)."""
+    retain = entry.metrics.get("retain", {})
+    values = [retain.get(m) for m in UTILITY]
     if any(v is None for v in values):
         return None
+    values += [retain[m] for m in OPTIONAL_UTILITY if retain.get(m) is not None]
     try:
         return model_utility(values)
     except MetricError:
@@ -105,17 +113,20 @@ def entry_utility(entry: Entry) -> float | None:
 
 
 def fiubench_table(entries: list[Entry]) -> Table:
-    """A row per checkpoint (vanilla and the reference first), the forget and retain columns, model utility."""
+    """A row per checkpoint (vanilla and the reference first), the forget and retain columns (GPT only when
+    some checkpoint was judged), model utility."""
     entries = sorted(entries, key=lambda e: e.method != "vanilla")
-    cells = [(role, m) for role, cols in COLUMNS.items() for m, _hib in cols]
-    groups = [(f"{role.title()} Set", [(f"{role}:{m}", hib) for m, hib in cols]) for role, cols in COLUMNS.items()]
+    judged = any(e.metrics.get(role, {}).get("fiubench_gpt") is not None for e in entries for role in COLUMNS)
+    columns = {role: [(m, hib) for m, hib in cols if judged or m not in OPTIONAL_UTILITY] for role, cols in COLUMNS.items()}
+    cells = [(role, m) for role, cols in columns.items() for m, _hib in cols]
+    groups = [(f"{role.title()} Set", [(f"{role}:{m}", hib) for m, hib in cols]) for role, cols in columns.items()]
     groups.append(("Overall", [("overall:model_utility", True)]))
     rows = [(checkpoint_label(e.method, e.setting, e.phase),
              [e.metrics.get(role, {}).get(m) for role, m in cells] + [entry_utility(e)]) for e in entries]
     errors = [[metric_error(e, role, m) for role, m in cells] + [None] for e in entries]
     return Table("FIUBench", groups, rows, errors, "Forget set: ROUGE-L / Prob. / EM / APE / Min-K++ lower = more "
                  "forgotten; truth ratio mean min(s, 1/s) and KS-test p-value (forget quality) higher. Model utility: "
-                 "harmonic mean of the retain set's four values.")
+                 "harmonic mean of the retain set's values (GPT where judged).")
 
 
 def write_fiubench_report(entries: list[Entry], out_dir: str | Path, title: str = "FIUBench run",
