@@ -1,6 +1,7 @@
 """`offside run` on MLLMU-Bench: experiment keys, the stage plan and the main-table report."""
 import pytest
 
+from offside_data.benchmarks import BENCHMARKS
 from offside_run.cli import main as offside_main
 from offside_run.experiment import Experiment, ExperimentError
 from offside_run.mllmu_report import forgetting_summary, mllmu_tables, write_mllmu_report
@@ -11,7 +12,8 @@ BASE = {"output_dir": "runs/x", "benchmark": "mllmu", "methods": {"ga": {}}}
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"benchmark": "mllm"}, "x.yaml: benchmark 'mllm' is not one of mllmu, offside (did you mean 'mllmu'?)"),
+    ({"benchmark": "mllm"}, f"x.yaml: benchmark 'mllm' is not one of {', '.join(sorted(BENCHMARKS))} "
+                            "(did you mean 'mllmu'?)"),
     ({"forget_ratio": 7}, "x.yaml: forget_ratio must be one of 5, 10, 15, got 7"),
     ({"benchmark": "offside", "forget_ratio": 10}, "x.yaml: forget_ratio applies to benchmark mllmu only"),
     ({"settings": ["selective"]}, "x.yaml: settings: selective does not apply to benchmark mllmu (complete = image + "

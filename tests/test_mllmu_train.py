@@ -5,7 +5,7 @@ import pyarrow.parquet as pq
 import pytest
 from train_helpers import config
 
-from offside_data.benchmarks import MLLMU
+from offside_data.benchmarks import BENCHMARKS, MLLMU
 from offside_data.fixtures import ensure_mllmu_mini
 from offside_data.lineage import read_lineage
 from offside_train import ConfigError
@@ -81,4 +81,5 @@ def test_options_that_do_not_apply_are_one_line_errors(root, tiny_model_dir, tmp
     assert main(["sft", "--model", str(tiny_model_dir), "--data", str(root), "--out", str(tmp_path),
                  "--benchmark", "mlmu"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
-        "offside-train: error: command line: --benchmark 'mlmu' is not one of mllmu, offside (did you mean 'mllmu'?)"]
+        f"offside-train: error: command line: --benchmark 'mlmu' is not one of {', '.join(sorted(BENCHMARKS))} "
+        "(did you mean 'mllmu'?)"]

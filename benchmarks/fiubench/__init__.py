@@ -107,7 +107,7 @@ def train_records(root: Path, role: str, modality: str, forget_ratio: int) -> li
             for p in _persons(Path(root), role, forget_ratio) for k, qa in enumerate(p.qas)]
 
 
-def validate(root: str | Path, **_options) -> int:
+def validate(root: str | Path) -> int:
     """Read the release, decode every image of the first 400 persons, print the counts per split."""
     release = read_release(root)
     for person in release.persons:
