@@ -26,6 +26,7 @@ from offside_data.benchmarks import BenchmarkError
 from offside_data.cli import main as data_cli
 from offside_data.schema import DataError
 from offside_eval.reference_results import add_reference_comparison
+from offside_eval.tasks_index import FunctionRef
 from offside_run.cli import main as run_cli
 from offside_run.report import Entry
 from offside_train.cli import main as train_cli
@@ -141,6 +142,19 @@ def _authors_gen(reply: str, answer: str, keywords: list[str]) -> dict:
     rouge = rouge_scorer.RougeScorer(["rouge1", "rougeL"], use_stemmer=True).score(answer, gen[:gen.find(".")])
     em = min(1.0, sum(1.0 / len(keywords) for k in keywords if k.lower() in gen.lower()))
     return {"rougeL_recall": rouge["rougeL"].recall, "rouge1_recall": rouge["rouge1"].recall, "keyword_em": em}
+
+
+@pytest.mark.parametrize("reply, keywords", [
+    ("The blood type of the person in the image is o-. They also donate.", ["o-"]),
+    ("Their address is 12 quarry lane, silverton. Apt. 3", ["12 quarry lane", "silverton", "east morrow"]),
+    ("The person works as a glass blower and never stops", ["glass blower"]),  # no '.': the cut empties it
+    ("Running running ran. The full name is Maribel Harrow.", ["maribel harrow"]),
+])
+def test_the_generation_hook_scores_replies_as_the_authors_code(reply, keywords):
+    doc = {"answer": "the person in the image runs; their blood type is o-, address 12 quarry lane, silverton.",
+           "keywords": keywords}
+    process_gen = FunctionRef("utils.process_gen", str(FIUBENCH.tasks_dir)).resolve()
+    assert process_gen(doc, [reply]) == pytest.approx(_authors_gen(reply, doc["answer"].capitalize(), keywords))
 
 
 def _samples(out: Path, task: str) -> list[dict]:
