@@ -53,7 +53,7 @@ def _options(kwargs: dict[str, Any]) -> tuple[str, str, int]:
     if kind not in KINDS:
         raise BenchmarkError(f"dataset_kwargs for {NAME}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
     try:
-        ratio = int(kwargs.get("forget_ratio") or 5)
+        ratio = 5 if kwargs.get("forget_ratio") is None else int(kwargs["forget_ratio"])  # eval.yaml's forget5
     except (TypeError, ValueError):
         raise BenchmarkError(f"dataset_kwargs for {NAME}: forget_ratio must be an integer, "
                              f"got {kwargs['forget_ratio']!r}") from None
