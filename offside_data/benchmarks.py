@@ -144,11 +144,10 @@ def add_train_option_flags(parser) -> None:
 
     for name, by_benchmark in sorted(declared_train_options().items()):
         first = next(iter(by_benchmark.values()))
-        choices = sorted({c for opt in by_benchmark.values() for c in opt.choices}) \
-            if all(opt.choices for opt in by_benchmark.values()) else None
+        choices = first.choices or None if len(by_benchmark) == 1 else None  # else each benchmark checks its own
         parser.add_argument(f"--{name}", type=type(first.default), default=argparse.SUPPRESS, choices=choices,
                             help="; ".join(f"{bench}: {opt.help} (default {opt.default})"
-                                           for bench, opt in by_benchmark.items()))
+                                           for bench, opt in by_benchmark.items()).replace("%", "%%"))
 
 
 def get_benchmark(name: Any) -> Benchmark | None:

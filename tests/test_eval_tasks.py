@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from offside_data.benchmarks import BENCHMARKS
 from offside_eval.cli import main
 from offside_eval.task import Task
 from offside_eval.tasks_index import TaskError, TaskIndex
@@ -11,7 +12,8 @@ from offside_eval.tasks_index import TaskError, TaskIndex
 def test_builtin_index_names_groups_and_output_types():
     index = TaskIndex()
     names = index.names()
-    assert all(n.startswith(("offside_", "mmbench", "mllmu_")) for n in names)
+    benchmark_folders = tuple(BENCHMARKS)  # each registered benchmark's own task folder (its tasks and tags)
+    assert all(n.startswith(("offside_", "mmbench", "mllmu_", *benchmark_folders)) for n in names)
     for split in ("forget", "retain", "test", "relearn", "private", "shared"):
         for mod in ("mm", "text"):
             stem = f"offside_{split}_{mod}"

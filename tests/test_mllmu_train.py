@@ -6,6 +6,7 @@ import pytest
 from offside_benchmarks.mllmu import MLLMU, ensure_mllmu_mini
 from train_helpers import config
 
+from offside_data.benchmarks import BENCHMARKS
 from offside_data.lineage import read_lineage
 from offside_train import ConfigError
 from offside_train.cli import main
@@ -80,4 +81,5 @@ def test_options_that_do_not_apply_are_one_line_errors(root, tiny_model_dir, tmp
     assert main(["sft", "--model", str(tiny_model_dir), "--data", str(root), "--out", str(tmp_path),
                  "--benchmark", "mlmu"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
-        "offside-train: error: command line: --benchmark 'mlmu' is not one of mllmu, offside (did you mean 'mllmu'?)"]
+        f"offside-train: error: command line: --benchmark 'mlmu' is not one of {', '.join(sorted(BENCHMARKS))} "
+        "(did you mean 'mllmu'?)"]

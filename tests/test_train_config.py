@@ -3,6 +3,7 @@ import dataclasses
 import pytest
 from transformers import TrainingArguments
 
+from offside_data.benchmarks import declared_train_options
 from offside_train import ConfigError, build_config, cli
 from offside_train.config import RelearnConfig, SFTRunConfig
 from offside_train.methods import METHODS
@@ -50,6 +51,9 @@ def test_every_option_has_help_text(stage, capsys):
             assert f.metadata.get("help"), f.name
             assert f"--{f.name}" in text
     assert "Items per batch and device." in text and "--out" in text
+    for name, by_benchmark in declared_train_options().items():  # each benchmark's own options, with their help
+        assert f"--{name}" in text and all(f"{bench}: {opt.help}" in " ".join(text.split())
+                                           for bench, opt in by_benchmark.items())
 
 
 def test_one_builder_coerces_yaml_strings_and_names_the_offender(mini_root):
