@@ -1,8 +1,26 @@
-"""The two kinds of stage a run plans: a checkpoint to train and a checkpoint's evaluation."""
+"""The kinds of stage a run plans: a checkpoint to train and a checkpoint's evaluation.
+
+Every stage kind speaks the protocol the executors (offside_run/executors.py) schedule by, and
+nothing else: `deps` (the stages that must finish first), `soft_deps` (those among them whose
+failure it survives), `kind` and `gpus` (the resources a cluster job asks for), `label`, `folder(run_dir)`
+(where its outputs and markers go), `interrupted(folder, key)` (a killed earlier attempt it resumes) and
+`execute(runner, folder, resume)` (the work itself). Stages talk to each other only through files in
+the run folder, so any stage can run in its own process or on another machine."""
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .markers import finished, interrupted_evaluation, interrupted_training
+
+if TYPE_CHECKING:
+    from .pipeline import Runner
+
+log = logging.getLogger("offside_run")
+SLUG = re.compile(r"[^\w=.-]+")  # what an attack spec may not keep in a folder name
 
 
 @dataclass
@@ -18,6 +36,41 @@ class TrainStage:
     phase: str
     config: Any = None  # the validated trainer config (set by Runner.validate)
     attack: str | None = None  # an attack checkpoint (relearning attack): the report's attack label
+    kind = "train"
+    gpus = 1
+
+    @property
+    def deps(self) -> list[TrainStage]:
+        return [self.parent] if self.parent else []
+
+    soft_deps = ()  # a checkpoint needs its parent, full stop
+
+    @property
+    def label(self) -> str:
+        return f"train {self.name}"
+
+    def folder(self, run_dir: Path) -> Path:
+        return run_dir / "checkpoints" / self.name
+
+    interrupted = staticmethod(interrupted_training)
+
+    def execute(self, runner: Runner, folder: Path, resume: bool) -> None:
+        """offside-train's SFT-style stages or an unlearning method (with the curve callback if asked)."""
+        from offside_train.config import STAGES
+        from offside_train.sft import run_sft
+        from offside_train.unlearn import run_unlearn
+
+        from .curves import curve_callback
+
+        if resume:
+            self.config.resume_from_checkpoint = "last"
+        if self.stage in STAGES:
+            run_sft(self.config)
+            return
+        curves = runner.exp.curves
+        callbacks = [curve_callback(curves, self.config.model, self.config.output_dir, runner.data_root)] \
+            if curves and self.phase == "unlearned" and not self.attack else []
+        run_unlearn(self.config, callbacks)
 
 
 @dataclass
@@ -28,7 +81,53 @@ class EvalStage:
     key: str
     reference: EvalStage | None = None  # the retain-only model's evaluation (--reference_results)
     attack: str | None = None  # evaluated under this `offside-eval --attack` (the robustness section)
+    kind = "eval"
+    gpus = 1
 
     @property
     def task_names(self) -> list[str]:
         return [t for kinds in self.tasks.values() for t in kinds.values()]
+
+    @property
+    def deps(self) -> list[TrainStage | EvalStage]:
+        return [self.checkpoint] + ([self.reference] if self.reference else [])
+
+    @property
+    def soft_deps(self) -> list[EvalStage]:
+        """A failed reference costs this evaluation its forget quality / privleak, not its other numbers."""
+        return [self.reference] if self.reference else []
+
+    @property
+    def label(self) -> str:
+        return f"evaluate {self.folder(Path()).name}"
+
+    def folder(self, run_dir: Path) -> Path:
+        if self.attack:  # quantize:bits=4 -> evals/ga-complete@quantize-bits=4
+            return run_dir / "evals" / f"{self.checkpoint.name}@{SLUG.sub('-', self.attack)}"
+        return run_dir / "evals" / self.checkpoint.name
+
+    interrupted = staticmethod(interrupted_evaluation)
+
+    def execute(self, runner: Runner, folder: Path, resume: bool) -> None:
+        """offside-eval on the checkpoint, with the reference's results when the reference finished."""
+        import offside_eval
+
+        opts = dict(runner.exp.eval)
+        model = opts.pop("model", "hf_vlm")
+        model_args = {**dict(opts.pop("model_args", None) or {}),
+                      "pretrained": str(self.checkpoint.folder(runner.run_dir))}
+        extra: dict[str, Any] = {"judge_args": runner.exp.judge} if runner.exp.judge else {}
+        if runner.metadata:
+            extra["metadata"] = runner.metadata
+        if self.reference is not None:
+            ref_folder = self.reference.folder(runner.run_dir)
+            if finished(ref_folder, self.reference.key):  # the marker, not the parent's memory: works in any process
+                extra["reference_results"] = str(ref_folder)
+            else:
+                log.warning("%s: evaluated without forget quality / privleak (the reference failed)",
+                            self.checkpoint.name)
+        if self.attack:
+            extra["attack"] = self.attack
+        offside_eval.evaluate(model, model_args, self.task_names, output_path=folder, log_samples=True,
+                              data_root=runner.data_root, progress=runner.progress, verbosity="WARNING",
+                              **opts, **extra)
