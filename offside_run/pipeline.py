@@ -27,7 +27,7 @@ from .markers import STAGE_FILE, STARTED_FILE, finished, stage_key, write_json
 from .profiles import run_profile
 from .robustness_plan import check_robustness
 from .run_folder import MANIFEST, build_report
-from .stages import EvalStage, TrainStage
+from .stages import EvalStage, Stage, TrainStage
 
 log = logging.getLogger("offside_run")
 
@@ -206,10 +206,10 @@ class Runner:
                                    f"at once; executor {spec.kind}, {spec.workers} worker(s)"])
 
     # ------------------------------------------------------------------ run
-    def cached(self, st: TrainStage | EvalStage) -> bool:
+    def cached(self, st: Stage) -> bool:
         return finished(self.folder(st), st.key)
 
-    def fatal(self, st: TrainStage | EvalStage) -> bool:
+    def fatal(self, st: Stage) -> bool:
         """Vanilla's training or evaluation: every table compares against it, so its failure stops the run."""
         return self.folder(st).name == "vanilla"
 
@@ -228,7 +228,7 @@ class Runner:
         write_manifest(self.run_dir, self.exp, self.records, self.data_root)
         return build_report(self.run_dir)
 
-    def execute(self, st: TrainStage | EvalStage) -> None:
+    def execute(self, st: Stage) -> None:
         """One stage, in whichever process runs it: skipped when finished with the same key, resumed when a
         killed attempt left work behind, else run from scratch; its finished marker written last."""
         folder = self.folder(st)
@@ -244,7 +244,7 @@ class Runner:
         st.execute(self, folder, resume)
         write_json(folder / STAGE_FILE, {"key": st.key, "seconds": round(time.perf_counter() - start, 1)})
 
-    def _collect(self, st: TrainStage | EvalStage, outcome: Outcome) -> None:
+    def _collect(self, st: Stage, outcome: Outcome) -> None:
         """One stage's outcome into the run's lists, its error file and (an evaluation) its manifest record."""
         if outcome.status == "ran":
             done = {"train": self.trained, "eval": self.evaluated}.get(st.kind)
@@ -255,7 +255,7 @@ class Runner:
         if isinstance(st, EvalStage):
             self._record(st, error=None if outcome.ok else outcome.error)
 
-    def _write_error(self, st: TrainStage | EvalStage, outcome: Outcome) -> None:
+    def _write_error(self, st: Stage, outcome: Outcome) -> None:
         log.error("%s failed: %s", st.label, outcome.error)
         (self.run_dir / "errors").mkdir(parents=True, exist_ok=True)
         (self.run_dir / "errors" / f"{self.folder(st).name}.txt").write_text(outcome.trace)

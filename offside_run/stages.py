@@ -1,15 +1,12 @@
-"""The kinds of stage a run plans: a checkpoint to train and a checkpoint's evaluation.
-
-Every stage kind speaks the protocol the executors (offside_run/executors.py) schedule by, and
-nothing else: `deps` (the stages that must finish first), `soft_deps` (those among them whose
-failure it survives), `kind` and `gpus` (the resources a cluster job asks for), `label`, `folder(run_dir)`
-(where its outputs and markers go), `interrupted(folder, key)` (a killed earlier attempt it resumes) and
-`execute(runner, folder, resume)` (the work itself). Stages talk to each other only through files in
-the run folder, so any stage can run in its own process or on another machine."""
+"""The kinds of stage a run plans: a checkpoint to train and a checkpoint's evaluation, both speaking
+the Stage protocol the executors (offside_run/executors.py) schedule by, and nothing else. Stages talk
+to each other only through files in the run folder, so any stage can run in its own process or on
+another machine."""
 from __future__ import annotations
 
 import logging
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,8 +20,39 @@ log = logging.getLogger("offside_run")
 SLUG = re.compile(r"[^\w=.-]+")  # what an attack spec may not keep in a folder name
 
 
+class Stage(ABC):
+    """What a stage kind declares. A new kind (say, a selection among checkpoints) subclasses this: the
+    scheduler, the dry run and the executors then handle it with no change."""
+    key: str  # a hash of its configuration and its deps' keys: a finished marker with this key is reused
+    kind = "stage"  # names its resources in the experiment's executor.gpus_per_stage
+    gpus = 0  # GPUs its job asks for unless gpus_per_stage names its kind
+    soft_deps: tuple | list = ()  # deps whose failure it survives (it still waits for them)
+
+    @property
+    @abstractmethod
+    def deps(self) -> list[Stage]:
+        """The stages that must finish first."""
+
+    @property
+    @abstractmethod
+    def label(self) -> str:
+        """How progress lines and the dry run name it."""
+
+    @abstractmethod
+    def folder(self, run_dir: Path) -> Path:
+        """Where its outputs and markers go."""
+
+    @abstractmethod
+    def execute(self, runner: Runner, folder: Path, resume: bool) -> None:
+        """The work itself, in whichever process runs it (`resume`: continue a killed attempt)."""
+
+    def interrupted(self, folder: Path, key: str) -> bool:
+        """Whether a killed earlier attempt left work this one continues (default: start afresh)."""
+        return False
+
+
 @dataclass
-class TrainStage:
+class TrainStage(Stage):
     """One checkpoint to train: `stage` is what offside_train.build_config takes (sft, relearn, a method)."""
     name: str
     stage: str
@@ -43,8 +71,6 @@ class TrainStage:
     def deps(self) -> list[TrainStage]:
         return [self.parent] if self.parent else []
 
-    soft_deps = ()  # a checkpoint needs its parent, full stop
-
     @property
     def label(self) -> str:
         return f"train {self.name}"
@@ -52,7 +78,8 @@ class TrainStage:
     def folder(self, run_dir: Path) -> Path:
         return run_dir / "checkpoints" / self.name
 
-    interrupted = staticmethod(interrupted_training)
+    def interrupted(self, folder: Path, key: str) -> bool:
+        return interrupted_training(folder, key)
 
     def execute(self, runner: Runner, folder: Path, resume: bool) -> None:
         """offside-train's SFT-style stages or an unlearning method (with the curve callback if asked)."""
@@ -74,7 +101,7 @@ class TrainStage:
 
 
 @dataclass
-class EvalStage:
+class EvalStage(Stage):
     checkpoint: TrainStage
     roles: list[str]
     tasks: dict[str, dict[str, str]]  # role -> kind -> task name
@@ -106,7 +133,8 @@ class EvalStage:
             return run_dir / "evals" / f"{self.checkpoint.name}@{SLUG.sub('-', self.attack)}"
         return run_dir / "evals" / self.checkpoint.name
 
-    interrupted = staticmethod(interrupted_evaluation)
+    def interrupted(self, folder: Path, key: str) -> bool:
+        return interrupted_evaluation(folder, key)
 
     def execute(self, runner: Runner, folder: Path, resume: bool) -> None:
         """offside-eval on the checkpoint, with the reference's results when the reference finished."""

@@ -180,6 +180,18 @@ def test_slurm_jobs_ask_for_the_stage_gpus_and_the_experiment_sbatch_options(tmp
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{sys.base_prefix}/bin")
     backend = Submitit(runner, spec)  # submitit accepts every parameter (it rejects unknown ones)
     backend.executor.update_parameters(**slurm_parameters(spec, evaluation))
+    from submitit.core.utils import UncompletedJobError
+
+    class OutOfMemory:  # a job SLURM killed: no outcome came back, the scheduler sees a failure (and may retry)
+        def done(self):
+            return True
+
+        def result(self):
+            raise UncompletedJobError("Job 12 has not produced any output (state: OUT_OF_MEMORY)\nlog: ...")
+
+    died = backend.poll((OutOfMemory(), []))
+    assert died.status == "failed" and died.error == ("UncompletedJobError: Job 12 has not produced any output "
+                                                      "(state: OUT_OF_MEMORY)") and "log: ..." in died.trace
     bad = executor_spec({"kind": "slurm", "slurm": {"mem_gb": "lots"}}, "exp.yaml")
     with pytest.raises(ExperimentError, match="^exp.yaml: executor kind slurm: "):
         Submitit(runner, bad)
