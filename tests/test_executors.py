@@ -202,3 +202,31 @@ def test_without_the_cluster_extra_local_workers_say_what_to_install(monkeypatch
     assert executor_spec({}, "exp.yaml").kind == "sequential"  # the default needs nothing
     with pytest.raises(MissingExtra, match=r"executor kind 'local' needs submitit.*pip install 'offside\[cluster\]'"):
         executor_spec({}, "exp.yaml", None, 2)
+
+
+def test_local_workers_get_distinct_gpus_and_a_stage_waits_for_its_share(tmp_path, monkeypatch):
+    pytest.importorskip("submitit")
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    runner = SimpleNamespace(run_dir=tmp_path, exp=SimpleNamespace(source="exp.yaml"))
+    backend = Submitit(runner, executor_spec({"workers": 3, "gpus_per_stage": {"eval": 2}}, "exp.yaml", "local"))
+    calls = []
+
+    class Recorder:  # stands in for submitit's LocalExecutor: what each job would be started with
+        def update_parameters(self, **params):
+            calls.append(params)
+
+        def submit(self, fn, *args):
+            return SimpleNamespace(done=lambda: True, result=lambda: Outcome("ran"))
+
+    backend.executor = Recorder()
+    first, second, evaluation = Fake("a"), Fake("b"), Fake("c", kind="eval")
+    handles = [backend.submit(first), backend.submit(second)]
+    assert [c["visible_gpus"] for c in calls] == [(0,), (1,)]
+    assert not backend.can_start(evaluation) and not backend.can_start(Fake("d"))
+    assert backend.poll(handles[1]).status == "ran"
+    assert backend.can_start(Fake("d")) and not backend.can_start(evaluation)  # it needs both GPUs
+    backend.poll(handles[0])
+    backend.submit(evaluation)
+    assert calls[-1]["visible_gpus"] == (0, 1) and calls[-1]["gpus_per_node"] == 2
