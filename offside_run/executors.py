@@ -38,7 +38,7 @@ class ExecutorSpec:
     kind: str = "sequential"
     workers: int = 1  # stages at once
     retries: int = 0  # extra attempts of a failing stage
-    gpus_per_stage: dict[str, int] = field(default_factory=dict)  # stage kind (train, eval) -> GPUs; default 1
+    gpus_per_stage: dict[str, int] = field(default_factory=dict)  # stage kind -> GPUs (default: its `gpus`, 1)
     timeout_min: int = 24 * 60  # one stage's wall-clock limit (local and slurm)
     # torch threads per stage (default: torch's own; a local worker's: the CPUs shared among the workers). CPU
     # reductions depend on it, so bit-identical numbers across executors need the same value on each
