@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.offside-installed
 LOCK := requirements/constraints.txt
-EXTRAS := dev,lmms,quant,tracking
+EXTRAS := dev,lmms,quant,tracking,cluster
 # torch is pinned per machine, outside the lock: x86_64 takes the pair on this workplace's disk
 TORCH := $(if $(filter aarch64,$(shell uname -m)),torch==2.9.1 torchvision==0.24.1,torch==2.14.1 torchvision==0.29.1)
 ENV := HF_HUB_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE

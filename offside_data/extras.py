@@ -6,7 +6,7 @@ import importlib
 from types import ModuleType
 
 # importable module -> the extra that installs it
-EXTRAS = {"lmms_eval": "lmms", "vllm": "vllm", "torchao": "quant", "wandb": "tracking"}
+EXTRAS = {"lmms_eval": "lmms", "vllm": "vllm", "torchao": "quant", "wandb": "tracking", "submitit": "cluster"}
 
 
 class MissingExtra(ImportError):

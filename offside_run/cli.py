@@ -10,6 +10,10 @@ import time
 from importlib import resources
 from pathlib import Path
 
+from offside_data.extras import MissingExtra
+
+from .executors import KINDS, StageFailed, executor_spec
+
 
 def builtin_config(name: str) -> Path | None:
     """`demo`, `paper_7b`, ... name a config shipped in offside_run/configs or in a benchmark's configs folder."""
@@ -28,7 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output_dir", help="override the config's output_dir")
     p.add_argument("--no_progress", action="store_true")
     p.add_argument("--dry_run", action="store_true",
-                   help="validate everything and print the stage plan (cached / to run, work per stage); run nothing")
+                   help="validate everything and print the stage plan (cached / to run in which wave of stages that "
+                        "can run at once, work per stage); run nothing")
+    p.add_argument("--workers", type=int, help="stages at once (overrides the config's executor.workers; alone, "
+                                               "N > 1 means local worker processes)")
+    p.add_argument("--executor", choices=KINDS, help="sequential (default), local (worker processes on this machine "
+                                                     "via submitit) or slurm (a SLURM job per stage via submitit)")
     p = sub.add_parser("report", help="rebuild report.md, tables and plots of a run folder")
     p.add_argument("run_dir")
     p = sub.add_parser("compare", help="every checkpoint x task x metric of run folders and results.json files in "
@@ -57,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
             path = Path(args.config) if Path(args.config).exists() else builtin_config(args.config)
             if path is None:
                 raise ExperimentError(f"{args.config}: no such file or shipped config")
-            runner = Runner(Experiment.from_yaml(path, args.output_dir), progress=not args.no_progress)
+            exp = Experiment.from_yaml(path, args.output_dir)
+            spec = executor_spec(exp.executor, exp.source, args.executor, args.workers)
+            runner = Runner(exp, progress=not args.no_progress, executor=spec)
             if args.dry_run:
                 stages = runner.plan()
                 runner.validate(stages)
@@ -76,9 +87,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"comparison: {csv_path}")
         else:
             report = build_report(args.run_dir)
-    except ExperimentError as exc:
+    except (ExperimentError, MissingExtra) as exc:
         print(f"offside: error: {exc}", file=sys.stderr)
         return 2
+    except StageFailed as exc:  # the traceback is in the run folder's errors/
+        print(f"offside: error: {exc}", file=sys.stderr)
+        return 1
     print(report.read_text(encoding="utf-8"))
     print(f"report: {report}  ({time.perf_counter() - start:.0f} s)")
     return 0

@@ -59,6 +59,12 @@ class Experiment:
                 "offside-eval --attack takes them, relearn_steps: [K, ...] (the relearning attack: K steps of the "
                 "relearn options on the retain set), methods: [...] (default: every method)}; the report's "
                 "Robustness table"})
+    executor: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "how the stages run: {kind: sequential (default) | local | slurm, workers: N stages at once, "
+                "retries: extra attempts of a failing stage, gpus_per_stage: {train: 1, eval: 1}, timeout_min: "
+                "per stage, threads: torch threads per stage, slurm: {partition: ..., account: ..., "
+                "mem_gb: ..., ...} (submitit's sbatch options)}; `offside run --workers N --executor KIND` "
+                "overrides it; the numbers do not depend on it, given the same threads"})
     source: str = "<dict>"
 
     @classmethod
@@ -96,7 +102,7 @@ class Experiment:
             raise ExperimentError(f"{source}: protocol {exp.protocol!r} is not one of {', '.join(PROTOCOLS)}")
         if not exp.methods:
             raise ExperimentError(f"{source}: 'methods' must name at least one unlearning method")
-        for key in ("vanilla", "unlearn", "relearn", "eval", "reference"):
+        for key in ("vanilla", "unlearn", "relearn", "eval", "reference", "executor"):
             if not isinstance(getattr(exp, key), dict):
                 raise ExperimentError(f"{source}: '{key}' must be a mapping of options")
         for method, opts in exp.methods.items():

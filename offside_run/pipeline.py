@@ -6,51 +6,42 @@ vanilla relearned without unlearning (the control) -> evaluate; report.
 Every stage has a key: a hash of its own configuration and its parent's key. A stage whose
 folder holds a finished marker with the same key is skipped, so rerunning a finished run
 trains nothing, and changing one method's hyperparameters re-runs only that method's chain.
-A failing stage is recorded (and shown in the report); the other methods go on.
+A failing stage is recorded (and shown in the report); the other methods go on. The stages run in
+plan order here, or the independent ones at once on local workers or SLURM (offside_run/executors.py).
 """
 from __future__ import annotations
 
 import functools
 import logging
-import re
 import shutil
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
 from offside_data.options import did_you_mean
 from offside_data.provenance import is_synthetic
 
+from .executors import ExecutorSpec, Outcome, StageFailed, backend, executor_spec, schedule, waves
 from .experiment import Experiment, ExperimentError
-from .markers import (
-    STAGE_FILE,
-    STARTED_FILE,
-    finished,
-    interrupted_evaluation,
-    interrupted_training,
-    stage_key,
-    write_json,
-)
+from .markers import STAGE_FILE, STARTED_FILE, finished, stage_key, write_json
 from .profiles import run_profile
 from .robustness_plan import check_robustness
 from .run_folder import MANIFEST, build_report
-from .stages import EvalStage, TrainStage
+from .stages import EvalStage, Stage, TrainStage
 
 log = logging.getLogger("offside_run")
-SLUG = re.compile(r"[^\w=.-]+")  # what an attack spec may not keep in a folder name
 
 
 class Runner:
     """Plans every stage, validates all of them in seconds, then runs (or skips) them in order."""
 
-    def __init__(self, exp: Experiment, progress: bool = True):
+    def __init__(self, exp: Experiment, progress: bool = True, executor: ExecutorSpec | None = None):
         self.exp, self.progress = exp, progress
+        self.executor = executor or executor_spec(exp.executor, exp.source)
         self.run_dir = exp.output_dir
         self.trained: list[str] = []
         self.evaluated: list[str] = []
         self.records: list[dict[str, Any]] = []
-        self.failed: dict[str, str] = {}
         self.base_model = self._base_model()
         self.data_root = self._data_root()
         from offside_data.benchmarks import get_benchmark
@@ -123,19 +114,19 @@ class Runner:
             self._index = TaskIndex([paths] if isinstance(paths, str) else list(paths))  # as evaluate() sees them
         return self._index
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What a worker process gets: the task index is rebuilt there on demand."""
+        return {k: v for k, v in self.__dict__.items() if k != "_index"}
+
     def folder(self, stage: TrainStage | EvalStage) -> Path:
-        if isinstance(stage, TrainStage):
-            return self.run_dir / "checkpoints" / stage.name
-        if stage.attack:  # quantize:bits=4 -> evals/ga-complete@quantize-bits=4
-            return self.run_dir / "evals" / f"{stage.checkpoint.name}@{SLUG.sub('-', stage.attack)}"
-        return self.run_dir / "evals" / stage.checkpoint.name
+        return stage.folder(self.run_dir)
 
     def validate(self, stages: list[TrainStage | EvalStage]) -> None:
         """Every trainer config and evaluation option checked before anything runs (seconds)."""
         from offside_train import ConfigError, build_config
 
         for st in stages:
-            if isinstance(st, EvalStage):
+            if not isinstance(st, TrainStage):
                 continue
             parent = str(self.folder(st.parent)) if st.parent else self.base_model
             try:
@@ -184,13 +175,15 @@ class Runner:
             check_curves(self.exp.curves, self.exp.source, self.index)
 
     def describe(self, stages: list[TrainStage | EvalStage]) -> str:
-        """The dry-run table: each stage, whether a finished copy is cached, and the work it implies."""
+        """The dry-run table: each stage, whether a finished copy is cached (else the wave it runs in: the
+        stages of a wave can run at once), and the work it implies."""
         from offside_train.data import load_records
 
         limit = self.exp.eval.get("limit")
+        wave = waves(stages, self.cached)
         rows = [("stage", "status", "work")]
-        for st in stages:
-            cached = "cached" if finished(self.folder(st), st.key) else "to run"
+        for st, w in zip(stages, wave):
+            status = f"to run (wave {w})" if w else "cached"
             if isinstance(st, TrainStage):
                 cfg = st.config
                 roles = [cfg.role] if getattr(cfg, "role", None) else \
@@ -198,95 +191,75 @@ class Runner:
                 n = sum(len(load_records(cfg, role)) for role in roles)
                 steps = (f"{cfg.max_steps} steps" if cfg.max_steps > 0 else f"{cfg.num_train_epochs:g} epoch(s)")
                 work = f"{st.stage}: {n} items ({'+'.join(roles)}), {steps}, batch {cfg.per_device_train_batch_size}"
-                rows.append((f"train {st.name}", cached, work))
-            else:
+            elif isinstance(st, EvalStage):
                 docs = sum(min(self.count_docs(t), limit or 10**9) for t in st.task_names if not t.startswith("lmms:"))
-                rows.append((f"evaluate {self.folder(st).name}", cached,
-                             f"{len(st.task_names)} tasks ({', '.join(st.roles)}), {docs} records"))
+                work = f"{len(st.task_names)} tasks ({', '.join(st.roles)}), {docs} records"
+            else:
+                work = st.kind
+            rows.append((st.label, status, work))
         width = [max(len(r[i]) for r in rows) for i in range(2)]
         lines = [f"{r[0]:<{width[0]}}  {r[1]:<{width[1]}}  {r[2]}" for r in rows]
-        todo = sum(1 for r in rows[1:] if r[1] == "to run")
+        todo = sum(1 for w in wave if w)
+        widest = max((wave.count(w) for w in set(wave) if w), default=0)
+        spec = self.executor
         return "\n".join(lines + [f"{todo} of {len(rows) - 1} stages to run ({self.exp.source}, protocol "
-                                   f"{self.exp.protocol})"])
+                                   f"{self.exp.protocol}) in {max(wave, default=0)} waves, at most {widest} "
+                                   f"at once; executor {spec.kind}, {spec.workers} worker(s)"])
 
     # ------------------------------------------------------------------ run
+    def cached(self, st: Stage) -> bool:
+        return finished(self.folder(st), st.key)
+
+    def fatal(self, st: Stage) -> bool:
+        """Vanilla's training or evaluation: every table compares against it, so its failure stops the run."""
+        return self.folder(st).name == "vanilla"
+
     def run(self) -> Path:
+        """Every stage through the executor; the records follow the plan's order whatever ran first."""
         stages = self.plan()
         self.validate(stages)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        failed = self.failed  # checkpoint name -> why it (or its parent) failed
-        for st in stages:
-            ckpt = st if isinstance(st, TrainStage) else st.checkpoint
-            why = failed.get(ckpt.name) or (failed.get(ckpt.parent.name) if ckpt.parent else None)
-            if why:
-                failed[ckpt.name] = why
-                if isinstance(st, EvalStage):
-                    self._record(st, error=why)
-                continue
-            try:
-                self._execute(st)
-                if isinstance(st, EvalStage):
-                    self._record(st)
-            except Exception as exc:  # a failing method is reported; the others go on
-                if ckpt.name == "vanilla":
-                    raise
-                log.error("%s failed: %s", ckpt.name, exc)
-                (self.run_dir / "errors").mkdir(parents=True, exist_ok=True)
-                (self.run_dir / "errors" / f"{ckpt.name}.txt").write_text(traceback.format_exc())
-                failed[ckpt.name] = f"{type(exc).__name__}: {exc}"
-                if isinstance(st, EvalStage):
-                    self._record(st, error=failed[ckpt.name])
+        try:
+            outcomes = schedule(stages, backend(self, self.executor), self.executor.retries, self.cached, self.fatal)
+        except StageFailed as exc:
+            self._write_error(exc.stage, exc.outcome)
+            raise
+        for st, outcome in zip(stages, outcomes):
+            self._collect(st, outcome)
         write_manifest(self.run_dir, self.exp, self.records, self.data_root)
         return build_report(self.run_dir)
 
-    def _execute(self, st: TrainStage | EvalStage) -> None:
+    def execute(self, st: Stage) -> None:
+        """One stage, in whichever process runs it: skipped when finished with the same key, resumed when a
+        killed attempt left work behind, else run from scratch; its finished marker written last."""
         folder = self.folder(st)
         if finished(folder, st.key):
             log.info("skip %s (finished, same configuration)", folder.relative_to(self.run_dir))
             return
-        resume = (interrupted_training if isinstance(st, TrainStage) else interrupted_evaluation)(folder, st.key)
+        resume = st.interrupted(folder, st.key)
         if folder.exists() and not resume:
             shutil.rmtree(folder)  # stale or from another configuration
         log.info("%s %s", "resume" if resume else "run", folder.relative_to(self.run_dir))
         start = time.perf_counter()
         write_json(folder / STARTED_FILE, {"key": st.key})
-        if isinstance(st, TrainStage):
-            if resume:
-                st.config.resume_from_checkpoint = "last"
-            from offside_train.config import STAGES
-            from offside_train.sft import run_sft
-            from offside_train.unlearn import run_unlearn
-
-            from .curves import curve_callback
-
-            if st.stage in STAGES:
-                run_sft(st.config)
-            else:
-                callbacks = [curve_callback(self.exp.curves, st.config.model, st.config.output_dir, self.data_root)] \
-                    if self.exp.curves and st.phase == "unlearned" and not st.attack else []
-                run_unlearn(st.config, callbacks)
-            done = self.trained
-        else:
-            import offside_eval
-
-            opts = dict(self.exp.eval)
-            model = opts.pop("model", "hf_vlm")
-            model_args = {**dict(opts.pop("model_args", None) or {}), "pretrained": str(self.folder(st.checkpoint))}
-            extra = {"judge_args": self.exp.judge} if self.exp.judge else {}
-            if self.metadata:
-                extra["metadata"] = self.metadata
-            if st.reference is not None and st.reference.checkpoint.name not in self.failed:
-                extra["reference_results"] = str(self.folder(st.reference))
-            elif st.reference is not None:
-                log.warning("%s: evaluated without forget quality / privleak (the reference failed)", st.checkpoint.name)
-            if st.attack:
-                extra["attack"] = st.attack
-            offside_eval.evaluate(model, model_args, st.task_names, output_path=folder, log_samples=True,
-                                  data_root=self.data_root, progress=self.progress, verbosity="WARNING",
-                                  **opts, **extra)
-            done = self.evaluated
+        st.execute(self, folder, resume)
         write_json(folder / STAGE_FILE, {"key": st.key, "seconds": round(time.perf_counter() - start, 1)})
-        done.append(str(folder.relative_to(self.run_dir)))
+
+    def _collect(self, st: Stage, outcome: Outcome) -> None:
+        """One stage's outcome into the run's lists, its error file and (an evaluation) its manifest record."""
+        if outcome.status == "ran":
+            done = {"train": self.trained, "eval": self.evaluated}.get(st.kind)
+            if done is not None:
+                done.append(str(self.folder(st).relative_to(self.run_dir)))
+        elif outcome.status == "failed":
+            self._write_error(st, outcome)
+        if isinstance(st, EvalStage):
+            self._record(st, error=None if outcome.ok else outcome.error)
+
+    def _write_error(self, st: Stage, outcome: Outcome) -> None:
+        log.error("%s failed: %s", st.label, outcome.error)
+        (self.run_dir / "errors").mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "errors" / f"{self.folder(st).name}.txt").write_text(outcome.trace)
 
     def _record(self, st: EvalStage, error: str | None = None) -> None:
         ckpt = st.checkpoint

@@ -7,7 +7,7 @@ from pathlib import Path
 
 UNPINNED = re.compile(r"^(-e |offside\b|torch==|torchvision==|triton==|nvidia-|cuda-)", re.I)
 HEADER = """\
-# Every dependency of offside[dev,lmms,quant,tracking] at the version the test suite passed with (Python 3.11).
+# Every dependency of offside[dev,lmms,quant,tracking,cluster] at the version the test suite passed with (Python 3.11).
 # Used as pip constraints by the Makefile (so by make test, make demo and .ci/run); torch and its
 # CUDA wheels are pinned in the Makefile instead. Refresh on purpose: `make lock && make test`.
 """

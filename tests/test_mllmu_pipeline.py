@@ -63,8 +63,8 @@ def test_report_layout_from_a_hand_made_results_dict(tmp_path):
 def test_mllmu_demo_dry_run_plans_every_stage(tmp_path, tiny_model_dir, capsys):
     assert offside_main(["run", "mllmu_demo", "--dry_run", "--output_dir", str(tmp_path / "run")]) == 0
     out = capsys.readouterr().out
-    assert "train vanilla          to run  sft: 300 items (train), 12 epoch(s), batch 8" in out
-    assert "train ga-complete      to run  ga: 30 items (forget), 10 steps, batch 8" in out  # forget_10: 6 x 5
+    assert "train vanilla          to run (wave 1)  sft: 300 items (train), 12 epoch(s), batch 8" in out
+    assert "train ga-complete      to run (wave 2)  ga: 30 items (forget), 10 steps, batch 8" in out  # forget_10: 6 x 5
     assert "train npo-unimodal" in out and "8 of 8 stages to run" in out
     # Documents at forget ratio 10 (counts in test_mllmu_tasks.COUNTS), limit 16, per modality:
     # forget and test 15 + 15 + 12 + 8 (cls, cls_ll, gen, cloze), retain 4 x 16, celebrity 16 + 16 + 12 + 12.

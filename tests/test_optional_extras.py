@@ -5,7 +5,7 @@ import subprocess
 import sys
 import textwrap
 
-BLOCKED = ("lmms_eval", "vllm", "torchao", "wandb")
+BLOCKED = ("lmms_eval", "vllm", "torchao", "wandb", "submitit")
 
 SCRIPT = textwrap.dedent("""
     import json, sys
@@ -24,6 +24,7 @@ SCRIPT = textwrap.dedent("""
                                  "--max_steps", "1", "--disable_tqdm", "true"])
     codes["dry_run"] = run_main(["run", "mllmu_demo", "--dry_run", "--output_dir", "{tmp}/run"])
     codes["demo"] = run_main(["run", "demo", "--dry_run", "--output_dir", "{tmp}/demo"])  # its robustness: quant
+    codes["workers"] = run_main(["run", "mllmu_demo", "--workers", "2", "--output_dir", "{tmp}/workers"])
     codes["loaded"] = sorted(m for m in {blocked!r} if sys.modules.get(m) is not None)
     print("CODES=" + json.dumps(codes))
 """)
@@ -33,10 +34,13 @@ def test_core_runs_without_any_optional_extra(tiny_model_dir, mini_root, tmp_pat
     script = SCRIPT.format(blocked=BLOCKED, model=tiny_model_dir, data=mini_root, tmp=tmp_path)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
     codes = json.loads(next(line[6:] for line in proc.stdout.splitlines() if line.startswith("CODES=")))
-    assert codes == {"eval": 0, "lmms": 2, "quant": 2, "wandb": 2, "train": 0, "dry_run": 0, "demo": 2, "loaded": []}, proc.stderr[-2000:]
+    assert codes == {"eval": 0, "lmms": 2, "quant": 2, "wandb": 2, "train": 0, "dry_run": 0, "demo": 2, "workers": 2,
+                     "loaded": []}, proc.stderr[-2000:]
     assert "lmms:mmmu_val (an lmms-eval task) needs lmms_eval, which is not installed: pip install 'offside[lmms]'" \
         in proc.stderr
     assert "--attack quantize needs torchao, which is not installed: pip install 'offside[quant]'" in proc.stderr
     assert "--wandb_args needs wandb, which is not installed: pip install 'offside[tracking]'" in proc.stderr
     assert "demo.yaml: robustness.attacks: --attack quantize needs torchao" in proc.stderr
+    assert "executor kind 'local' needs submitit, which is not installed: pip install 'offside[cluster]'" in proc.stderr
+    assert not (tmp_path / "workers").exists()
     assert (tmp_path / "eval" / "results.json").is_file() and (tmp_path / "sft" / "offside_lineage.json").is_file()

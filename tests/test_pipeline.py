@@ -143,7 +143,7 @@ def test_a_killed_training_stage_resumes_from_its_last_checkpoint(tmp_path, tiny
     stages = runner.plan()
     runner.validate(stages)
     vanilla = stages[0]
-    runner._execute(vanilla)
+    runner.execute(vanilla)
     folder = tmp_path / "run" / "checkpoints" / "vanilla"
     first_log = (folder / "train_log.jsonl").read_text()
     (folder / STAGE_FILE).unlink()  # as if killed after its last checkpoint was saved
@@ -153,7 +153,7 @@ def test_a_killed_training_stage_resumes_from_its_last_checkpoint(tmp_path, tiny
     stages = again.plan()
     again.validate(stages)
     with caplog.at_level("INFO", logger="offside_run"):
-        again._execute(stages[0])
+        again.execute(stages[0])
     assert "resume checkpoints/vanilla" in caplog.text
     assert (folder / "checkpoint-1").is_dir() and (folder / STAGE_FILE).exists()
     log = (folder / "train_log.jsonl").read_text()
