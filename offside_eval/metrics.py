@@ -13,11 +13,38 @@ import math
 import random
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from offside_data.options import register_once
+
 AGGREGATIONS: dict[str, Callable[[Sequence[Any]], float]] = {}
 METRICS: dict[str, dict[str, Any]] = {}  # name -> {"fn": per-sample fn | None, "aggregation", "higher_is_better"}
+UNITS = ("plain", "percent", "signed", "score")  # 0.123 | 12.3% | +1.2 (already in percent) | 7.25 (a 0-10 score)
+
+
+@dataclass(frozen=True)
+class MetricDisplay:
+    """How every table, plot and comparison shows a metric, declared once where the metric is defined."""
+    label: str
+    higher_is_better: bool | None = True  # None: closest to zero is best
+    unit: str = "plain"
+
+
+DISPLAYS: dict[str, MetricDisplay] = {}
+
+
+def declare_metric(name: str, label: str, higher_is_better: bool | None = True, unit: str = "plain") -> None:
+    """A metric's column label, better direction and number format (a benchmark declares its own metrics')."""
+    if unit not in UNITS:
+        raise ValueError(f"metric {name}: unit {unit!r} is not one of {', '.join(UNITS)}")
+    register_once(DISPLAYS, name, MetricDisplay(label, higher_is_better, unit), ValueError, "metric display of")
+
+
+def metric_display(name: str) -> MetricDisplay:
+    """The declared display of `name`; an undeclared metric is shown under its own name."""
+    return DISPLAYS.get(name) or MetricDisplay(name)
 
 
 class MetricError(ValueError):
@@ -31,10 +58,14 @@ def register_aggregation(name: str):
     return wrap
 
 
-def register_metric(name: str, aggregation: str = "mean", higher_is_better: bool = True):
-    """Register a per-sample metric `fn(prediction, target, doc) -> value` for generate_until tasks."""
+def register_metric(name: str, aggregation: str = "mean", higher_is_better: bool = True, label: str | None = None,
+                    unit: str = "plain"):
+    """Register a per-sample metric `fn(prediction, target, doc) -> value` for generate_until tasks (and, with a
+    label, how reports show it)."""
     def wrap(fn):
         METRICS[name] = {"fn": fn, "aggregation": aggregation, "higher_is_better": higher_is_better}
+        if label:
+            declare_metric(name, label, higher_is_better, unit)
         return fn
     return wrap
 
@@ -232,7 +263,7 @@ def extract_letter(response: str, options: Mapping[str, str] | None = None) -> s
     return hits[0] if len(hits) == 1 else None
 
 
-@register_metric("acc_gen")
+@register_metric("acc_gen", label="Gen. Acc.", unit="percent")
 def acc_gen(prediction: str, target: Any, doc: dict | None = None) -> float:
     """1 when the generated letter is the correct one; an unreadable answer counts as wrong."""
     options = (doc or {}).get("options")
@@ -242,3 +273,25 @@ def acc_gen(prediction: str, target: Any, doc: dict | None = None) -> float:
 # ---- LLM-judge metrics -------------------------------------------------------------------------
 # fact_score: the paper's factuality score, 0-10 (0 = unreadable output), judged per sample.
 register_judge_metric("fact_score", "factuality")
+
+
+# ---- how reports show the metrics every benchmark shares ------------------------------------------
+# (a benchmark declares its own in its folder; a metric's direction here is the metric's, a report flips
+# it on a forget set where lower means more forgotten)
+declare_metric("acc", "Class. Acc.", unit="percent")
+declare_metric("acc_norm", "Class. Acc. (norm.)", unit="percent")
+declare_metric("gen_score", "Gen. Score")
+declare_metric("rougeL", "ROUGE-L")
+declare_metric("rougeL_recall", "ROUGE-L")
+declare_metric("bleu", "BLEU")
+declare_metric("fact_score", "Fact. Score", unit="score")
+declare_metric("n_dropped", "Dropped", higher_is_better=False)
+# unlearning metrics (offside_eval.unlearning_metrics computes them; privleak: 0 = as the reference)
+for _name, _label, _better, _unit in (
+        ("truth_ratio", "Truth Ratio", True, "plain"), ("forget_quality", "Forget Quality", True, "plain"),
+        ("correction_rate", "Correction Rate", True, "plain"), ("correction_share", "Correction Share", True, "plain"),
+        ("exact_memorization", "Exact Mem.", False, "plain"), ("extraction_strength", "Extraction Str.", False, "plain"),
+        ("mia_loss_auc", "MIA AUC (LOSS)", False, "plain"), ("mia_minkpp_auc", "MIA AUC (Min-K%++)", False, "plain"),
+        ("privleak_loss", "PrivLeak (LOSS)", None, "signed"), ("privleak_minkpp", "PrivLeak (Min-K%++)", None, "signed"),
+        ("model_utility", "Model Utility", True, "plain")):
+    declare_metric(_name, _label, _better, _unit)

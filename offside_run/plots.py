@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from offside_eval.metrics import metric_display
+
 from .analyses import bounce_back
 from .display import method_color, method_label
 from .report import Entry, metric_error, metric_value
-from .tables import LABELS, ROLE_LABELS
+from .tables import ROLE_LABELS
 
 DPI = 300
 SECOND_HATCH = "//"  # the second bar of a pair (after relearning; text-only): hatched, in the method's colour
@@ -48,8 +50,8 @@ def tradeoff_plot(ok: list[Entry], out_dir: Path) -> Path | None:
                     xerr=metric_error(e, "forget", "gen_score"), yerr=metric_error(e, "retain", "gen_score"),
                     fmt="s" if e.method == "vanilla" else "o", color=method_color(e.method), ms=6, capsize=3,
                     label=method_label(e.method))
-    ax.set_xlabel(f"{ROLE_LABELS['forget']} {LABELS['gen_score']} (lower = more forgotten)")
-    ax.set_ylabel(f"{ROLE_LABELS['retain']} {LABELS['gen_score']} (utility)")
+    ax.set_xlabel(f"{ROLE_LABELS['forget']} {metric_display('gen_score').label} (lower = more forgotten)")
+    ax.set_ylabel(f"{ROLE_LABELS['retain']} {metric_display('gen_score').label} (utility)")
     ax.set_title("Forget efficacy vs utility")
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     return save_figure(fig, out_dir / "tradeoff.png")
@@ -74,7 +76,7 @@ def bounce_back_plot(entries: list[Entry], out_dir: Path) -> Path | None:
         handles.append(ax.axhline(bb[names[0]]["vanilla"], color="black", ls="--", lw=1))
         labels.append("vanilla")
     ax.set_xticks([i + 0.2 for i in range(len(names))], [method_label(n) for n in names])
-    ax.set_ylabel(f"{ROLE_LABELS['forget']} {LABELS['gen_score']}")
+    ax.set_ylabel(f"{ROLE_LABELS['forget']} {metric_display('gen_score').label}")
     ax.set_title("Bounce-back after relearning")
     ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     return save_figure(fig, out_dir / "bounce_back.png")
@@ -98,7 +100,7 @@ def unimodal_plot(ok: list[Entry], out_dir: Path) -> Path | None:
                        hatch=SECOND_HATCH if k else None, error_kw={"elinewidth": 0.8})
         ax.set_xticks([i + 0.2 for i in range(len(names))], [method_label(n) for n in names])
         ax.set_title(ROLE_LABELS[role])
-    axes[0].set_ylabel(LABELS["gen_score"])
+    axes[0].set_ylabel(metric_display("gen_score").label)
     handles = [plt.Rectangle((0, 0), 1, 1, facecolor="lightgrey", edgecolor="black", hatch=h) for h in (None, SECOND_HATCH)]
     fig.legend(handles, ["unlearned on image + text", "unlearned on text only"], loc="lower center", ncol=2,
                bbox_to_anchor=(0.5, -0.06), frameon=False)

@@ -15,10 +15,11 @@ from offside_data.fileio import atomic_write_text
 from offside_eval.unlearning_metrics import DEFAULT_TOKEN_SET, MetricError, model_utility
 
 from .display import checkpoint_label, method_label
-from .tables import METRICS, ROLE_LABELS, Table, column_label, to_csv, to_latex, to_markdown
+from .tables import ROLE_LABELS, Table, column_label, to_csv, to_latex, to_markdown
 
 FORGET_ROLES = {"forget", "forget_private"}  # lower is better there: the rumor should be gone
 OVERALL = "overall"  # the role of metrics derived from several sets (model utility)
+MAIN_METRICS = ("acc", "gen_score", "fact_score")  # the paper's columns per set, in its order
 # model utility: OU's harmonic mean, over the sets a checkpoint should keep (retain, test) and OFFSIDE's two
 # [0, 1] scores of each; a checkpoint lacking some takes the harmonic mean of those it has
 UTILITY_INPUTS = (("retain", "acc"), ("retain", "gen_score"), ("test", "acc"), ("test", "gen_score"))
@@ -99,7 +100,7 @@ def sample_sizes(entries: list[Entry], groups) -> str:
 
 def _present_metrics(entries: list[Entry]) -> list[str]:
     found = {m for e in entries for role in e.metrics.values() for m in role}
-    return [m for m in METRICS if m in found]
+    return [m for m in MAIN_METRICS if m in found]
 
 
 def overall_group(entries: list[Entry]) -> list:

@@ -16,12 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
+from offside_eval.metrics import declare_metric, metric_display
+
 from .display import method_label
 from .plots import pyplot, save_figure
 from .report import Entry
 from .tables import Table
 
 METRICS = ("acc", "gen_score")  # the forget set's classification and generation scores
+for _metric in METRICS:  # the share of it an attack brings back
+    declare_metric(f"recovered_{_metric}", f"Recovered {metric_display(_metric).label}", higher_is_better=False)
 
 
 def recovered_share(vanilla: float | None, unlearned: float | None, attacked: float | None) -> float | None:

@@ -1,5 +1,5 @@
-"""A report table and its three renderings (markdown, CSV, LaTeX with booktabs), with each metric's
-column label, number format and better direction declared once here for every table and plot."""
+"""A report table and its three renderings (markdown, CSV, LaTeX with booktabs); each metric's column
+label and number format come from where the metric is declared (`offside_eval.metrics.declare_metric`)."""
 from __future__ import annotations
 
 import csv
@@ -7,17 +7,8 @@ import io
 import math
 from dataclasses import dataclass
 
-# metric key -> column label (figures use the same labels)
-METRICS = {"acc": "Class. Acc.", "gen_score": "Gen. Score", "fact_score": "Fact. Score"}
-UNLEARNING_LABELS = {"truth_ratio": "Truth Ratio", "forget_quality": "Forget Quality", "correction_rate": "Correction Rate",
-                     "correction_share": "Correction Share", "exact_memorization": "Exact Mem.",
-                     "extraction_strength": "Extraction Str.", "mia_loss_auc": "MIA AUC (LOSS)",
-                     "mia_minkpp_auc": "MIA AUC (Min-K%++)", "privleak_loss": "PrivLeak (LOSS)",
-                     "privleak_minkpp": "PrivLeak (Min-K%++)", "model_utility": "Model Utility"}
-MLLMU_LABELS = {"rougeL": "ROUGE-L", "cloze_acc": "Cloze Acc.", "acc_ll": "Class. Acc. (LL)"}
-ROBUSTNESS_LABELS = {"recovered_acc": "Recovered Class. Acc.", "recovered_gen_score": "Recovered Gen. Score"}
-LABELS = {**METRICS, **UNLEARNING_LABELS, **MLLMU_LABELS, **ROBUSTNESS_LABELS}
-PERCENT = ("acc", "acc_ll", "cloze_acc")  # shown as percentages
+from offside_eval.metrics import metric_display
+
 NOT_RANKED = ("vanilla", "retain-only reference")  # rows shown for comparison, never bold
 ROLE_LABELS = {"forget": "Forget Set", "test": "Test Set", "retain": "Retain Set", "relearn": "Relearn Set",
                "forget_private": "Private Info", "forget_shared": "Shared Info", "celebrity": "Real Celebrity",
@@ -60,25 +51,21 @@ class Table:
 def fmt_value(metric: str, value: Cell) -> str:
     if value is None or math.isnan(value):
         return "–"
-    if metric in PERCENT:
-        return f"{100 * value:.1f}%"
-    if metric.startswith("privleak"):
-        return f"{value:+.1f}"  # a relative AUC difference in percent
-    return f"{value:.2f}" if metric == "fact_score" else f"{value:.3f}"
+    return {"percent": f"{100 * value:.1f}%", "signed": f"{value:+.1f}", "score": f"{value:.2f}"}.get(
+        metric_display(metric).unit, f"{value:.3f}")
 
 
 def fmt_error(metric: str, error: Cell) -> str:
     """A standard error in its metric's unit ('' when unknown)."""
     if error is None or math.isnan(error):
         return ""
-    if metric in PERCENT:
-        return f"{100 * error:.1f}"
-    return f"{error:.1f}" if metric.startswith("privleak") else f"{error:.3f}"
+    return {"percent": f"{100 * error:.1f}", "signed": f"{error:.1f}"}.get(metric_display(metric).unit,
+                                                                            f"{error:.3f}")
 
 
 def column_label(key: str) -> str:
     role, _, metric = key.partition(":")
-    return metric if role == "utility" else LABELS.get(metric, "Acc.")
+    return metric if role == "utility" else metric_display(metric).label
 
 
 def _cells(table: Table, bold: str, plus_minus: str) -> list[tuple[str, list[str]]]:

@@ -12,16 +12,17 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from offside_eval.metrics import metric_display
 from offside_eval.unlearning_metrics import TOKEN_SETS
 
 from .display import checkpoint_label, method_color
 from .report import Entry, metric_error, metric_value, overall_group, sample_sizes, table_cells
-from .tables import LABELS, ROLE_LABELS, Table
+from .tables import ROLE_LABELS, Table
 
 ROLE = "unlearning"
-COLUMNS = [("truth_ratio", True), ("forget_quality", True), ("correction_rate", True), ("correction_share", True),
-           ("exact_memorization", False), ("extraction_strength", False), ("mia_loss_auc", False),
-           ("mia_minkpp_auc", False), ("privleak_loss", None), ("privleak_minkpp", None)]  # privleak: 0 = as the reference
+METRICS = ("truth_ratio", "forget_quality", "correction_rate", "correction_share", "exact_memorization",
+           "extraction_strength", "mia_loss_auc", "mia_minkpp_auc", "privleak_loss", "privleak_minkpp")
+COLUMNS = [(m, metric_display(m).higher_is_better) for m in METRICS]  # as declared (privleak: 0 = as the reference)
 
 
 def _rows_of(entries: list[Entry]) -> list[Entry]:
@@ -103,8 +104,8 @@ def unlearning_plot(entries: list[Entry], out_dir: Path) -> list[Path]:
                     fmt="s" if name in fixed else "o", ms=6, capsize=3, label=name,
                     color=method_color("reference" if e.phase == "reference" else e.method))
     ax.axhline(0.5, color="grey", lw=0.8, ls="--")  # above: the corrected fact is preferred
-    ax.set_xlabel(f"{ROLE_LABELS['forget']} {LABELS['truth_ratio']} (higher = rumor less preferred)")
-    ax.set_ylabel(f"{LABELS['correction_share']}\nP(corrected) / (P(corrected) + P(rumor))")
+    ax.set_xlabel(f"{ROLE_LABELS['forget']} {metric_display('truth_ratio').label} (higher = rumor less preferred)")
+    ax.set_ylabel(f"{metric_display('correction_share').label}\nP(corrected) / (P(corrected) + P(rumor))")
     ax.set_title("Away from the rumor vs toward the correction")
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     return [save_figure(fig, out_dir / "correction.png")]

@@ -281,11 +281,11 @@ def test_offside_run_plans_the_demo(tmp_path, capsys):
     for line in ("train vanilla", "train reference-complete", "evaluate reference-complete", "train ga-complete",
                  "evaluate po-complete", "8 of 8 stages to run"):
         assert line in out, line
-    assert re.search(r"evaluate ga-complete +to run +5 tasks \(forget, retain\)", out)
+    assert re.search(r"evaluate ga-complete +to run \(wave \d\) +5 tasks \(forget, retain\)", out)
     demo = yaml.safe_load((Path(plan.__file__).parent / "configs" / "fiubench_demo.yaml").read_text())
     (tmp_path / "judged.yaml").write_text(yaml.safe_dump({**demo, "judge": "base_url=http://127.0.0.1:9/v1"}))
     assert run_cli(["run", str(tmp_path / "judged.yaml"), "--dry_run", "--output_dir", str(tmp_path / "j")]) == 0
-    assert re.search(r"evaluate ga-complete +to run +7 tasks", capsys.readouterr().out)
+    assert re.search(r"evaluate ga-complete +to run \(wave \d\) +7 tasks", capsys.readouterr().out)
     (tmp_path / "relearn.yaml").write_text(yaml.safe_dump({**demo, "relearn_vanilla": True}))
     assert run_cli(["run", str(tmp_path / "relearn.yaml"), "--dry_run"]) == 2
     assert "benchmark fiubench has no relearn split" in capsys.readouterr().err

@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from offside_data.fileio import atomic_write_text
+from offside_eval.metrics import declare_metric
 from offside_run.display import checkpoint_label
 from offside_run.errors import ExperimentError
 from offside_run.profiles import RunProfile, register_profile, text_when_unimodal
 from offside_run.report import Entry, metric_error
 from offside_run.stages import EvalStage, TrainStage
-from offside_run.tables import LABELS, Table, to_csv, to_latex, to_markdown
+from offside_run.tables import Table, to_csv, to_latex, to_markdown
 
 from .protocol import UTILITY_SPLITS, forget_quality, model_utility
 
@@ -29,8 +30,8 @@ METRICS = ("rougeL_recall", "clear_prob", "clear_truth_ratio")  # calculate_metr
 SPLIT_LABELS = {"forget": "Forget", "forget_facerec": "Forget FaceRec", "retain": "Retain",
                 "retain_facerec": "Retain FaceRec", "real_faces": "Real Faces", "real_world": "Real World"}
 SUMMARY = "summary"
-LABELS.update({"rougeL_recall": "ROUGE", "clear_prob": "Prob.", "clear_truth_ratio": "Truth Ratio",
-               "clear_js": "JS distance"})
+for _metric, _label in (("clear_prob", "Prob."), ("clear_truth_ratio", "Truth Ratio"), ("clear_js", "JS distance")):
+    declare_metric(_metric, _label)
 
 
 def clear_tasks(runner: Runner) -> dict[str, dict[str, str]]:

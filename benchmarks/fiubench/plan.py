@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from offside_data.fileio import atomic_write_text
+from offside_eval.metrics import declare_metric
 from offside_eval.unlearning_metrics import MetricError, model_utility
 from offside_run.display import checkpoint_label
 from offside_run.experiment import ExperimentError
 from offside_run.profiles import RunProfile, register_profile
 from offside_run.report import Entry, metric_error
 from offside_run.stages import EvalStage, TrainStage
-from offside_run.tables import LABELS, Table, to_csv, to_latex, to_markdown
+from offside_run.tables import Table, to_csv, to_latex, to_markdown
 
 from . import NAME
 
@@ -45,9 +46,9 @@ COLUMNS = {"forget": [("rougeL_recall", False), ("prob", False), ("truth_ratio",
            "retain": [("rougeL_recall", True), ("prob", True), ("truth_ratio", True), ("keyword_em", True),
                       ("fiubench_gpt", True)]}
 # the column labels of these metrics in every offside table (aggregate_eval_stat.py's names)
-for _metric, _label in (("rougeL_recall", "ROUGE-L"), ("prob", "Prob."), ("keyword_em", "EM"), ("ape", "APE"),
-                        ("minkpp", "Min-K++"), ("fiubench_gpt", "GPT")):
-    LABELS.setdefault(_metric, _label)
+for _metric, _label in (("prob", "Prob."), ("keyword_em", "EM"), ("ape", "APE"), ("minkpp", "Min-K++"),
+                        ("fiubench_gpt", "GPT")):
+    declare_metric(_metric, _label)
 UTILITY = ("rougeL_recall", "prob", "truth_ratio", "keyword_em")  # the retain-set inputs of the model utility
 OPTIONAL_UTILITY = ("fiubench_gpt",)  # one more input where it was judged (get_model_utility skips it otherwise)
 

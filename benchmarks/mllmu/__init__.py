@@ -15,6 +15,7 @@ from offside_data.parquet import ImageRef, shard_paths
 from offside_data.records import TrainRecord
 from offside_data.roots import data_fingerprint, resolve_data_root
 from offside_data.schema import DataError
+from offside_eval.metrics import declare_metric
 
 from .release import (
     FORGET_RATIOS,
@@ -30,6 +31,8 @@ from .release import (
 from .synth import generate
 
 HERE = Path(__file__).parent
+declare_metric("cloze_acc", "Cloze Acc.", unit="percent")  # eval.py's fill-in-the-blank accuracy
+declare_metric("acc_ll", "Class. Acc. (LL)", unit="percent")  # the option letter by log-likelihood
 
 
 def ensure_mllmu_mini(profiles: int = 60, seed: int = 0) -> Path:
