@@ -56,7 +56,7 @@ class Benchmark:
     load_docs: Callable[[Path, dict[str, Any]], list[dict[str, Any]]]  # (root, dataset_kwargs) -> docs
     env_var: str  # data root when no data_root option is given
     # synthetic offline stand-in when neither is given; an optional first argument sizes it (OFFSIDE
-    # players, MLLMU-Bench profiles)
+    # players, profiles, persons)
     fixture: Callable[..., Path] | None = None
     fixture_title: str = ""
     locate: Callable[[str], Path] = Path  # a data root option (folder, hub id, ...) -> local folder

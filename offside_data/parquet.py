@@ -1,5 +1,5 @@
 """Hub releases stored as parquet shards (`CONFIG/train-0000K-of-0000N.parquet`, the layout `datasets`
-pushes): a config's shard files in order, and image cells decoded lazily (MLLMU-Bench, CLEAR)."""
+pushes): a config's shard files in order, and image cells decoded lazily."""
 from __future__ import annotations
 
 import dataclasses

@@ -1,4 +1,4 @@
-"""Pillow-drawn synthetic faces for the offline fixtures of face benchmarks (MLLMU-mini, CLEAR-mini): a
+"""Pillow-drawn synthetic faces for the offline fixtures of face benchmarks : a
 `look` makes a face unique per person, a pose re-draws the same person."""
 from __future__ import annotations
 

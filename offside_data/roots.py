@@ -9,8 +9,8 @@ from .schema import DataError
 
 
 def data_fingerprint(root: str | Path, pattern: str = "*.json") -> str:
-    """sha256 over the root's data files (relative paths + bytes; OFFSIDE: its JSON files, MLLMU-Bench:
-    `*/*.parquet`): the data identity in results and lineage."""
+    """sha256 over the root's data files (relative paths + bytes of the files `pattern` matches: a
+    JSON release, or `*/*.parquet` for a hub parquet release): the data identity in results and lineage."""
     digest = hashlib.sha256()
     for path in sorted(Path(root).glob(pattern)):
         digest.update(path.relative_to(root).as_posix().encode())

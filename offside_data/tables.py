@@ -1,4 +1,4 @@
-"""The one reader of tab-separated tables (official MMBench files, TSV task datasets)."""
+"""The one reader of tab-separated tables (TSV task datasets, official benchmark files)."""
 from __future__ import annotations
 
 import csv
@@ -11,7 +11,7 @@ from .schema import DataError
 def read_tsv_rows(path: str | Path) -> list[dict[str, str]]:
     """Rows of a TSV with a header line, as {column: text} (column names stripped).
 
-    The field size limit is lifted: official MMBench cells hold whole base64 images. A missing or
+    The field size limit is lifted: official benchmark cells can hold whole base64 images. A missing or
     non-UTF-8 file is a DataError naming the file.
     """
     path = Path(path)

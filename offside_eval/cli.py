@@ -27,8 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="LLM judge for *_judge tasks (fact_score): base_url=URL,model=NAME[,concurrency=8,...] "
                         "(OpenAI-compatible; key from $OPENAI_API_KEY) or judge=hf,pretrained=PATH")
     p.add_argument("--metadata", default=None,
-                   help="k=v,... passed to the tasks' benchmark (lm-eval's --metadata), e.g. forget_ratio=10 for "
-                        "MLLMU-Bench (switches its forget / retain / test sets together)")
+                   help="k=v,... passed to the tasks' benchmark (lm-eval's --metadata), e.g. forget_ratio=10 "
+                        "(a benchmark's keys: switches its forget / retain / test sets together)")
     p.add_argument("--reference_results", default=None,
                    help="results folder of a reference model (e.g. trained on retain only, run with --log_samples): "
                         "adds forget_quality to forget truth-ratio tasks and privleak_* to MIA tasks")

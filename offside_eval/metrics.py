@@ -146,7 +146,7 @@ def stderr(aggregation: str | Callable, values: Sequence[Any], bootstrap_iters: 
 
 @lru_cache(maxsize=1)
 def rouge_scorer():
-    """One stemmed ROUGE-1/2/L scorer for every task (OFFSIDE clean and reference, MLLMU-Bench)."""
+    """One stemmed ROUGE-1/2/L scorer for every task (every benchmark's generation tasks)."""
     from rouge_score.rouge_scorer import RougeScorer
 
     return RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
@@ -173,7 +173,7 @@ def sentence_bleu(prediction: str, reference: str) -> float:
 
 def method1_bleu(reference_tokens: Sequence[str], prediction_tokens: Sequence[str]) -> float:
     """nltk sentence BLEU with SmoothingFunction().method1 on already tokenized texts: the recipe every
-    protocol here shares (the clean tasks, the OFFSIDE authors', MLLMU-Bench's); only the tokens differ."""
+    protocol here shares (the clean tasks and the benchmark authors' own); only the tokens differ."""
     from nltk.translate.bleu_score import SmoothingFunction
     from nltk.translate.bleu_score import sentence_bleu as nltk_bleu
 

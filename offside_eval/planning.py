@@ -54,7 +54,7 @@ def plan(tasks: str | Sequence[str], *, model_name: str = "", include_path: Any 
     """Tasks to run, their benchmarks' data (resolved once each) and their docs; no model needed.
 
     `metadata` (lm-eval's --metadata, "k=v,..." or a dict) goes into the dataset_kwargs of every task
-    whose benchmark declares the key (e.g. forget_ratio=10 for MLLMU-Bench); a key no task takes is
+    whose benchmark declares the key (e.g. forget_ratio=10); a key no task takes is
     an error. `token_set` (`unlearning_metrics.TOKEN_SETS`): the answer tokens token_scores tasks'
     probabilities cover."""
     include_paths = [include_path] if isinstance(include_path, (str, Path)) else list(include_path or [])

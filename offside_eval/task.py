@@ -173,7 +173,7 @@ class Task:
             import pyarrow.parquet as pq
 
             return pq.read_table(path).to_pylist()
-        if path.suffix == ".tsv":  # e.g. the official MMBench files (large base64 image cells)
+        if path.suffix == ".tsv":  # e.g. official benchmark files (large base64 image cells)
             from offside_data.tables import read_tsv_rows
 
             return read_tsv_rows(path)

@@ -103,7 +103,7 @@ def load_yaml(path: str | Path, _seen: tuple = ()) -> dict[str, Any]:
 def _include_path(path: Path, include: str) -> Path:
     base = Path(include) if Path(include).is_absolute() else path.parent / include
     if not base.exists() and not Path(include).is_absolute():
-        # a user task may build on a built-in one: include: mmbench/mmbench_en_dev.yaml (NAME/file: that folder's)
+        # a user task may build on a built-in one: include: NAME/file.yaml (registered folder NAME's file)
         name, _, rest = include.partition("/")
         candidates = [TASK_FOLDERS[name] / rest] if name in TASK_FOLDERS else []
         base = next((c for c in candidates + [d / include for d in builtin_dirs()] if c.exists()), base)

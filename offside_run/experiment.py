@@ -22,9 +22,9 @@ class Experiment:
     name: str = field(metadata={"help": "run name (default: the file's stem)"})
     output_dir: Path = field(metadata={"help": "run folder: checkpoints/, evals/, report/"})
     benchmark: str = field(default="offside", metadata={
-        "help": "offside, or mllmu (MLLMU-Bench: vanilla on ft_Data, unlearning on forget_N, the mllmu_bench tasks)"})
+        "help": "a registered benchmark with a run profile (`offside-data synth --help` lists the benchmarks)"})
     benchmark_options: dict[str, Any] = field(default_factory=dict, metadata={
-        "help": "the benchmark's own offside-train options (e.g. MLLMU-Bench's forget_ratio), given to every "
+        "help": "the benchmark's own offside-train options (e.g. a forget_ratio), given to every "
                 "training stage and to the tasks' --metadata; each may also be written as a top-level key"})
     base_model: str = field(default="tiny", metadata={"help": "'tiny' (the cached tiny Qwen2.5-VL), a path or hub id"})
     data_root: str = field(default="mini", metadata={
@@ -44,11 +44,11 @@ class Experiment:
     reference: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "offside-train retain_only options for the reference model (default: the vanilla options)"})
     utility_tasks: list[str] = field(default_factory=list, metadata={
-        "help": "general-utility tasks beyond OFFSIDE on vanilla and every unlearned checkpoint (e.g. mmbench_en_dev, "
+        "help": "general-utility tasks beyond OFFSIDE on vanilla and every unlearned checkpoint (a registered task "
                 "or lmms:<task> run by lmms-eval with the lmms extra); the report's Utility columns"})
     protocol: str = field(default="clean", metadata={
-        "help": "clean: offside's tasks (MLLMU: generation asked as fine-tuned, the _clean tasks); reference: the "
-                "benchmark authors' scripts' protocol (OFFSIDE: the _ref tasks; MLLMU: eval.py's prompts throughout)"})
+        "help": "clean: offside's tasks; reference: the "
+                "benchmark authors' scripts' protocol (its benchmark's tasks say which)"})
     judge: str | None = field(default=None, metadata={"help": "--judge_args string when an LLM judge is configured"})
     curves: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "curves during unlearning: {every: N optimiser steps, tasks: [...], limit: docs per task (16), "

@@ -59,7 +59,7 @@ class Runner:
         if self.exp.data_root == "mini" or self.exp.data_root.startswith("mini:"):
             from offside_data.benchmarks import get_benchmark
 
-            count = self.exp.data_root.partition(":")[2]  # OFFSIDE: players; MLLMU-Bench: profiles
+            count = self.exp.data_root.partition(":")[2]  # the fixture's subjects (players, profiles, ...)
             if count and not count.isdigit():
                 raise ExperimentError(f"{self.exp.source}: data_root 'mini:N' needs a count, got {count!r}")
             fixture = get_benchmark(self.exp.benchmark).fixture
@@ -102,7 +102,7 @@ class Runner:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        """evaluate()'s --metadata for every evaluation of this run (e.g. MLLMU-Bench's forget ratio)."""
+        """evaluate()'s --metadata for every evaluation of this run (e.g. a forget ratio)."""
         return run_profile(self.exp.benchmark, self.exp.source).eval_metadata(self.exp)
 
     @property

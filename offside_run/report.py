@@ -67,7 +67,7 @@ def _role_groups(roles: Iterable[str], metrics: list[str]):
 
 
 def _utility_group(entries: list[Entry]) -> list:
-    """The experiment's utility tasks (MM-Bench, lmms-eval benchmarks...) as one column group."""
+    """The experiment's utility tasks (general-ability tasks, lmms-eval benchmarks...) as one column group."""
     names = sorted({task for e in entries for task in e.metrics.get("utility", {})
                     if not task.endswith(("_stderr", "_n"))})
     return [("Utility", [(f"utility:{task}", True) for task in names])] if names else []

@@ -1,4 +1,4 @@
-"""`offside-eval --tasks lmms:<task>[,...]`: lmms-eval tasks (MMMU, MMBench, POPE, ...) run by
+"""`offside-eval --tasks lmms:<task>[,...]`: lmms-eval tasks (MMMU, POPE, ...) run by
 lmms-eval itself with our model behind the adapter, results returned in offside-eval's shape."""
 from __future__ import annotations
 
