@@ -35,7 +35,8 @@ from .markers import (
 from .profiles import run_profile
 from .robustness_plan import check_robustness
 from .run_folder import MANIFEST, build_report
-from .stages import EvalStage, TrainStage
+from .selection import run_selection
+from .stages import EvalStage, SelectStage, TrainStage
 
 log = logging.getLogger("offside_run")
 SLUG = re.compile(r"[^\w=.-]+")  # what an attack spec may not keep in a folder name
@@ -87,7 +88,7 @@ class Runner:
         """Plan one checkpoint; its key hashes its options with its parent's key (the base model's and data's)."""
         parent_key = parent.key if parent else stage_key(self.base_model, self.data_id)
         st = TrainStage(name, stage, dict(options), parent, stage_key(key_kind, parent_key, method if key_kind ==
-                        "unlearn" else None, options), method, setting, phase)
+                        "unlearn" else None, options), method, setting, phase, seed=parent.seed if parent else None)
         stages.append(st)
         return st
 
@@ -135,7 +136,7 @@ class Runner:
         from offside_train import ConfigError, build_config
 
         for st in stages:
-            if isinstance(st, EvalStage):
+            if isinstance(st, (EvalStage, SelectStage)):  # a selection trains nothing
                 continue
             parent = str(self.folder(st.parent)) if st.parent else self.base_model
             try:
@@ -190,7 +191,10 @@ class Runner:
         rows = [("stage", "status", "work")]
         for st in stages:
             cached = "cached" if finished(self.folder(st), st.key) else "to run"
-            if isinstance(st, TrainStage):
+            if isinstance(st, SelectStage):
+                rows.append((f"select {st.name}", cached, f"{st.rule['rule']} among {len(st.points)} search points "
+                             f"x {len(st.candidates) // len(st.points)} seed(s)"))
+            elif isinstance(st, TrainStage):
                 cfg = st.config
                 roles = [cfg.role] if getattr(cfg, "role", None) else \
                     ["forget"] + (["retain"] if getattr(cfg, "uses_retain", False) else [])
@@ -249,7 +253,10 @@ class Runner:
         log.info("%s %s", "resume" if resume else "run", folder.relative_to(self.run_dir))
         start = time.perf_counter()
         write_json(folder / STARTED_FILE, {"key": st.key})
-        if isinstance(st, TrainStage):
+        if isinstance(st, SelectStage):
+            run_selection(st, self.folder)
+            done = self.trained
+        elif isinstance(st, TrainStage):
             if resume:
                 st.config.resume_from_checkpoint = "last"
             from offside_train.config import STAGES
@@ -262,7 +269,7 @@ class Runner:
                 run_sft(st.config)
             else:
                 callbacks = [curve_callback(self.exp.curves, st.config.model, st.config.output_dir, self.data_root)] \
-                    if self.exp.curves and st.phase == "unlearned" and not st.attack else []
+                    if self.exp.curves and st.phase in ("unlearned", "candidate") and not st.attack else []
                 run_unlearn(st.config, callbacks)
             done = self.trained
         else:
@@ -292,6 +299,8 @@ class Runner:
         entry: dict[str, Any] = {"method": ckpt.method, "setting": ckpt.setting, "phase": ckpt.phase,
                                  "checkpoint": str(self.folder(ckpt)), "error": error,
                                  "protocol": self.exp.protocol, "attack": st.attack or ckpt.attack}
+        if ckpt.seed is not None:  # the experiment's seeds axis: the report takes means over seeds
+            entry["seed"] = ckpt.seed
         if error is None:
             entry["eval_dir"] = str(self.folder(st).relative_to(self.run_dir))
             entry["tasks"] = st.tasks
@@ -302,4 +311,5 @@ def write_manifest(run_dir: Path, exp: Experiment, records: list[dict], data_roo
     write_json(run_dir / MANIFEST, {"name": exp.name, "source": exp.source, "protocol": exp.protocol,
                                      "benchmark": exp.benchmark, "base_model": exp.base_model,
                                      "data_root": str(Path(data_root).resolve()), "synthetic": is_synthetic(data_root),
-                                     "seed": exp.vanilla.get("seed", 0), "records": records})
+                                     "seed": exp.vanilla.get("seed", 0), "records": records,
+                                     **({"seeds": exp.seeds} if exp.seeds else {})})
