@@ -221,7 +221,8 @@ def write_report(entries: list[Entry], out_dir: str | Path, title: str = "OFFSID
              + robustness_plot(attacked, out_dir / "plots") + list(extra_plots))
     if plots:
         md.append("## Plots\n")
-        md.append("Each figure also as a PDF next to its PNG; error bars: one standard error.\n")
+        bars = "none (means over seeds; the tables give their 95% CIs)" if seeded(entries) else "one standard error"
+        md.append(f"Each figure also as a PDF next to its PNG; error bars: {bars}.\n")
         md.extend(f"![{p.stem}](plots/{p.name})" for p in plots)
         md.append("")
     path = out_dir / "report.md"

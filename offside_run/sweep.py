@@ -67,6 +67,9 @@ def check_search(exp: Experiment) -> None:
     if not isinstance(exp.seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in exp.seeds) \
             or len(set(exp.seeds)) != len(exp.seeds):
         raise ExperimentError(f"{exp.source}: seeds must be a list of distinct integers, got {exp.seeds!r}")
+    for where_, opts in [("unlearn", exp.unlearn)] + [(f"methods.{m}", o or {}) for m, o in exp.methods.items()]:
+        if exp.seeds and "seed" in opts:
+            raise ExperimentError(f"{exp.source}: {where_}.seed: the seeds axis sets every unlearning run's seed")
     spec = exp.search
     if not isinstance(spec, dict):
         raise ExperimentError(f"{where} must be a mapping, got {spec!r}")
@@ -75,6 +78,8 @@ def check_search(exp: Experiment) -> None:
             raise ExperimentError(f"{where}: unknown key {key!r}{did_you_mean(key, list(KEYS))}")
     if spec.get("mode", "grid") not in MODES:
         raise ExperimentError(f"{where}.mode: {spec['mode']!r} is not one of {', '.join(MODES)}")
+    if spec.get("mode", "grid") == "grid" and "trials" in spec:
+        raise ExperimentError(f"{where}.trials: applies to mode random (a grid tries every point)")
     if spec.get("mode") == "random" and not (isinstance(spec.get("trials"), int) and spec["trials"] > 0):
         raise ExperimentError(f"{where}.trials: random search needs a positive number of trials")
     for method in list(spec.get("methods", [])) + list(spec.get("space") or {}):

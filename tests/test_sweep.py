@@ -82,6 +82,8 @@ def test_declared_search_space_and_its_override():
     ({"search": {"space": {"npo": {"beta": [0.1]}}}}, "'npo' is not one of the experiment's methods"),
     ({"search": {"space": {"ga": {"num_train_epochs": [1, 2]}}}}, "max_steps=3 overrides epochs"),
     ({"seeds": [0, 0]}, "seeds must be a list of distinct integers"),
+    ({"seeds": [0, 1], "unlearn": {"seed": 3}}, "unlearn.seed: the seeds axis sets"),
+    ({"search": {"trials": 3}}, "search.trials: applies to mode random"),
     ({"search": {}, "select": {"rule": "best"}}, "select needs a search section"),
     ({"search": STEPS, "select": {"rule": "best"}}, "select.rule: 'best' is not one of"),
     ({"search": STEPS, "select": {"forget": "test:gen_score"}}, "never the test set"),
