@@ -98,8 +98,8 @@ def plan_offside(runner: Runner) -> list[TrainStage | EvalStage]:
                         "reference", "retain_only")
             references[setting] = evaluate(ref, [])
     vanilla_eval = evaluate(vanilla, ["forget", "test", "retain", "relearn"]
-             + (["forget_private", "forget_shared"] if "selective" in exp.settings else []),
-             references.get("complete"))
+                            + (["forget_private", "forget_shared"] if "selective" in exp.settings else []),
+                            references.get("complete"))
     if exp.relearn_vanilla:
         evaluate(train("vanilla-relearned", "relearn", exp.relearn, vanilla, "vanilla", "complete",
                        "relearned", "relearn"), RELEARNED_ROLES)

@@ -205,7 +205,8 @@ def selection_md(run_dir: Path) -> str:
              f"`checkpoints/*/{SELECTION_FILE}`.", ""]
     for (method, setting), data in done.items():
         spec, means = data["rule"], data["means"]
-        lines += [f"**{method} ({setting})**: rule `{spec['rule']}` — {data['why']}; winner {data['winner']} "
+        lines += [f"**{method} ({setting})**: validation sets {', '.join(validation_roles(spec))}; rule "
+                  f"`{spec['rule']}` — {data['why']}; winner {data['winner']} "
                   f"{json.dumps(data['winner_options'])}; vanilla's model utility "
                   f"{_fmt(data['vanilla_model_utility'])} (forget efficacy = 1 − {spec['forget']}; model utility: "
                   f"harmonic mean of {', '.join(spec['utility'])}).", "",

@@ -57,7 +57,7 @@ def test_tiny_sweep_selects_by_the_rule_and_reports_intervals(tmp_path, tiny_mod
         assert sel["checkpoint"] == f"ga-complete-{data['winner']}-s{s}"
 
     text = report.read_text()
-    assert "## Selection" in text and "**ga (complete)**: rule `utility_floor`" in text and "**selected**" in text
+    assert "## Selection" in text and "**ga (complete)**: validation sets forget, retain; rule `utility_floor`" in text and "**selected**" in text
     assert text.index("## Selection") < text.index("## Analyses")
     table2 = text.split("### Table 2")[1].split("###")[0]
     rows = [line for line in table2.splitlines() if line.startswith(("| GA |", "| NPO |", "| Vanilla |"))]
