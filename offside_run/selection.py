@@ -157,7 +157,9 @@ def run_selection(stage: SelectStage, folder_of: Callable) -> dict[str, Any]:
                      "options": stage.points[point],
                      "numbers": measure(results, ev.tasks, spec) if results is not None else None})
     base = _read(stage.baseline, folder_of) if stage.baseline else None
-    baseline = measure(base, stage.baseline.tasks, spec)["model_utility"] if base is not None else None
+    # vanilla read on the candidates' own validation tasks (selective: the private and shared information)
+    validation_tasks = stage.candidates[0][1].tasks
+    baseline = measure(base, validation_tasks, spec)["model_utility"] if base is not None else None
     means = _means(rows)
     winner, why = choose(means, baseline, spec)
     own = next((ev for point, ev in stage.candidates if point == winner and ev.checkpoint.seed == stage.seed

@@ -84,6 +84,7 @@ def test_declared_search_space_and_its_override():
     ({"seeds": [0, 0]}, "seeds must be a list of distinct integers"),
     ({"seeds": [0, 1], "unlearn": {"seed": 3}}, "unlearn.seed: the seeds axis sets"),
     ({"search": {"trials": 3}}, "search.trials: applies to mode random"),
+    ({"benchmark": "mllmu", "seeds": [0, 1]}, "seeds does not apply to benchmark mllmu"),
     ({"search": {}, "select": {"rule": "best"}}, "select needs a search section"),
     ({"search": STEPS, "select": {"rule": "best"}}, "select.rule: 'best' is not one of"),
     ({"search": STEPS, "select": {"forget": "test:gen_score"}}, "never the test set"),

@@ -6,6 +6,7 @@ import os
 import pytest
 import yaml
 
+from offside_eval.unlearning_metrics import model_utility
 from offside_run.pipeline import Experiment, Runner
 from offside_run.selection import choose
 
@@ -49,6 +50,9 @@ def test_tiny_sweep_selects_by_the_rule_and_reports_intervals(tmp_path, tiny_mod
         rows = [c["numbers"] for c in data["candidates"] if c["point"] == point]
         for name in ("forget_efficacy", "model_utility"):
             assert data["means"][point][name] == pytest.approx(sum(r[name] for r in rows) / 2)
+    vanilla = json.loads((run / "evals" / "vanilla" / "results.json").read_text())["results"]
+    assert data["vanilla_model_utility"] == pytest.approx(model_utility(
+        [vanilla["offside_retain_mm_mc"]["acc"], vanilla["offside_retain_mm_gen"]["gen_score"]]))
     assert data["winner"] == choose(data["means"], data["vanilla_model_utility"], data["rule"])[0]
     assert chosen[1]["winner"] == data["winner"]  # one choice for every seed
     for s, sel in enumerate(chosen):
