@@ -35,11 +35,17 @@ class Value:
     source: str  # the results.json it came from
 
 
+def _which(record: dict) -> str:
+    """' [its eval folder]' for a record a label alone does not tell apart (a seed, a search candidate)."""
+    return f" [{Path(record['eval_dir']).name}]" if record.get("seed") is not None or record["phase"] == "candidate" \
+        else ""
+
+
 def _results_files(path: Path) -> list[tuple[str, Path]]:
     """(checkpoint name, results.json) of one argument: a run folder gives each evaluated checkpoint."""
     if (path / MANIFEST).is_file():
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-        return [(f"{manifest['name']}: {checkpoint_label(r['method'], r['setting'], r['phase'])}",
+        return [(f"{manifest['name']}: {checkpoint_label(r['method'], r['setting'], r['phase'])}{_which(r)}",
                  path / r["eval_dir"] / "results.json") for r in manifest["records"] if r.get("eval_dir")]
     file = path / "results.json" if path.is_dir() else path
     if not file.is_file():

@@ -11,6 +11,7 @@ from offside_data.options import did_you_mean
 
 from .errors import ExperimentError
 from .profiles import run_profile
+from .selection import with_defaults
 
 PROTOCOLS = ("clean", "reference")
 PIPELINE_KEYS = {"settings": "settings this method runs in (default: all)",
@@ -65,6 +66,20 @@ class Experiment:
                 "per stage, threads: torch threads per stage, slurm: {partition: ..., account: ..., "
                 "mem_gb: ..., ...} (submitit's sbatch options)}; `offside run --workers N --executor KIND` "
                 "overrides it; the numbers do not depend on it, given the same threads"})
+    seeds: list[int] = field(default_factory=list, metadata={
+        "help": "training seeds of the unlearning runs (and their relearning, attacks): one chain per seed "
+                "(<method>-<setting>-s<N>), the report's main tables as mean [95% CI over seeds and items], bold "
+                "only where paired tests on the same items are significant; vanilla and the reference are trained "
+                "once (default: no axis, the unlearn options' seed)"})
+    search: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "hyperparameter search: {mode: grid|random, trials: N, seed: S, methods: [...] (default: every "
+                "method), space: {METHOD: {OPTION: [values...]}} (default: the method's declared search_space)}; "
+                "every point and seed is a candidate evaluated on the validation sets, the `select` rule picks one"})
+    select: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "how a searched method's checkpoint is chosen: {rule: utility_floor (best forget efficacy with "
+                "model utility >= share x vanilla's) | mean_quality_utility (max mean of forget quality and model "
+                "utility), share: 0.9, forget: forget:gen_score, utility: [retain:acc, retain:gen_score], quality: "
+                "unlearning:forget_quality}; never the test set; selection.json and the report's Selection section"})
     source: str = "<dict>"
 
     @classmethod
@@ -112,7 +127,17 @@ class Experiment:
                 if s not in exp.profile.settings:
                     raise ExperimentError(f"{source}: methods.{method}.settings: {s!r} is not one of "
                                           f"{', '.join(exp.profile.settings)}")
+        exp._check_search()
         return exp
+
+    def _check_search(self) -> None:
+        """The seeds, search and select sections (select completed with its defaults)."""
+        from .sweep import check_search  # loads the trainers (their declared search spaces): not at import
+
+        check_search(self)
+        if self.select and not self.search:
+            raise ExperimentError(f"{self.source}: select needs a search section (there is nothing to select from)")
+        self.select = with_defaults(self.select, self.source, self.unlearning_metrics) if self.search else {}
 
     def _check_benchmark(self, data: dict[str, Any]) -> None:
         """The benchmark is registered and trainable and has a run profile, whose own check sees the file's keys."""

@@ -11,7 +11,9 @@ from offside_benchmarks.offside import SETTINGS
 from .experiment import ExperimentError
 from .profiles import RunProfile, register_profile
 from .report import write_report
+from .selection import validation_roles
 from .stages import EvalStage, TrainStage
+from .sweep import plan_method
 
 if TYPE_CHECKING:
     from .pipeline import Runner
@@ -29,6 +31,7 @@ KIND_METRICS = {"mc": ["acc", "acc_norm"], "mcgen": ["acc", "acc_gen", "n_droppe
 UNLEARNING = "unlearning"  # the report role of the unlearning-metric tasks (forget set, image + question)
 UNLEARNING_KINDS = ("tr", "correction", "mem", "mia")
 UTILITY = "utility"  # the report role of the experiment's utility_tasks
+SELECTIVE_VALIDATION = {"forget": "forget_private", "retain": "forget_shared"}  # what a selection reads there
 
 
 def offside_tasks(runner: Runner, roles: list[str]) -> dict[str, dict[str, str]]:
@@ -67,6 +70,16 @@ def plan_attacks(runner: Runner, stages: list, unlearned: TrainStage) -> None:
         runner.add_eval(stages, attacked, ["forget"], forget)
 
 
+def plan_validation(runner: Runner, stages: list, ckpt: TrainStage, reference: EvalStage | None) -> EvalStage:
+    """A search candidate's evaluation on the sets the `select` rule reads (never the test set); in the
+    selective setting its forget set is the private information, its retain set the shared one."""
+    roles = validation_roles(runner.exp.select)
+    actual = {r: SELECTIVE_VALIDATION.get(r, r) if ckpt.setting == "selective" else r for r in roles}
+    found = offside_tasks(runner, list(actual.values()))
+    return runner.add_eval(stages, ckpt, roles, {r: found[actual[r]] for r in roles},
+                           reference if UNLEARNING in roles else None)
+
+
 def plan_offside(runner: Runner) -> list[TrainStage | EvalStage]:
     exp, stages = runner.exp, []
     train = functools.partial(runner.add_train, stages)
@@ -86,22 +99,23 @@ def plan_offside(runner: Runner) -> list[TrainStage | EvalStage]:
             ref = train(f"reference-{setting}", "retain_only", options, None, "retain-only reference", setting,
                         "reference", "retain_only")
             references[setting] = evaluate(ref, [])
-    evaluate(vanilla, ["forget", "test", "retain", "relearn"]
-             + (["forget_private", "forget_shared"] if "selective" in exp.settings else []),
-             references.get("complete"))
+    vanilla_eval = evaluate(vanilla, ["forget", "test", "retain", "relearn"]
+                            + (["forget_private", "forget_shared"] if "selective" in exp.settings else []),
+                            references.get("complete"))
     if exp.relearn_vanilla:
         evaluate(train("vanilla-relearned", "relearn", exp.relearn, vanilla, "vanilla", "complete",
                        "relearned", "relearn"), RELEARNED_ROLES)
     for method, setting, options, relearn in exp.method_runs():
-        name = f"{method}-{setting}"
-        unlearned = train(name, method, options, vanilla, method, setting, "unlearned", "unlearn")
-        evaluate(unlearned, ROLES_BY_SETTING[setting],
-                 references.get("selective" if setting == "selective" else "complete"))
-        if setting == "complete" and method in exp.robustness.get("methods", exp.methods):
-            plan_attacks(runner, stages, unlearned)
-        if relearn:
-            evaluate(train(f"{name}-relearned", "relearn", exp.relearn, unlearned, method, setting,
-                           "relearned", "relearn"), RELEARNED_ROLES)
+        reference = references.get("selective" if setting == "selective" else "complete")
+        validate = functools.partial(plan_validation, runner, stages, reference=reference)
+        for unlearned in plan_method(runner, stages, f"{method}-{setting}", method, setting, options, vanilla,
+                                     validate, vanilla_eval):
+            evaluate(unlearned, ROLES_BY_SETTING[setting], reference)
+            if setting == "complete" and method in exp.robustness.get("methods", exp.methods):
+                plan_attacks(runner, stages, unlearned)
+            if relearn:
+                evaluate(train(f"{unlearned.name}-relearned", "relearn", exp.relearn, unlearned, method, setting,
+                               "relearned", "relearn"), RELEARNED_ROLES)
     return stages
 
 

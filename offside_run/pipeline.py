@@ -27,7 +27,7 @@ from .markers import STAGE_FILE, STARTED_FILE, finished, stage_key, write_json
 from .profiles import run_profile
 from .robustness_plan import check_robustness
 from .run_folder import MANIFEST, build_report
-from .stages import EvalStage, Stage, TrainStage
+from .stages import EvalStage, SelectStage, Stage, TrainStage
 
 log = logging.getLogger("offside_run")
 
@@ -78,7 +78,7 @@ class Runner:
         """Plan one checkpoint; its key hashes its options with its parent's key (the base model's and data's)."""
         parent_key = parent.key if parent else stage_key(self.base_model, self.data_id)
         st = TrainStage(name, stage, dict(options), parent, stage_key(key_kind, parent_key, method if key_kind ==
-                        "unlearn" else None, options), method, setting, phase)
+                        "unlearn" else None, options), method, setting, phase, seed=parent.seed if parent else None)
         stages.append(st)
         return st
 
@@ -126,7 +126,7 @@ class Runner:
         from offside_train import ConfigError, build_config
 
         for st in stages:
-            if not isinstance(st, TrainStage):
+            if not isinstance(st, TrainStage) or isinstance(st, SelectStage):  # a selection trains nothing
                 continue
             parent = str(self.folder(st.parent)) if st.parent else self.base_model
             try:
@@ -184,7 +184,10 @@ class Runner:
         rows = [("stage", "status", "work")]
         for st, w in zip(stages, wave):
             status = f"to run (wave {w})" if w else "cached"
-            if isinstance(st, TrainStage):
+            if isinstance(st, SelectStage):
+                rows.append((st.label, status, f"{st.rule['rule']} among {len(st.points)} search points "
+                             f"x {len(st.candidates) // len(st.points)} seed(s)"))
+            elif isinstance(st, TrainStage):
                 cfg = st.config
                 roles = [cfg.role] if getattr(cfg, "role", None) else \
                     ["forget"] + (["retain"] if getattr(cfg, "uses_retain", False) else [])
@@ -248,7 +251,7 @@ class Runner:
     def _collect(self, st: Stage, outcome: Outcome) -> None:
         """One stage's outcome into the run's lists, its error file and (an evaluation) its manifest record."""
         if outcome.status == "ran":
-            done = {"train": self.trained, "eval": self.evaluated}.get(st.kind)
+            done = {"train": self.trained, "select": self.trained, "eval": self.evaluated}.get(st.kind)
             if done is not None:
                 done.append(str(self.folder(st).relative_to(self.run_dir)))
         elif outcome.status == "failed":
@@ -266,6 +269,8 @@ class Runner:
         entry: dict[str, Any] = {"method": ckpt.method, "setting": ckpt.setting, "phase": ckpt.phase,
                                  "checkpoint": str(self.folder(ckpt)), "error": error,
                                  "protocol": self.exp.protocol, "attack": st.attack or ckpt.attack}
+        if ckpt.seed is not None:  # the experiment's seeds axis: the report takes means over seeds
+            entry["seed"] = ckpt.seed
         if error is None:
             entry["eval_dir"] = str(self.folder(st).relative_to(self.run_dir))
             entry["tasks"] = st.tasks
@@ -276,4 +281,5 @@ def write_manifest(run_dir: Path, exp: Experiment, records: list[dict], data_roo
     write_json(run_dir / MANIFEST, {"name": exp.name, "source": exp.source, "protocol": exp.protocol,
                                      "benchmark": exp.benchmark, "base_model": exp.base_model,
                                      "data_root": str(Path(data_root).resolve()), "synthetic": is_synthetic(data_root),
-                                     "seed": exp.vanilla.get("seed", 0), "records": records})
+                                     "seed": exp.vanilla.get("seed", 0), "records": records,
+                                     **({"seeds": exp.seeds} if exp.seeds else {})})

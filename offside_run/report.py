@@ -15,6 +15,7 @@ from offside_data.fileio import atomic_write_text
 from offside_eval.unlearning_metrics import DEFAULT_TOKEN_SET, MetricError, model_utility
 
 from .display import checkpoint_label, method_label
+from .seeds import BOLD_NOTE, decorate, seeded
 from .tables import ROLE_LABELS, Table, column_label, to_csv, to_latex, to_markdown
 
 FORGET_ROLES = {"forget", "forget_private"}  # lower is better there: the rumor should be gone
@@ -35,6 +36,8 @@ class Entry:
     error: str | None = None  # a failed stage is reported, not dropped
     attack: str | None = None  # evaluated under this attack (robustness); None: clean inputs and weights
     token_set: str = DEFAULT_TOKEN_SET  # the unlearning metrics' answer tokens (results.json config.token_set)
+    seed: int | None = None  # the training seed of a run with a `seeds` axis (one seed's checkpoint)
+    seeds: tuple[int, ...] = ()  # the seeds whose means these metrics are (seeds.aggregate)
 
     def __post_init__(self):
         utility = entry_model_utility(self)
@@ -141,13 +144,16 @@ def build_tables(entries: list[Entry], protocol: str = "clean") -> list[Table]:
         groups = _role_groups(roles, metrics)
         if phase == "unlearned":
             groups += _utility_group(chosen) + overall_group(vanilla + chosen)
-        rows, errors = table_cells(vanilla + chosen, groups)
+        shown = vanilla + chosen
+        rows, errors = table_cells(shown, groups)
         if phase == "relearned":  # the paper's control: vanilla relearned without unlearning
             control = [e for e in ok if e.method == "vanilla" and e.phase == "relearned"][:1]
             control_rows, control_errors = table_cells(control, groups)
             rows = [("Vanilla (relearned only)", vals) for _n, vals in control_rows] + rows[1:]
             errors = control_errors + errors[1:]
+            shown = control + chosen
         tables.append(Table(caption, groups, rows, errors, sample_sizes(chosen, groups)))
+        decorate(tables[-1], shown)
     tables.append(unimodal_table(ok, vanilla, metrics, protocol))
     return tables
 
@@ -199,9 +205,11 @@ def write_report(entries: list[Entry], out_dir: str | Path, title: str = "OFFSID
             atomic_write_text(out_dir / "tables" / f"{stem}.csv", to_csv(table))
             atomic_write_text(out_dir / "tables" / f"{stem}.tex", to_latex(table))
         md.append(to_markdown(table))
-    md.append("Arrows give the better direction (→0: closest to zero); **bold** marks the best unlearning method per "
-              "column; Overall Model Utility is the harmonic mean of the retain- and test-set classification "
-              "accuracy and generation score (open-unlearning's aggregation).\n")
+    bold = (f"{BOLD_NOTE} (Tables 2-4; elsewhere the best value)" if seeded(entries)
+            else "**bold** marks the best unlearning method per column")
+    md.append(f"Arrows give the better direction (→0: closest to zero); {bold}; Overall Model Utility is the harmonic "
+              "mean of the retain- and test-set classification accuracy and generation score (open-unlearning's "
+              "aggregation).\n")
     md.append("## Analyses\n")
     md.append(analysis_md(entries) + unlearning_analysis(entries) + robustness_analysis(attacked))
     failed = [e for e in attacked if e.error]
@@ -214,7 +222,8 @@ def write_report(entries: list[Entry], out_dir: str | Path, title: str = "OFFSID
              + robustness_plot(attacked, out_dir / "plots") + list(extra_plots))
     if plots:
         md.append("## Plots\n")
-        md.append("Each figure also as a PDF next to its PNG; error bars: one standard error.\n")
+        bars = "none (means over seeds; the tables give their 95% CIs)" if seeded(entries) else "one standard error"
+        md.append(f"Each figure also as a PDF next to its PNG; error bars: {bars}.\n")
         md.extend(f"![{p.stem}](plots/{p.name})" for p in plots)
         md.append("")
     path = out_dir / "report.md"

@@ -6,11 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from offside_data.fileio import atomic_write_text
 from offside_eval.unlearning_metrics import DEFAULT_TOKEN_SET
 
 from .experiment import ExperimentError
 from .profiles import run_profile
 from .report import Entry
+from .seeds import aggregate
+from .selection import selection_md
 
 MANIFEST = "run_manifest.json"
 
@@ -27,7 +30,8 @@ def provenance_lines(run_dir: Path) -> list[str]:
                                                      "models**" if synthetic else " (real data)")
     config = result.get("config", {})
     return [f"- Data root: {data}", f"- Base model: `{manifest.get('base_model', '?')}`",
-            f"- Limit per task: {config.get('limit') or 'none'}; seed: {manifest.get('seed', config.get('seed'))}",
+            f"- Limit per task: {config.get('limit') or 'none'}; seed: {manifest.get('seed', config.get('seed'))}"
+            + (f"; unlearning seeds: {', '.join(map(str, manifest['seeds']))}" if manifest.get("seeds") else ""),
             f"- Token set of the unlearning metrics: `{config.get('token_set', DEFAULT_TOKEN_SET)}` (offside-eval "
             "--token_set)",
             f"- offside {result.get('versions', {}).get('offside', '?')}, commit "
@@ -45,6 +49,8 @@ def load_entries(run_dir: str | Path) -> tuple[str, str, str, list[Entry]]:
     kind_metrics = run_profile(benchmark, str(run_dir)).kind_metrics
     entries = []
     for rec in manifest["records"]:
+        if rec["phase"] == "candidate":  # a search candidate: the Selection section reports it
+            continue
         metrics: dict[str, dict[str, float]] = {}
         samples: dict[str, list[dict]] = {}
         token_set = DEFAULT_TOKEN_SET
@@ -55,7 +61,7 @@ def load_entries(run_dir: str | Path) -> tuple[str, str, str, list[Entry]]:
             for role, tasks in rec["tasks"].items():
                 metrics[role], samples[role] = _role_metrics(folder, results, tasks, kind_metrics)
         entries.append(Entry(rec["method"], rec["setting"], rec["phase"], metrics, samples, rec.get("error"),
-                             token_set=token_set, attack=rec.get("attack")))
+                             token_set=token_set, attack=rec.get("attack"), seed=rec.get("seed")))
     return manifest["name"], manifest["protocol"], benchmark, entries
 
 
@@ -94,23 +100,33 @@ def _role_metrics(folder: Path, results: dict, tasks: dict[str, str],
 
 
 def build_report(run_dir: str | Path) -> Path:
-    """The run's report, written by its benchmark's run profile, with the provenance header and the
-    curves plot (when the run measured curves)."""
+    """The run's report, written by its benchmark's run profile, with the provenance header, the curves
+    plot (when the run measured curves) and the Selection section (when it searched); a run with a
+    `seeds` axis is reported as its seeds' means (seeds.aggregate)."""
     from .curves import plot_curves  # loads the trainer and the evaluator: only when a report is built
 
     run_dir = Path(run_dir)
     name, protocol, benchmark, entries = load_entries(run_dir)
     profile = run_profile(benchmark, str(run_dir))
-    return profile.write_report(entries, run_dir / "report", title=f"{profile.title}: {name}", protocol=protocol,
-                                header=provenance_lines(run_dir),
+    path = profile.write_report(aggregate(entries), run_dir / "report", title=f"{profile.title}: {name}",
+                                protocol=protocol, header=provenance_lines(run_dir),
                                 extra_plots=plot_curves(unlearning_curves(run_dir), run_dir / "report" / "plots"))
+    selection = selection_md(run_dir)
+    if selection:  # before the analyses, after the tables it explains
+        text = path.read_text(encoding="utf-8")
+        head, sep, tail = text.partition("## Analyses\n")
+        atomic_write_text(path, head + selection + "\n" + sep + tail if sep else text + "\n" + selection)
+    return path
 
 
 def unlearning_curves(run_dir: Path) -> dict[str, list[dict]]:
-    """Method -> the curve points its complete-setting unlearning run logged (offside run's `curves:`)."""
+    """Method -> the curve points its complete-setting unlearning run logged (offside run's `curves:`; a
+    run with seeds: its first seed's; a searched method: its selected candidate's)."""
     from .curves import read_curves
 
     manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
-    runs = {r["method"]: Path(r["checkpoint"]) for r in manifest["records"]
-            if r["phase"] == "unlearned" and r["setting"] == "complete" and not r.get("attack")}
+    runs: dict[str, Path] = {}
+    for r in manifest["records"]:
+        if r["phase"] == "unlearned" and r["setting"] == "complete" and not r.get("attack"):
+            runs.setdefault(r["method"], Path(r["checkpoint"]))
     return {method: points for method, path in runs.items() if (points := read_curves(path))}

@@ -1,4 +1,5 @@
-"""The kinds of stage a run plans: a checkpoint to train and a checkpoint's evaluation, both speaking
+"""The kinds of stage a run plans: a checkpoint to train, a checkpoint's evaluation and the choice of one
+checkpoint among a search's candidates, all speaking
 the Stage protocol the executors (offside_run/executors.py) schedule by, and nothing else. Stages talk
 to each other only through files in the run folder, so any stage can run in its own process or on
 another machine."""
@@ -7,11 +8,12 @@ from __future__ import annotations
 import logging
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .markers import finished, interrupted_evaluation, interrupted_training
+from .selection import run_selection
 
 if TYPE_CHECKING:
     from .pipeline import Runner
@@ -64,6 +66,7 @@ class TrainStage(Stage):
     phase: str
     config: Any = None  # the validated trainer config (set by Runner.validate)
     attack: str | None = None  # an attack checkpoint (relearning attack): the report's attack label
+    seed: int | None = None  # the experiment's `seeds` axis: the training seed of this chain (None: no axis)
     kind = "train"
     gpus = 1
 
@@ -96,7 +99,7 @@ class TrainStage(Stage):
             return
         curves = runner.exp.curves
         callbacks = [curve_callback(curves, self.config.model, self.config.output_dir, runner.data_root)] \
-            if curves and self.phase == "unlearned" and not self.attack else []
+            if curves and self.phase in ("unlearned", "candidate") and not self.attack else []
         run_unlearn(self.config, callbacks)
 
 
@@ -159,3 +162,33 @@ class EvalStage(Stage):
         offside_eval.evaluate(model, model_args, self.task_names, output_path=folder, log_samples=True,
                               data_root=runner.data_root, progress=runner.progress, verbosity="WARNING",
                               **opts, **extra)
+
+
+@dataclass
+class SelectStage(TrainStage):
+    """The checkpoint the experiment's `select` rule picks among a method's search candidates (validation
+    evaluations of every candidate of every seed; the rule compares the search points' means over seeds).
+    Its folder holds `selection.json` and links to the winning candidate of its own seed, so the stages
+    after it (the full evaluation, attacks, relearning) treat it as any trained checkpoint."""
+    # (search point id, the validation evaluation of its candidate) for every point and seed
+    candidates: list[tuple[str, EvalStage]] = field(default_factory=list)
+    points: dict[str, dict[str, Any]] = field(default_factory=dict)  # search point id -> its options
+    baseline: EvalStage | None = None  # vanilla's evaluation: the utility a floor rule compares with
+    rule: dict[str, Any] = field(default_factory=dict)  # the experiment's `select` section
+    kind = "select"
+    gpus = 0
+
+    @property
+    def deps(self) -> list:
+        return super().deps + [ev for _p, ev in self.candidates] + ([self.baseline] if self.baseline else [])
+
+    @property
+    def label(self) -> str:
+        return f"select {self.name}"
+
+    def interrupted(self, folder: Path, key: str) -> bool:
+        return False
+
+    def execute(self, runner: Runner, folder: Path, resume: bool) -> None:
+        """Read the candidates' results, write selection.json and link the winner (no training)."""
+        run_selection(self, lambda stage: stage.folder(runner.run_dir))

@@ -28,6 +28,8 @@ class Table:
     rows: list[tuple[str, list[Cell]]]
     errors: list[list[Cell]] | None = None  # one standard error per cell (None: not known), rows' shape
     note: str = ""  # printed under the table (n per set, conventions); an empty table's reason for being empty
+    intervals: list[list[tuple[float, float] | None]] | None = None  # a seeded run's 95% CIs, rows' shape
+    marks: list[set[int]] | None = None  # rows bold per column (a seeded run: significant only); None: best()
 
     def columns(self) -> list[tuple[str, str, bool | None]]:
         return [(g, m, hib) for g, cols in self.groups for m, hib in cols]
@@ -63,14 +65,22 @@ def fmt_error(metric: str, error: Cell) -> str:
                                                                             f"{error:.3f}")
 
 
+def fmt_interval(metric: str, bounds: tuple[float, float] | None) -> str:
+    """'lo, hi' of a confidence interval in its metric's unit ('' when unknown)."""
+    if bounds is None:
+        return ""
+    return ", ".join(fmt_error(metric, b) for b in bounds)
+
+
 def column_label(key: str) -> str:
     role, _, metric = key.partition(":")
     return metric if role == "utility" else metric_display(metric).label
 
 
-def _cells(table: Table, bold: str, plus_minus: str) -> list[tuple[str, list[str]]]:
-    """(row name, formatted cells): value ± stderr, the best per column in `bold` ('{}' template)."""
-    best = table.best()
+def _cells(table: Table, bold: str, plus_minus: str, interval: str) -> list[tuple[str, list[str]]]:
+    """(row name, formatted cells): value ± stderr (or its `interval`), the best per column (or the marked
+    rows) in `bold` ('{}' templates)."""
+    best = table.marks if table.marks is not None else table.best()
     out = []
     for i, (name, values) in enumerate(table.rows):
         cells = []
@@ -79,7 +89,9 @@ def _cells(table: Table, bold: str, plus_minus: str) -> list[tuple[str, list[str
             text = fmt_value(metric, v)
             text = bold.format(text) if i in best[j] else text
             err = fmt_error(metric, table.error(i, j))
-            cells.append(text + (plus_minus.format(err) if err and v is not None else ""))
+            ci = fmt_interval(metric, table.intervals[i][j]) if table.intervals else ""
+            cells.append(text + (plus_minus.format(err) if err and v is not None else "")
+                         + (interval.format(ci) if ci and v is not None else ""))
         out.append((name, cells))
     return out
 
@@ -90,23 +102,27 @@ def to_markdown(table: Table) -> str:
         return "\n".join(lines + [f"_Empty: {table.note}_", ""]) + "\n"
     header = ["Method"] + [f"{g} {column_label(m)} {ARROWS[h]}" for g, m, h in table.columns()]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join([name] + cells) + " |" for name, cells in _cells(table, "**{}**", " ± {}")]
+    lines += ["| " + " | ".join([name] + cells) + " |" for name, cells in _cells(table, "**{}**", " ± {}", " [{}]")]
     return "\n".join(lines + ([""] + [table.note] if table.note else [])) + "\n"
 
 
 def to_csv(table: Table) -> str:
-    """One row per checkpoint: each column's value, then its standard error (empty when unknown)."""
+    """One row per checkpoint: each column's value, then its standard error (empty when unknown), then (a
+    seeded run) its 95% CI's bounds."""
     buf = io.StringIO()
     writer = csv.writer(buf)
     header = ["method"]
     for g, k, h in table.columns():
         header += [f"{g}/{k}/{BETTER[h]}_is_better", f"{g}/{k}/stderr"]
+        header += [f"{g}/{k}/ci95_low", f"{g}/{k}/ci95_high"] if table.intervals else []
     writer.writerow(header)
     for i, (name, values) in enumerate(table.rows):
         cells = [name]
         for j, v in enumerate(values):
             err = table.error(i, j)
             cells += ["" if v is None else f"{v:.6g}", "" if err is None else f"{err:.6g}"]
+            bounds = table.intervals[i][j] if table.intervals else None
+            cells += [f"{b:.6g}" for b in bounds] if bounds else ["", ""] if table.intervals else []
         writer.writerow(cells)
     return buf.getvalue()
 
@@ -132,7 +148,8 @@ def to_latex(table: Table) -> str:
     out.append(" ".join(rules))
     out.append(" & " + " & ".join(f"{latex_escape(column_label(k))} {LATEX_ARROWS[h]}" for _g, k, h in cols) + " \\\\")
     out.append("\\midrule")
-    for name, cells in _cells(table, "\\textbf{{{}}}", " {{\\scriptsize $\\pm${}}}"):
+    for name, cells in _cells(table, "\\textbf{{{}}}", " {{\\scriptsize $\\pm${}}}",
+                              " {{\\scriptsize [{}]}}"):
         out.append(" & ".join([latex_escape(name)] + [c.replace("%", "\\%").replace("–", "--") for c in cells]) + " \\\\")
     out += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
     return "\n".join(out) + "\n"

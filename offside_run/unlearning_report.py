@@ -17,6 +17,7 @@ from offside_eval.unlearning_metrics import TOKEN_SETS
 
 from .display import checkpoint_label, method_color
 from .report import Entry, metric_error, metric_value, overall_group, sample_sizes, table_cells
+from .seeds import decorate
 from .tables import ROLE_LABELS, Table
 
 ROLE = "unlearning"
@@ -48,10 +49,12 @@ def unlearning_table(entries: list[Entry]) -> Table | None:
     present = [(m, h) for m, h in COLUMNS if any(metric_value(e, ROLE, m) is not None for e in rows)]
     groups = [("Forget Set", [(f"{ROLE}:{m}", h) for m, h in present])] + overall_group(rows)
     cells, errors = table_cells(rows, groups)
-    return Table("Unlearning metrics: forget set, image + question (truth ratio: 1 = rumor no longer preferred; "
-                 "forget quality: KS p-value against the retain-only reference)", groups,
-                 [(_name(e), values) for e, (_n, values) in zip(rows, cells)], errors,
-                 f"{sample_sizes(rows, groups)}; {token_set_caption(rows)}.")
+    table = Table("Unlearning metrics: forget set, image + question (truth ratio: 1 = rumor no longer preferred; "
+                  "forget quality: KS p-value against the retain-only reference)", groups,
+                  [(_name(e), values) for e, (_n, values) in zip(rows, cells)], errors,
+                  f"{sample_sizes(rows, groups)}; {token_set_caption(rows)}.")
+    decorate(table, rows)  # a seeded run: mean [95% CI], bold only where significant
+    return table
 
 
 Move = tuple[float, float, Entry]

@@ -73,7 +73,7 @@ def check_clear(exp, data: dict) -> None:
     if exp.relearn_vanilla or exp.relearn_settings:
         raise ExperimentError(f"{exp.source}: CLEAR has no relearn split: set relearn_vanilla: false and "
                               "relearn_settings: []")
-    for key in ("utility_tasks", "judge", "robustness"):
+    for key in ("utility_tasks", "judge", "robustness", "seeds", "search", "select"):
         if data.get(key):
             raise ExperimentError(f"{exp.source}: {key} does not apply to benchmark clear")
 

@@ -92,7 +92,7 @@ def check_fiubench(exp, data: dict) -> None:
     if data.get("relearn_vanilla", True) or data.get("relearn_settings", ["complete"]):
         raise ExperimentError(f"{exp.source}: benchmark {NAME} has no relearn split; set relearn_vanilla: false "
                               "and relearn_settings: []")
-    for key in ("utility_tasks", "robustness", "curves"):
+    for key in ("utility_tasks", "robustness", "curves", "seeds", "search", "select"):
         if data.get(key):
             raise ExperimentError(f"{exp.source}: {key} does not apply to benchmark {NAME}")
 

@@ -69,7 +69,7 @@ def check_mllmu(exp, data: dict) -> None:
     if "selective" in exp.settings + exp.relearn_settings:
         raise ExperimentError(f"{exp.source}: settings: selective does not apply to benchmark mllmu "
                               "(complete = image + text, unimodal = text only)")
-    for key in ("unlearning_metrics", "utility_tasks", "reference", "judge", "robustness"):
+    for key in ("unlearning_metrics", "utility_tasks", "reference", "judge", "robustness", "seeds", "search", "select"):
         if data.get(key):
             raise ExperimentError(f"{exp.source}: {key} does not apply to benchmark mllmu")
 

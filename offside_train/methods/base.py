@@ -77,6 +77,10 @@ class UnlearnConfig(TrainConfig):
     method: ClassVar[str] = ""
     runner: ClassVar[type]
     forget_uses_reference: ClassVar[bool] = False  # the forget loss compares with the frozen reference
+    # What `offside run`'s `search:` tries by default (the experiment's search.space overrides it): the
+    # learning rate at one, two and five times open-unlearning's reproduction setting and its 10 epochs with
+    # half of them (open-unlearning docs/repro.md: lr 1e-5, 10 epochs, beta 0.1, alpha = gamma = 1).
+    search_space: ClassVar[dict[str, list]] = {"learning_rate": [1e-5, 2e-5, 5e-5], "num_train_epochs": [5, 10]}
 
     learning_rate: float = option(2e-5, "Peak learning rate (AdamW by default, see --optim).")
     forget_weight: float = option(1.0, "Weight of the forget term.")

@@ -38,6 +38,7 @@ class PairCollator(RecordCollator):
 @dataclass
 class IdkDPOConfig(UnlearnConfig):
     method = "idkdpo"
+    search_space = {**UnlearnConfig.search_space, "beta": [0.1, 0.5]}
     forget_uses_reference = True
     beta: float = option(0.1, "Inverse temperature of the DPO loss.")
     retain_loss: RetainLoss = retain_loss_option("nll")

@@ -68,6 +68,7 @@ def top_fraction(scores: torch.Tensor, fraction: float) -> set[int]:
 @dataclass
 class MANUConfig(UnlearnConfig):
     method = "manu"
+    search_space = {"prune_ratio_mm": [0.01, 0.05, 0.1], "prune_ratio_text": [0.01, 0.05]}  # no training: no lr
     finetune: Literal["lora", "full"] = option("full", "Pruning edits the weights themselves: full only.")
     prune_ratio_mm: float = option(0.01, "Share of neurons pruned by the multimodal score.")
     prune_ratio_text: float = option(0.01, "Share of neurons pruned by the text-only score.")

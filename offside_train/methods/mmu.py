@@ -47,6 +47,7 @@ def select_mask(forget: torch.Tensor, retain: torch.Tensor, ratio: float, fracti
 @dataclass
 class MMUConfig(UnlearnConfig):
     method = "mmu"
+    search_space = {**UnlearnConfig.search_space, "mask_fraction": [0.1, 0.3]}
     retain_loss: RetainLoss = retain_loss_option("nll")
     saliency_ratio: float = option(1.0, "A weight is selected only where S_forget > saliency_ratio * S_retain.")
     mask_fraction: float = option(0.1, "Share of each tensor the mask may select, by S_forget / S_retain; 1: the "

@@ -26,6 +26,7 @@ from .base import (
 @dataclass
 class NPOConfig(UnlearnConfig):
     method = "npo"
+    search_space = {**UnlearnConfig.search_space, "beta": [0.1, 0.9]}  # open-unlearning's 0.1; this default
     forget_uses_reference = True
     beta: float = option(0.9, "Inverse temperature of the preference loss.")
     retain_loss: RetainLoss = retain_loss_option("nll")

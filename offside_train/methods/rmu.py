@@ -31,6 +31,7 @@ def layer_mse(hidden: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) ->
 @dataclass
 class RMUConfig(UnlearnConfig):
     method = "rmu"
+    search_space = {**UnlearnConfig.search_space, "steering_coeff": [6.5, 20.0]}
     layer: int = option(-1, "Decoder layer whose output is steered; -1: the middle layer.")
     update_layers: str = option("", "Comma-separated decoder layers whose MLPs train; empty: layer-2 .. layer.")
     steering_coeff: float = option(6.5, "Norm c of the random control vector c*u.")

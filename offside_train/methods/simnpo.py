@@ -25,6 +25,7 @@ from .base import (
 @dataclass
 class SimNPOConfig(UnlearnConfig):
     method = "simnpo"
+    search_space = {**UnlearnConfig.search_space, "beta": [2.5, 4.5], "gamma": [0.0, 1.0]}
     beta: float = option(2.5, "Inverse temperature of the preference loss.")
     gamma: float = option(0.0, "Reward margin subtracted inside the sigmoid.")
     retain_loss: RetainLoss = retain_loss_option("nll")

@@ -29,6 +29,7 @@ def undial_loss(logits: torch.Tensor, ref_logits: torch.Tensor, labels: torch.Te
 @dataclass
 class UNDIALConfig(UnlearnConfig):
     method = "undial"
+    search_space = {**UnlearnConfig.search_space, "beta": [3.0, 10.0]}
     forget_uses_reference = True
     beta: float = option(10.0, "How far the gold token's logit is lowered in the distillation targets.")
 

@@ -23,6 +23,7 @@ def wga_loss(logits: torch.Tensor, labels: torch.Tensor, beta: float) -> torch.T
 @dataclass
 class WGAConfig(UnlearnConfig):
     method = "wga"
+    search_space = {**UnlearnConfig.search_space, "beta": [0.5, 1.0]}
     beta: float = option(1.0, "Exponent of the token-probability weight p^beta; 0 is plain gradient ascent.")
 
 
