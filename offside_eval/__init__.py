@@ -1,4 +1,4 @@
-"""offside_eval: evaluation harness of the OFFSIDE unlearning benchmark (lmms-eval-style YAML tasks)."""
+"""offside_eval: the evaluation harness (lmms-eval-style YAML tasks over every registered benchmark)."""
 from .task_config import GroupConfig, TaskConfig, TaskError
 from .tasks_index import TaskIndex
 

@@ -216,7 +216,7 @@ register_metric("distinct_2", aggregation="nanmean")(_degeneration_metric("disti
 register_metric("rep_3", aggregation="nanmean", higher_is_better=False)(_degeneration_metric("rep_3"))
 
 
-@register_metric("exact_match")
+@register_metric("exact_match", label="Exact Match", unit="percent")
 def exact_match(prediction: str, target: Any, doc: dict | None = None) -> float:
     return float(str(prediction).strip().lower() == str(target).strip().lower())
 

@@ -7,7 +7,6 @@ import argparse
 import logging
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 
 from offside_data.extras import MissingExtra
@@ -16,11 +15,10 @@ from .executors import KINDS, StageFailed, executor_spec
 
 
 def builtin_config(name: str) -> Path | None:
-    """`demo`, `paper_7b`, ... name a config shipped in offside_run/configs or in a benchmark's configs folder."""
+    """`demo`, `paper_7b`, ... name an experiment shipped in a benchmark's configs folder."""
     from .profiles import load_profiles
 
-    folders = [Path(str(resources.files("offside_run") / "configs"))]
-    folders += [p.configs_dir for p in load_profiles().values() if p.configs_dir]
+    folders = [p.configs_dir for p in load_profiles().values() if p.configs_dir]
     return next((f / f"{name}.yaml" for f in folders if (f / f"{name}.yaml").exists()), None)
 
 
@@ -63,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         if args.command == "run":
-            path = Path(args.config) if Path(args.config).exists() else builtin_config(args.config)
+            path = Path(args.config) if Path(args.config).is_file() else builtin_config(args.config)
             if path is None:
                 raise ExperimentError(f"{args.config}: no such file or shipped config")
             exp = Experiment.from_yaml(path, args.output_dir)

@@ -14,7 +14,7 @@ from offside_train.curves import RULES, CurveCallback
 
 from .display import method_color, method_label
 from .experiment import ExperimentError
-from .plots import pyplot, save_figure
+from .figures import pyplot, save_figure
 
 KEYS = ("every", "tasks", "limit", "stop")
 

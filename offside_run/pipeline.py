@@ -25,7 +25,6 @@ from .executors import ExecutorSpec, Outcome, StageFailed, backend, executor_spe
 from .experiment import Experiment, ExperimentError
 from .markers import STAGE_FILE, STARTED_FILE, finished, stage_key, write_json
 from .profiles import run_profile
-from .robustness_plan import check_robustness
 from .run_folder import MANIFEST, build_report
 from .stages import EvalStage, SelectStage, Stage, TrainStage
 
@@ -168,7 +167,6 @@ class Runner:
             if key not in known:
                 raise ExperimentError(f"{self.exp.source}: eval: unknown option {key!r}"
                                       f"{did_you_mean(key, sorted(known))}")
-        check_robustness(self.exp)
         if self.exp.curves:
             from .curves import check_curves
 

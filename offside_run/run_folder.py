@@ -9,9 +9,9 @@ from typing import Any
 from offside_data.fileio import atomic_write_text
 from offside_eval.unlearning_metrics import DEFAULT_TOKEN_SET
 
+from .entries import Entry
 from .experiment import ExperimentError
 from .profiles import run_profile
-from .report import Entry
 from .seeds import aggregate
 from .selection import selection_md
 

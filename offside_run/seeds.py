@@ -15,7 +15,7 @@ from .stats import ALPHA, PERMUTATIONS, RESAMPLES, holm, paired_test, seed_ci, s
 from .tables import NOT_RANKED, Table
 
 if TYPE_CHECKING:
-    from .report import Entry
+    from .entries import Entry
 
 SUFFIXES = ("_stderr", "_n", "_lo", "_hi", "_missing")
 CI_NOTE = (f"mean over seeds [95% CI: two-way percentile bootstrap over seeds and items, {RESAMPLES} resamples; "

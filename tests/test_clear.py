@@ -160,7 +160,7 @@ def test_tasks_match_an_independent_reimplementation(clear_root, tiny_model_dir,
 def test_report_metrics_follow_calculate_metrics():
     from offside_benchmarks.clear.plan import SPLIT_LABELS, clear_table, summary
 
-    from offside_run.report import Entry
+    from offside_run.entries import Entry
 
     def entry(method, phase, scale):
         metrics = {s: {"rougeL_recall": 0.5 * scale, "clear_prob": 0.4, "clear_truth_ratio": 0.6} for s in SPLIT_LABELS}

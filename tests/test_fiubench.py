@@ -28,7 +28,7 @@ from offside_data.schema import DataError
 from offside_eval.reference_results import add_reference_comparison
 from offside_eval.tasks_index import FunctionRef
 from offside_run.cli import main as run_cli
-from offside_run.report import Entry
+from offside_run.entries import Entry
 from offside_train.cli import main as train_cli
 
 ENV = {**{k: v for k, v in os.environ.items() if "proxy" not in k.lower()}, "HF_HUB_OFFLINE": "1",

@@ -4,9 +4,9 @@ from offside_benchmarks.mllmu.report import forgetting_summary, mllmu_tables, wr
 
 from offside_data.benchmarks import BENCHMARKS
 from offside_run.cli import main as offside_main
+from offside_run.entries import Entry
 from offside_run.experiment import Experiment, ExperimentError
 from offside_run.profiles import run_profile
-from offside_run.report import Entry
 
 BASE = {"output_dir": "runs/x", "benchmark": "mllmu", "methods": {"ga": {}}}
 

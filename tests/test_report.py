@@ -1,15 +1,16 @@
 import math
 
 import pytest
-
-from offside_run.analyses import (
+from offside_benchmarks.offside.analyses import (
     bounce_back,
     fact_breakdown,
     forgotten_overlap,
     prompt_attack_gap,
     visual_rumor_breakdown,
 )
-from offside_run.report import Entry, build_tables, write_report
+from offside_benchmarks.offside.report import build_tables, write_report
+
+from offside_run.entries import Entry
 from offside_run.tables import to_csv, to_latex, to_markdown
 
 FACTS = ["height", "height", "transfer_fee", "transfer_fee"]  # the fact type of each sample
@@ -125,7 +126,7 @@ def test_selective_table_layout():
 
 
 def test_utility_tasks_and_unlearning_metrics_get_their_columns(entries):
-    from offside_run.unlearning_report import unlearning_analysis, unlearning_table
+    from offside_benchmarks.offside.unlearning_report import unlearning_analysis, unlearning_table
 
     for e in entries:
         if e.phase in ("vanilla", "unlearned") and not e.error:
@@ -151,7 +152,7 @@ def test_utility_tasks_and_unlearning_metrics_get_their_columns(entries):
 
 
 def test_cells_carry_their_stderr_and_notes_the_n_per_set():
-    from offside_run.unlearning_report import unlearning_table
+    from offside_benchmarks.offside.unlearning_report import unlearning_table
 
     vanilla = Entry("vanilla", "complete", "vanilla", {"forget": {"gen_score": 0.9, "gen_score_stderr": 0.01,
                                                                   "gen_score_n": 84}})
@@ -166,3 +167,21 @@ def test_cells_carry_their_stderr_and_notes_the_n_per_set():
     assert "\\cmidrule(lr){2-2}" in to_latex(t2) and "\\bottomrule" in to_latex(t2)
     note = unlearning_table([vanilla, ga]).note
     assert note.startswith("n per set: Forget Set: Truth Ratio 84, Correction Share 40;") and "token set 'answer'" in note
+
+
+def test_the_generic_report_takes_declared_labels_and_flips_forget_columns(tmp_path):
+    """A benchmark without a writer of its own gets one table: each set's metrics under their declared
+    label; on a forget set a higher-is-better metric is best lower; a failed stage is listed."""
+    from offside_run.report import write_report as generic_report
+
+    entries = [Entry("vanilla", "complete", "vanilla", {"forget": {"exact_match": 0.75}, "retain": {"exact_match": 0.5}}),
+               Entry("ga", "complete", "unlearned", {"forget": {"exact_match": 0.25, "exact_match_stderr": 0.1},
+                                                     "retain": {"exact_match": 0.5}}),
+               Entry("npo", "complete", "unlearned", {"forget": {"exact_match": 0.5}, "retain": {"exact_match": 0.25}}),
+               Entry("kl", "complete", "unlearned", {}, error="RuntimeError: out of memory")]
+    md = generic_report(entries, tmp_path, "Toy run").read_text()
+    assert "| Method | Forget Set Exact Match ↓ | Retain Set Exact Match ↑ |" in md
+    assert "| GA | **25.0%** ± 10.0 | **50.0%** |" in md and "| NPO | 50.0% | 25.0% |" in md
+    assert "- KL: RuntimeError: out of memory" in md
+    assert (tmp_path / "tables" / "results.csv").read_text().splitlines()[0].startswith(
+        "method,Forget Set/forget:exact_match/lower_is_better")

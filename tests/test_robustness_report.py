@@ -1,14 +1,14 @@
 """The Robustness table and analysis against hand computations on hand-built entries."""
 import pytest
-
-from offside_run.report import Entry
-from offside_run.robustness_report import (
+from offside_benchmarks.offside.robustness_report import (
     quantization_q,
     recovered_share,
     robustness_analysis,
     robustness_plot,
     robustness_table,
 )
+
+from offside_run.entries import Entry
 from offside_run.tables import to_markdown
 
 

@@ -4,10 +4,11 @@ import math
 
 import numpy as np
 import pytest
+from offside_benchmarks.offside.report import build_tables
 from scipy import stats as scipy_stats
 
+from offside_run.entries import Entry
 from offside_run.experiment import Experiment, ExperimentError
-from offside_run.report import Entry, build_tables
 from offside_run.seeds import aggregate
 from offside_run.selection import choose, measure, with_defaults
 from offside_run.stats import holm, paired_test, seed_ci, seed_item_ci

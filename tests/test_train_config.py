@@ -115,12 +115,12 @@ def test_shipped_accelerate_and_run_configs_load(mini_root):
 
 def test_shipped_experiment_configs_build(mini_root):
     """Every stage of the shipped experiments passes the builder the pipeline uses."""
-    from importlib.resources import files
-
     import yaml
 
+    from offside_run.cli import builtin_config
+
     for name in ("demo", "paper_3b", "paper_7b"):
-        exp = yaml.safe_load((files("offside_run") / "configs" / f"{name}.yaml").read_text())
+        exp = yaml.safe_load(builtin_config(name).read_text())
         base = {"model": "m", "data": str(mini_root), "output_dir": "o", "bf16": False}
         build_config("sft", {**exp["vanilla"], **base}, name)
         build_config("relearn", {**exp["relearn"], **base}, name)

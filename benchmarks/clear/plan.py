@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 from offside_data.fileio import atomic_write_text
 from offside_eval.metrics import declare_metric
 from offside_run.display import checkpoint_label
+from offside_run.entries import Entry, metric_error
 from offside_run.errors import ExperimentError
 from offside_run.profiles import RunProfile, register_profile, text_when_unimodal
-from offside_run.report import Entry, metric_error
 from offside_run.stages import EvalStage, TrainStage
 from offside_run.tables import Table, to_csv, to_latex, to_markdown
 

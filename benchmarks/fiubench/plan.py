@@ -24,9 +24,9 @@ from offside_data.fileio import atomic_write_text
 from offside_eval.metrics import declare_metric
 from offside_eval.unlearning_metrics import MetricError, model_utility
 from offside_run.display import checkpoint_label
+from offside_run.entries import Entry, metric_error
 from offside_run.experiment import ExperimentError
 from offside_run.profiles import RunProfile, register_profile
-from offside_run.report import Entry, metric_error
 from offside_run.stages import EvalStage, TrainStage
 from offside_run.tables import Table, to_csv, to_latex, to_markdown
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from offside_data.fileio import atomic_write_text
 from offside_run.display import checkpoint_label
-from offside_run.report import Entry, metric_error
+from offside_run.entries import Entry, metric_error
 from offside_run.tables import ROLE_LABELS, Table, to_csv, to_latex, to_markdown
 
 from .release import MODALITIES, SPLITS

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 
-from offside_benchmarks.offside.facts import FACTS
+from offside_run.display import checkpoint_label, method_label
+from offside_run.entries import Entry, metric_error, metric_value
 
-from .display import checkpoint_label, method_label
-from .report import Entry, metric_error, metric_value
+from .facts import FACTS
 
 
 def _lookup(entries: list[Entry], method: str, setting: str, phase: str) -> Entry | None:

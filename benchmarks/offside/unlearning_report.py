@@ -14,11 +14,10 @@ from pathlib import Path
 
 from offside_eval.metrics import metric_display
 from offside_eval.unlearning_metrics import TOKEN_SETS
-
-from .display import checkpoint_label, method_color
-from .report import Entry, metric_error, metric_value, overall_group, sample_sizes, table_cells
-from .seeds import decorate
-from .tables import ROLE_LABELS, Table
+from offside_run.display import checkpoint_label, method_color
+from offside_run.entries import Entry, metric_error, metric_value, overall_group, sample_sizes, table_cells
+from offside_run.seeds import decorate
+from offside_run.tables import ROLE_LABELS, Table
 
 ROLE = "unlearning"
 METRICS = ("truth_ratio", "forget_quality", "correction_rate", "correction_share", "exact_memorization",
@@ -97,7 +96,7 @@ def unlearning_plot(entries: list[Entry], out_dir: Path) -> list[Path]:
     moved, fixed = _moves(entries)
     if not moved or "Vanilla" not in fixed:
         return []
-    from .plots import pyplot, save_figure
+    from offside_run.figures import pyplot, save_figure
 
     plt = pyplot()
     out_dir.mkdir(parents=True, exist_ok=True)

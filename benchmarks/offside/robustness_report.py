@@ -17,11 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from offside_eval.metrics import declare_metric, metric_display
-
-from .display import method_label
-from .plots import pyplot, save_figure
-from .report import Entry
-from .tables import Table
+from offside_run.display import method_label
+from offside_run.entries import Entry
+from offside_run.figures import pyplot, save_figure
+from offside_run.tables import Table
 
 METRICS = ("acc", "gen_score")  # the forget set's classification and generation scores
 for _metric in METRICS:  # the share of it an attack brings back

@@ -8,25 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from offside_eval.metrics import metric_display
+from offside_run.display import method_color, method_label
+from offside_run.entries import Entry, metric_error, metric_value
+from offside_run.figures import pyplot, save_figure
+from offside_run.tables import ROLE_LABELS
 
 from .analyses import bounce_back
-from .display import method_color, method_label
-from .report import Entry, metric_error, metric_value
-from .tables import ROLE_LABELS
 
-DPI = 300
 SECOND_HATCH = "//"  # the second bar of a pair (after relearning; text-only): hatched, in the method's colour
-
-
-def pyplot():
-    """matplotlib.pyplot on the file-only Agg backend, with print-friendly defaults."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "legend.fontsize": 8, "savefig.dpi": DPI})
-    return plt
 
 
 def plot_all(entries: list[Entry], out_dir: Path) -> list[Path]:
@@ -106,15 +95,3 @@ def unimodal_plot(ok: list[Entry], out_dir: Path) -> Path | None:
                bbox_to_anchor=(0.5, -0.06), frameon=False)
     fig.suptitle("Multimodal vs unimodal unlearning", y=1.04)  # above the panels' titles
     return save_figure(fig, out_dir / "unimodal.png")
-
-
-def save_figure(fig, png: Path) -> Path:
-    """`png` at 300 dpi and the same figure as vector PDF next to it, both atomically, cropped to what is
-    drawn (nothing clipped); returns the PNG's path."""
-    plt = pyplot()
-    for path in (png, png.with_suffix(".pdf")):
-        tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-        fig.savefig(tmp, dpi=DPI, bbox_inches="tight", pad_inches=0.05)
-        tmp.replace(path)
-    plt.close(fig)
-    return png

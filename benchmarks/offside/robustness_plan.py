@@ -1,9 +1,8 @@
-"""The experiment's `robustness:` section, checked before a run (its stages: `offside_plan.plan_attacks`)."""
+"""The experiment's `robustness:` section, checked when the experiment is read (its stages: `plan.plan_attacks`)."""
 from __future__ import annotations
 
 from offside_data.options import did_you_mean
-
-from .experiment import Experiment, ExperimentError
+from offside_run.experiment import Experiment, ExperimentError
 
 KEYS = ["attacks", "relearn_steps", "methods"]
 

@@ -4,19 +4,21 @@ as the control), the tasks each role is evaluated on (found by their metadata) a
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from offside_benchmarks.offside import SETTINGS
+from offside_run.experiment import ExperimentError
+from offside_run.profiles import RunProfile, register_profile
+from offside_run.selection import validation_roles
+from offside_run.stages import EvalStage, TrainStage
+from offside_run.sweep import plan_method
 
-from .experiment import ExperimentError
-from .profiles import RunProfile, register_profile
+from . import SETTINGS
 from .report import write_report
-from .selection import validation_roles
-from .stages import EvalStage, TrainStage
-from .sweep import plan_method
+from .robustness_plan import check_robustness
 
 if TYPE_CHECKING:
-    from .pipeline import Runner
+    from offside_run.pipeline import Runner
 
 ROLES_BY_SETTING = {"complete": ["forget", "test", "retain"], "unimodal": ["forget", "test", "retain"],
                     "selective": ["forget_private", "test", "forget_shared"]}
@@ -126,4 +128,5 @@ def setting_options(setting: str) -> dict[str, str]:
 
 
 register_profile(RunProfile("offside", "OFFSIDE run", plan_offside, KIND_METRICS, write_report,
+                            check=lambda exp, data: check_robustness(exp), configs_dir=Path(__file__).parent / "configs",
                             settings=SETTINGS, setting_options=setting_options))
