@@ -52,11 +52,12 @@ def failed_section(entries: list[Entry]) -> list[str]:
                                       f"{f' / {e.attack}' if e.attack else ''}: {e.error}" for e in failed), ""]
 
 
-def plots_section(plots: list[Path], bars: str = "one standard error") -> list[str]:
+def plots_section(plots: list[Path], bars: str | None = None) -> list[str]:
+    """Markdown embedding each figure's PNG (`bars`: what its error bars are, when it has any)."""
     if not plots:
         return []
-    return ["## Plots", "", f"Each figure also as a PDF next to its PNG; error bars: {bars}.", "",
-            *(f"![{p.stem}](plots/{p.name})" for p in plots), ""]
+    note = [f"Each figure also as a PDF next to its PNG; error bars: {bars}.", ""] if bars else []
+    return ["## Plots", "", *note, *(f"![{p.stem}](plots/{p.name})" for p in plots), ""]
 
 
 def write_report(entries: list[Entry], out_dir: str | Path, title: str = "offside run", protocol: str = "clean",

@@ -16,8 +16,9 @@ from offside_run.display import checkpoint_label
 from offside_run.entries import Entry, metric_error
 from offside_run.errors import ExperimentError
 from offside_run.profiles import RunProfile, register_profile, text_when_unimodal
+from offside_run.report import failed_section, plots_section, write_tables
 from offside_run.stages import EvalStage, TrainStage
-from offside_run.tables import Table, to_csv, to_latex, to_markdown
+from offside_run.tables import Table, to_markdown
 
 from .protocol import UTILITY_SPLITS, forget_quality, model_utility
 
@@ -127,19 +128,13 @@ def write_clear_report(entries: list[Entry], out_dir: str | Path, title: str = "
     """report.md and tables/clear.csv|.tex under out_dir; returns report.md."""
     out_dir = Path(out_dir)
     table = clear_table(entries)
-    atomic_write_text(out_dir / "tables" / "clear.csv", to_csv(table))
-    atomic_write_text(out_dir / "tables" / "clear.tex", to_latex(table))
+    write_tables(out_dir, {"clear": table})
     md = [f"# {title}", "", *header, "Tasks: the authors' six evaluation tasks (config/mm/eval.yaml); metrics as "
           "their mm/calculate_metrics.py computes them (offside_benchmarks.clear.protocol).", "", to_markdown(table),
           "ROUGE: ROUGE-L recall of the greedy answer; Prob.: exp(-loss) on captions, normalised against the "
           "perturbed answers elsewhere; Truth Ratio: forget sets mean min(tr, 1/tr), others mean max(0, 1 - 1/tr); "
           "Model Utility: harmonic mean of the non-forget values. **Bold** marks the best method per column.", ""]
-    failed = [e for e in entries if e.error]
-    if failed:
-        md += ["## Failed stages", "", *(f"- {checkpoint_label(e.method, e.setting, e.phase)}: {e.error}"
-                                         for e in failed), ""]
-    if extra_plots:
-        md += ["## Plots", "", *(f"![{p.stem}](plots/{p.name})" for p in extra_plots), ""]
+    md += [*failed_section(entries), *plots_section(list(extra_plots))]
     path = out_dir / "report.md"
     atomic_write_text(path, "\n".join(md))
     return path

@@ -27,8 +27,9 @@ from offside_run.display import checkpoint_label
 from offside_run.entries import Entry, metric_error
 from offside_run.experiment import ExperimentError
 from offside_run.profiles import RunProfile, register_profile
+from offside_run.report import failed_section, plots_section, write_tables
 from offside_run.stages import EvalStage, TrainStage
-from offside_run.tables import Table, to_csv, to_latex, to_markdown
+from offside_run.tables import Table, to_markdown
 
 from . import NAME
 
@@ -132,16 +133,10 @@ def write_fiubench_report(entries: list[Entry], out_dir: str | Path, title: str 
     """report.md and tables/fiubench.csv|.tex under out_dir; returns report.md."""
     out_dir = Path(out_dir)
     table = fiubench_table(entries)
-    atomic_write_text(out_dir / "tables" / "fiubench.csv", to_csv(table))
-    atomic_write_text(out_dir / "tables" / "fiubench.tex", to_latex(table))
+    write_tables(out_dir, {"fiubench": table})
     md = [f"# {title}", "", *header, "Tasks: the authors' protocol (evaluate_util.py, aggregate_eval_stat.py).", "",
           to_markdown(table)]
-    failed = [e for e in entries if e.error]
-    if failed:
-        md += ["## Failed stages", "", *(f"- {checkpoint_label(e.method, e.setting, e.phase)}: {e.error}"
-                                         for e in failed), ""]
-    if extra_plots:
-        md += ["## Plots", "", *(f"![{p.stem}](plots/{p.name})" for p in extra_plots), ""]
+    md += [*failed_section(entries), *plots_section(list(extra_plots))]
     path = out_dir / "report.md"
     atomic_write_text(path, "\n".join(md))
     return path

@@ -7,7 +7,8 @@ from pathlib import Path
 from offside_data.fileio import atomic_write_text
 from offside_run.display import checkpoint_label
 from offside_run.entries import Entry, metric_error
-from offside_run.tables import ROLE_LABELS, Table, to_csv, to_latex, to_markdown
+from offside_run.report import failed_section, plots_section, write_tables
+from offside_run.tables import ROLE_LABELS, Table, to_markdown
 
 from .release import MODALITIES, SPLITS
 
@@ -72,21 +73,16 @@ def write_mllmu_report(entries: list[Entry], out_dir: str | Path, title: str = "
     report.md."""
     out_dir = Path(out_dir)
     md = [f"# {title}", "", *header, f"Tasks: {PROTOCOL_NOTES[protocol]}.", ""]
-    for mod, table in zip(MODALITIES, mllmu_tables(entries)):
-        atomic_write_text(out_dir / "tables" / f"mllmu_{mod}.csv", to_csv(table))
-        atomic_write_text(out_dir / "tables" / f"mllmu_{mod}.tex", to_latex(table))
-        md.append(to_markdown(table))
+    tables = dict(zip((f"mllmu_{mod}" for mod in MODALITIES), mllmu_tables(entries)))
+    write_tables(out_dir, tables)
+    md += [to_markdown(table) for table in tables.values()]
     md.append("Classification and cloze: accuracy; generation: ROUGE-L. Arrows give the better direction (forget "
               "and test sets: lower, the profiles should be forgotten); **bold** marks the best method per column.\n")
     summary = forgetting_summary(entries)
     if summary:
         md += ["## Forgetting (mean change from vanilla over both modalities)", "",
                *summary, ""]
-    failed = [e for e in entries if e.error]
-    if failed:
-        md += ["## Failed stages", "", *(f"- {row_label(e)}: {e.error}" for e in failed), ""]
-    if extra_plots:
-        md += ["## Plots", "", *(f"![{p.stem}](plots/{p.name})" for p in extra_plots), ""]
+    md += [*failed_section(entries), *plots_section(list(extra_plots))]
     path = out_dir / "report.md"
     atomic_write_text(path, "\n".join(md))
     return path
