@@ -29,6 +29,7 @@ from .run_folder import MANIFEST, build_report
 from .stages import EvalStage, SelectStage, Stage, TrainStage
 
 log = logging.getLogger("offside_run")
+TRAIN_STAGES = ("sft", "relearn", "retain_only", "relearn_attack")  # offside-train's stages besides the methods
 
 
 class Runner:
@@ -72,12 +73,15 @@ class Runner:
         """Every stage in run order (the benchmark's run profile plans them); nothing is trained or evaluated."""
         return run_profile(self.exp.benchmark, self.exp.source).plan(self)
 
-    def add_train(self, stages: list, name: str, stage: str, options: dict[str, Any], parent: TrainStage | None,
-                  method: str, setting: str, phase: str, key_kind: str) -> TrainStage:
-        """Plan one checkpoint; its key hashes its options with its parent's key (the base model's and data's)."""
+    def add_train(self, stages: list, name: str, stage: str, options: dict[str, Any], *,
+                  parent: TrainStage | None = None, method: str, setting: str = "complete", phase: str) -> TrainStage:
+        """Plan checkpoint `name`: offside-train `stage` (sft, relearn, retain_only, relearn_attack or a method)
+        with `options` from `parent` (None: the base model); `method`, `setting` and `phase` are what the report
+        calls it. Its key hashes its options with its parent's key (the base model's and data's)."""
         parent_key = parent.key if parent else stage_key(self.base_model, self.data_id)
-        st = TrainStage(name, stage, dict(options), parent, stage_key(key_kind, parent_key, method if key_kind ==
-                        "unlearn" else None, options), method, setting, phase, seed=parent.seed if parent else None)
+        kind = stage if stage in TRAIN_STAGES else "unlearn"
+        st = TrainStage(name, stage, dict(options), parent, stage_key(kind, parent_key, method if kind == "unlearn"
+                        else None, options), method, setting, phase, seed=parent.seed if parent else None)
         stages.append(st)
         return st
 

@@ -114,7 +114,7 @@ def plan_method(runner: Runner, stages: list, name: str, method: str, setting: s
     per_seed = {seed: ({**options, "seed": seed} if seed is not None else options) for seed in seeds}
 
     def train(stage_name: str, opts: dict[str, Any], phase: str, seed: int | None) -> TrainStage:
-        st = runner.add_train(stages, stage_name, method, opts, parent, method, setting, phase, "unlearn")
+        st = runner.add_train(stages, stage_name, method, opts, parent=parent, method=method, setting=setting, phase=phase)
         st.seed = seed
         return st
 

@@ -47,10 +47,10 @@ PLUGIN = textwrap.dedent('''
         """vanilla on both parts, one GA run per method, each evaluated on the forget part."""
         stages, exp = [], runner.exp
         tasks = {"forget": {"gen": "toyqa_forget"}}
-        vanilla = runner.add_train(stages, "vanilla", "sft", exp.vanilla, None, "vanilla", "complete", "vanilla", "sft")
+        vanilla = runner.add_train(stages, "vanilla", "sft", exp.vanilla, method="vanilla", setting="complete", phase="vanilla")
         runner.add_eval(stages, vanilla, ["forget"], tasks)
         for method, _setting, options, _relearn in exp.method_runs():
-            ckpt = runner.add_train(stages, method, method, options, vanilla, method, "complete", "unlearned", "unlearn")
+            ckpt = runner.add_train(stages, method, method, options, parent=vanilla, method=method, setting="complete", phase="unlearned")
             runner.add_eval(stages, ckpt, ["forget"], tasks)
         return stages
 

@@ -53,14 +53,15 @@ def plan_clear(runner: Runner) -> list[TrainStage | EvalStage]:
     exp, stages = runner.exp, []
     tasks = clear_tasks(runner)
     train = functools.partial(runner.add_train, stages)
-    vanilla = train("vanilla", "sft", exp.vanilla, None, "vanilla", "complete", "vanilla", "sft")
+    vanilla = train("vanilla", "sft", exp.vanilla, method="vanilla", setting="complete", phase="vanilla")
     runner.add_eval(stages, vanilla, list(tasks), tasks)
     if exp.unlearning_metrics:
-        gold = train("reference", "retain_only", {**exp.vanilla, **exp.reference}, None, "retain-only reference",
-                     "complete", "reference", "retain_only")
+        gold = train("reference", "retain_only", {**exp.vanilla, **exp.reference},
+                     method="retain-only reference", setting="complete", phase="reference")
         runner.add_eval(stages, gold, list(tasks), tasks)
     for method, setting, options, _relearn in exp.method_runs():
-        unlearned = train(f"{method}-{setting}", method, options, vanilla, method, setting, "unlearned", "unlearn")
+        unlearned = train(f"{method}-{setting}", method, options,
+                          parent=vanilla, method=method, setting=setting, phase="unlearned")
         runner.add_eval(stages, unlearned, list(tasks), tasks)
     return stages
 

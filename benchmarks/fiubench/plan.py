@@ -72,15 +72,16 @@ def plan_fiubench(runner: Runner) -> list[TrainStage | EvalStage]:
     roles = {role: (*kinds, JUDGED) if exp.judge else kinds for role, kinds in ROLE_KINDS.items()}
     tasks = fiubench_tasks(runner, roles)
     train = functools.partial(runner.add_train, stages)
-    vanilla = train("vanilla", "sft", exp.vanilla, None, "vanilla", "complete", "vanilla", "sft")
+    vanilla = train("vanilla", "sft", exp.vanilla, method="vanilla", setting="complete", phase="vanilla")
     reference = None
     if exp.unlearning_metrics:
-        ref = train("reference-complete", "retain_only", {**exp.vanilla, **exp.reference}, None,
-                    "retain-only reference", "complete", "reference", "retain_only")
+        ref = train("reference-complete", "retain_only", {**exp.vanilla, **exp.reference},
+                    method="retain-only reference", setting="complete", phase="reference")
         reference = runner.add_eval(stages, ref, ["forget"], fiubench_tasks(runner, {"forget": ("tr",)}))
     runner.add_eval(stages, vanilla, list(ROLE_KINDS), tasks, reference)
     for method, setting, options, _relearn in exp.method_runs():
-        unlearned = train(f"{method}-{setting}", method, options, vanilla, method, setting, "unlearned", "unlearn")
+        unlearned = train(f"{method}-{setting}", method, options,
+                          parent=vanilla, method=method, setting=setting, phase="unlearned")
         runner.add_eval(stages, unlearned, list(ROLE_KINDS), tasks, reference)
     return stages
 

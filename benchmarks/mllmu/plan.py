@@ -47,19 +47,19 @@ def plan_mllmu(runner: Runner) -> list[TrainStage | EvalStage]:
     roles = list(tasks)
 
     train = functools.partial(runner.add_train, stages)
-    vanilla = train("vanilla", "sft", exp.vanilla, None, "vanilla", "complete", "vanilla", "sft")
+    vanilla = train("vanilla", "sft", exp.vanilla, method="vanilla", setting="complete", phase="vanilla")
     runner.add_eval(stages, vanilla, roles, tasks)
     if exp.relearn_vanilla:
-        relearned = train("vanilla-relearned", "relearn", exp.relearn, vanilla, "vanilla", "complete", "relearned",
-                          "relearn")
+        relearned = train("vanilla-relearned", "relearn", exp.relearn,
+                          parent=vanilla, method="vanilla", setting="complete", phase="relearned")
         runner.add_eval(stages, relearned, roles, tasks)
     for method, setting, options, relearn in exp.method_runs():
         name = f"{method}-{setting}"
-        unlearned = train(name, method, options, vanilla, method, setting, "unlearned", "unlearn")
+        unlearned = train(name, method, options, parent=vanilla, method=method, setting=setting, phase="unlearned")
         runner.add_eval(stages, unlearned, roles, tasks)
         if relearn:
-            relearned = train(f"{name}-relearned", "relearn", exp.relearn, unlearned, method, setting, "relearned",
-                              "relearn")
+            relearned = train(f"{name}-relearned", "relearn", exp.relearn,
+                              parent=unlearned, method=method, setting=setting, phase="relearned")
             runner.add_eval(stages, relearned, roles, tasks)
     return stages
 

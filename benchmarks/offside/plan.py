@@ -66,8 +66,8 @@ def plan_attacks(runner: Runner, stages: list, unlearned: TrainStage) -> None:
         runner.add_eval(stages, unlearned, ["forget"], forget, attack=attack)
     for steps in runner.exp.robustness.get("relearn_steps", []):
         attacked = runner.add_train(stages, f"{unlearned.name}-relearnattack{steps}", "relearn_attack",
-                                    {**runner.exp.relearn, "max_steps": steps}, unlearned, unlearned.method,
-                                    unlearned.setting, "unlearned", "relearn_attack")
+                                    {**runner.exp.relearn, "max_steps": steps}, parent=unlearned,
+                                    method=unlearned.method, setting=unlearned.setting, phase="unlearned")
         attacked.attack = f"relearn:steps={steps}"
         runner.add_eval(stages, attacked, ["forget"], forget)
 
@@ -93,20 +93,20 @@ def plan_offside(runner: Runner) -> list[TrainStage | EvalStage]:
             roles = roles + [UTILITY]
         return runner.add_eval(stages, ckpt, roles, offside_tasks(runner, roles), reference)
 
-    vanilla = train("vanilla", "sft", exp.vanilla, None, "vanilla", "complete", "vanilla", "sft")
+    vanilla = train("vanilla", "sft", exp.vanilla, method="vanilla", phase="vanilla")
     references = {}  # setting -> the retain-only model's evaluation
     if exp.unlearning_metrics:
         for setting in dict.fromkeys("selective" if s == "selective" else "complete" for s in exp.settings):
             options = {**exp.vanilla, **exp.reference, "setting": setting}
-            ref = train(f"reference-{setting}", "retain_only", options, None, "retain-only reference", setting,
-                        "reference", "retain_only")
+            ref = train(f"reference-{setting}", "retain_only", options, method="retain-only reference", setting=setting,
+                        phase="reference")
             references[setting] = evaluate(ref, [])
     vanilla_eval = evaluate(vanilla, ["forget", "test", "retain", "relearn"]
                             + (["forget_private", "forget_shared"] if "selective" in exp.settings else []),
                             references.get("complete"))
     if exp.relearn_vanilla:
-        evaluate(train("vanilla-relearned", "relearn", exp.relearn, vanilla, "vanilla", "complete",
-                       "relearned", "relearn"), RELEARNED_ROLES)
+        evaluate(train("vanilla-relearned", "relearn", exp.relearn, parent=vanilla, method="vanilla",
+                       phase="relearned"), RELEARNED_ROLES)
     for method, setting, options, relearn in exp.method_runs():
         reference = references.get("selective" if setting == "selective" else "complete")
         validate = functools.partial(plan_validation, runner, stages, reference=reference)
@@ -116,8 +116,8 @@ def plan_offside(runner: Runner) -> list[TrainStage | EvalStage]:
             if setting == "complete" and method in exp.robustness.get("methods", exp.methods):
                 plan_attacks(runner, stages, unlearned)
             if relearn:
-                evaluate(train(f"{unlearned.name}-relearned", "relearn", exp.relearn, unlearned, method, setting,
-                               "relearned", "relearn"), RELEARNED_ROLES)
+                evaluate(train(f"{unlearned.name}-relearned", "relearn", exp.relearn, parent=unlearned, method=method,
+                               setting=setting, phase="relearned"), RELEARNED_ROLES)
     return stages
 
 
