@@ -10,7 +10,6 @@ from offside_eval.unlearning_metrics import DEFAULT_TOKEN_SET, MetricError, mode
 from .display import method_label
 from .tables import ROLE_LABELS, column_label
 
-FORGET_ROLES = {"forget", "forget_private"}  # lower is better there: the rumor should be gone
 OVERALL = "overall"  # the role of metrics derived from several sets (model utility)
 # model utility: OU's harmonic mean, over the sets a checkpoint should keep (retain, test) and OFFSIDE's two
 # [0, 1] scores of each; a checkpoint lacking some takes the harmonic mean of those it has

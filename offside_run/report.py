@@ -10,8 +10,8 @@ from offside_data.fileio import atomic_write_text
 from offside_eval.metrics import metric_display
 
 from .display import checkpoint_label
-from .entries import FORGET_ROLES, Entry, metric_error, metric_value, sample_sizes
-from .tables import ROLE_LABELS, Table, to_csv, to_latex, to_markdown
+from .entries import Entry, metric_error, metric_value, sample_sizes
+from .tables import FORGET_ROLES, ROLE_LABELS, Table, to_csv, to_latex, to_markdown
 
 NOT_COLUMNS = ("_stderr", "_n", "_missing", "_lo", "_hi")  # a value's companions, not values of their own
 

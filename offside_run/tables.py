@@ -7,12 +7,21 @@ import io
 import math
 from dataclasses import dataclass
 
+from offside_data.options import register_once
 from offside_eval.metrics import metric_display
 
 NOT_RANKED = ("vanilla", "retain-only reference")  # rows shown for comparison, never bold
+# an evaluated set's column group label; a benchmark declares its own sets (`declare_role`)
 ROLE_LABELS = {"forget": "Forget Set", "test": "Test Set", "retain": "Retain Set", "relearn": "Relearn Set",
-               "forget_private": "Private Info", "forget_shared": "Shared Info", "celebrity": "Real Celebrity",
                "overall": "Overall", "unlearning": "Forget Set"}
+FORGET_ROLES = {"forget"}  # sets whose scores are better lower: what was there should be gone
+
+
+def declare_role(name: str, label: str, forgotten: bool = False) -> None:
+    """A benchmark's own evaluated set: its label in every table, and whether it is to be forgotten."""
+    register_once(ROLE_LABELS, name, label, ValueError, "role label of")
+    if forgotten:
+        FORGET_ROLES.add(name)
 ARROWS = {True: "↑", False: "↓", None: "→0"}  # a column's better direction, as Table.groups gives it
 BETTER = {True: "higher", False: "lower", None: "closest_to_zero"}
 LATEX_ARROWS = {True: "$\\uparrow$", False: "$\\downarrow$", None: "$\\to 0$"}

@@ -33,3 +33,16 @@ def test_markdown_header_takes_the_declared_label_and_arrow():
     table = Table("t", [("Forget Set", [("forget:privleak_loss", metric_display("privleak_loss").higher_is_better)])],
                   [("GA", [3.0])])
     assert "| Method | Forget Set PrivLeak (LOSS) →0 |" in to_markdown(table)
+
+
+def test_a_benchmark_declares_its_own_sets_and_which_are_to_be_forgotten(tmp_path):
+    from offside_run.entries import Entry
+    from offside_run.report import results_table
+    from offside_run.tables import ROLE_LABELS, declare_role
+
+    assert {"forget_private", "celebrity"} <= set(ROLE_LABELS)  # OFFSIDE's and MLLMU-Bench's, from their folders
+    declare_role("display_test_secrets", "Secrets", forgotten=True)
+    with pytest.raises(ValueError, match="display_test_secrets.*registered twice"):
+        declare_role("display_test_secrets", "Other")
+    table = results_table([Entry("ga", "complete", "unlearned", {"display_test_secrets": {"acc": 0.5}})])
+    assert table.groups == [("Secrets", [("display_test_secrets:acc", False)])]  # to be forgotten: lower is better

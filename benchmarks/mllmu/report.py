@@ -8,10 +8,11 @@ from offside_data.fileio import atomic_write_text
 from offside_run.display import checkpoint_label
 from offside_run.entries import Entry, metric_error
 from offside_run.report import failed_section, plots_section, write_tables
-from offside_run.tables import ROLE_LABELS, Table, to_markdown
+from offside_run.tables import ROLE_LABELS, Table, declare_role, to_markdown
 
 from .release import MODALITIES, SPLITS
 
+declare_role("celebrity", "Real Celebrity")  # Retain_Set: real celebrities the model should keep
 COLUMNS = ("acc", "rougeL", "cloze_acc")  # classification, generation, cloze: the paper's three per set
 COLUMN_LABELS = ("classification", "ROUGE-L", "cloze")
 SUMMARY_GROUPS = {"forget": ("forget",), "test": ("test",), "retain/celebrity": ("retain", "celebrity")}

@@ -13,7 +13,6 @@ from pathlib import Path
 from offside_data.fileio import atomic_write_text
 from offside_run.display import method_label
 from offside_run.entries import (
-    FORGET_ROLES,
     Entry,
     metric_error,
     metric_value,
@@ -23,13 +22,15 @@ from offside_run.entries import (
 )
 from offside_run.report import failed_section, plots_section, write_tables
 from offside_run.seeds import BOLD_NOTE, decorate, seeded
-from offside_run.tables import ROLE_LABELS, Table, to_markdown
+from offside_run.tables import FORGET_ROLES, ROLE_LABELS, Table, declare_role, to_markdown
 
 from .analyses import analysis_md
 from .plots import plot_all
 from .robustness_report import robustness_analysis, robustness_plot, robustness_table
 from .unlearning_report import unlearning_analysis, unlearning_plot, unlearning_table
 
+declare_role("forget_private", "Private Info", forgotten=True)  # the selective setting's forget set
+declare_role("forget_shared", "Shared Info")  # what the selective setting keeps of the forget players
 MAIN_METRICS = ("acc", "gen_score", "fact_score")  # the paper's columns per set, in its order
 
 
