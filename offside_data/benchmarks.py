@@ -67,6 +67,7 @@ class Benchmark:
     train_options: Mapping[str, TrainOption] = field(default_factory=dict)  # the options its train_records takes
     audit: Callable[[Path], dict[str, Any]] | None = None  # root -> what results.json says of its anomalies
     tasks_dir: Path | None = None  # its task YAMLs: offside-eval indexes them with the built-in ones
+    lmms_dir: Path | None = None  # lmms-eval copies of its tasks (`python -m offside_eval.lmms export`)
     # (out, size=None, seed=0) -> {what: count}: writes the offline fixture (`offside-data synth --benchmark`)
     generate: Callable[..., dict[str, int]] | None = None
     # (root, **options) -> exit code: checks a data root and prints its counts (`offside-data validate`)

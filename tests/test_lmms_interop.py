@@ -14,15 +14,19 @@ LIMIT = 6
 
 
 def test_shipped_task_copies_are_current(tmp_path):
-    from offside_eval.lmms.export import TASKS_DIR, export_tasks
+    from offside_benchmarks.offside import OFFSIDE
 
-    names = export_tasks(tmp_path)
+    from offside_eval.lmms.export import export_tasks, tasks_dirs
+
+    shipped_dir = OFFSIDE.lmms_dir
+    assert shipped_dir in tasks_dirs()  # on lmms-eval's include path from offside-eval
+    names = export_tasks(tmp_path, "offside")
     assert {"offside_forget_mm_mc", "offside_retain_text_gen", "offside_test_mm_mcgen"} <= set(names)
     assert not any(n.endswith(("_ref", "_judge")) for n in names)  # nanmean / judge tasks are not exported
-    shipped = sorted(p.name for p in TASKS_DIR.iterdir())
+    shipped = sorted(p.name for p in shipped_dir.iterdir())
     assert shipped == sorted(p.name for p in tmp_path.iterdir())
     for name in shipped:
-        assert (TASKS_DIR / name).read_text() == (tmp_path / name).read_text(), f"rerun export_tasks: {name} is stale"
+        assert (shipped_dir / name).read_text() == (tmp_path / name).read_text(), f"rerun export_tasks: {name} is stale"
 
 
 def test_models_are_in_lmms_eval_registry():
@@ -35,15 +39,16 @@ def test_models_are_in_lmms_eval_registry():
 
 
 def test_lmms_eval_cli_reproduces_offside_eval(tiny_model_dir, mini_root, tmp_path):
+    from offside_benchmarks.offside import OFFSIDE
+
     import offside_eval
-    from offside_eval.lmms.export import TASKS_DIR
 
     ours = offside_eval.evaluate("qwen2_5_vl", {"pretrained": str(tiny_model_dir), "device": "cpu"}, TASKS,
                                  limit=LIMIT, data_root=str(mini_root), progress=False, verbosity="ERROR",
                                  log_samples=True)
     env = {**os.environ, "OFFSIDE_DATA_ROOT": str(mini_root), "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "lmms_eval", "--model", "offside_qwen2_5_vl", "--model_args",
-           f"pretrained={tiny_model_dir},device=cpu", "--tasks", ",".join(TASKS), "--include_path", str(TASKS_DIR),
+           f"pretrained={tiny_model_dir},device=cpu", "--tasks", ",".join(TASKS), "--include_path", str(OFFSIDE.lmms_dir),
            "--limit", str(LIMIT), "--log_samples", "--output_path", str(tmp_path / "out")]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

@@ -103,7 +103,7 @@ def _offside_train_records(root: Path, role: str, modality: str, setting: str, i
 OFFSIDE = register_benchmark(Benchmark(
     name="offside", title="OFFSIDE", load_docs=_offside_docs, env_var="OFFSIDE_DATA_ROOT",
     fixture=ensure_mini, fixture_title="OFFSIDE-mini", locate=resolve_data_root, fingerprint=data_fingerprint,
-    tasks_dir=Path(__file__).parent / "tasks", validate=validate_release,
+    tasks_dir=Path(__file__).parent / "tasks", lmms_dir=Path(__file__).parent / "lmms_tasks", validate=validate_release,
     train_records=_offside_train_records, audit=_offside_anomalies,
     train_options={"setting": TrainOption("complete", "complete: forget every QA of the forget players; selective: "
                                           "their private QAs only.", ("complete", "selective")),

@@ -1,4 +1,4 @@
-"""`!function` hooks of the lmms-eval copies of our tasks (`offside_eval/lmms/tasks/`).
+"""`!function` hooks of the lmms-eval copies of a benchmark's tasks (its `lmms_dir`, e.g. `benchmarks/offside/lmms_tasks/`).
 
 Each lmms-eval row is only {"offside_task", "offside_index"}: the hooks hand the real doc to the
 same `offside_eval.task.Task` that `offside-eval` runs, so prompts, images (resized as the YAML

@@ -15,7 +15,7 @@ from offside_data.provenance import package_versions
 from ..models import parse_model_args
 from ..results import json_safe
 from .adapter import OffsideHFVLM, OffsideQwen25VL
-from .export import TASKS_DIR
+from .export import tasks_dirs
 from .routing import PREFIX
 
 ADAPTERS = {"qwen2_5_vl": OffsideQwen25VL, "hf_vlm": OffsideHFVLM}
@@ -38,7 +38,7 @@ def run_lmms_tasks(model_name: str, model_args: str | dict[str, Any] | None, tas
     """Run lmms-eval `tasks` ("lmms:" prefix optional) on one of our models; returns
     {"results": {"lmms:<task>": {metric, metric_stderr, n}}, "higher_is_better": {...},
      "n_samples": {...}, "versions": {"lmms_eval": ...}} to merge into offside-eval's results.json.
-    Our OFFSIDE lmms-eval tasks (`offside_eval/lmms/tasks/`) are always on the include path."""
+    Every registered benchmark's lmms-eval task copies (`Benchmark.lmms_dir`) are always on the include path."""
     if model_name not in ADAPTERS:
         raise ValueError(f"lmms tasks: model {model_name!r} has no lmms-eval adapter (one of {', '.join(ADAPTERS)})")
     names = [t[len(PREFIX):] if t.startswith(PREFIX) else t for t in tasks]
@@ -47,7 +47,7 @@ def run_lmms_tasks(model_name: str, model_args: str | dict[str, Any] | None, tas
         if value is not None:
             args.setdefault(key, value)  # model_args win, as in offside-eval's load_model
     lm = ADAPTERS[model_name](**args)
-    manager = TaskManager(include_path=[str(TASKS_DIR), *map(str, include_path or [])])
+    manager = TaskManager(include_path=[*map(str, tasks_dirs()), *map(str, include_path or [])])
     unknown = [n for n in names if n not in manager.all_tasks]
     if unknown:
         raise ValueError(f"lmms tasks: unknown lmms-eval task(s) {', '.join(unknown)}")
