@@ -160,6 +160,12 @@ class Experiment:
         """A benchmark option's value in this experiment: the given one, else the benchmark's default."""
         return get_benchmark(self.benchmark).train_values(self.benchmark_options, flag="")[name]
 
+    def task_metadata(self) -> dict[str, Any]:
+        """The benchmark options its tasks also take (`Benchmark.metadata_keys`): every evaluation's --metadata,
+        so training and evaluation see the same split (e.g. a forget ratio)."""
+        bench = get_benchmark(self.benchmark)
+        return {k: v for k, v in bench.train_values(self.benchmark_options, flag="").items() if k in bench.metadata_keys}
+
     def method_runs(self) -> list[tuple[str, str, dict[str, Any], bool]]:
         """(method, setting, its trainer options, relearned?) in run order."""
         runs = []

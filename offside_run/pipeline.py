@@ -133,8 +133,7 @@ class Runner:
                 continue
             parent = str(self.folder(st.parent)) if st.parent else self.base_model
             try:
-                data_options = {"benchmark": self.exp.benchmark, **self.exp.benchmark_options,
-                                **run_profile(self.exp.benchmark, self.exp.source).train_options(self.exp)}
+                data_options = {"benchmark": self.exp.benchmark, **self.exp.benchmark_options}
                 st.config = build_config(st.stage, {**st.options, **data_options,
                                                     "model": parent, "data": self.data_root,
                                                     "output_dir": str(self.folder(st)),

@@ -27,8 +27,8 @@ class RunProfile:
     plan: Callable[[Any], list]  # Runner -> its stages in run order (Runner.add_train / add_eval build them)
     kind_metrics: dict[str, list[str]]  # task kind (task metadata `kind`) -> the metrics the report takes
     write_report: Callable[..., Path]  # (entries, out_dir, title, protocol, header, extra_plots) -> report.md
-    train_options: Callable[[Experiment], dict[str, Any]] = lambda exp: {}  # every offside-train stage gets these
-    eval_metadata: Callable[[Experiment], dict[str, Any]] = lambda exp: {}  # every evaluation's --metadata
+    # every evaluation's --metadata (default: the benchmark options its tasks take, Experiment.task_metadata)
+    eval_metadata: Callable[[Experiment], dict[str, Any]] = lambda exp: exp.task_metadata()
     settings: tuple[str, ...] = ("complete",)  # the experiment's `settings` it can run
     setting_options: Callable[[str], dict[str, Any]] = lambda setting: {}  # an experiment setting's train options
     # (experiment, the file's keys) -> raises ExperimentError for what this benchmark cannot run

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from offside_data.fileio import atomic_write_text
 from offside_eval.metrics import declare_metric
+from offside_eval.unlearning_metrics import model_utility
 from offside_run.display import checkpoint_label
 from offside_run.entries import Entry, metric_error
 from offside_run.errors import ExperimentError
@@ -20,7 +21,7 @@ from offside_run.report import failed_section, plots_section, write_tables
 from offside_run.stages import EvalStage, TrainStage
 from offside_run.tables import Table, to_markdown
 
-from .protocol import UTILITY_SPLITS, forget_quality, model_utility
+from .protocol import UTILITY_SPLITS, forget_quality
 
 if TYPE_CHECKING:
     from offside_run.pipeline import Runner
@@ -142,6 +143,5 @@ def write_clear_report(entries: list[Entry], out_dir: str | Path, title: str = "
 
 
 register_profile(RunProfile("clear", "CLEAR run", plan_clear, KIND_METRICS, write_clear_report, check=check_clear,
-                            eval_metadata=lambda exp: {"forget_ratio": exp.benchmark_option("forget_ratio")},
                             configs_dir=Path(__file__).parent / "configs", settings=("complete", "unimodal"),
                             setting_options=text_when_unimodal))

@@ -39,7 +39,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rouge_score.rouge_scorer import RougeScorer
+from offside_eval.metrics import rouge_scorer
+from offside_eval.unlearning_metrics import forget_quality as ks_forget_quality
 
 IMAGE_CAPTION_QUESTIONS = (
     "What can you see in this picture?",
@@ -55,7 +56,6 @@ IMAGE_CAPTION_QUESTIONS = (
 FACE_QUESTION = "The name of the person on the image is "
 DS_SIZE = 300  # config/mm/eval.yaml ds_size
 MAX_NEW_TOKENS = 300  # config/mm/eval.yaml generation.max_new_tokens
-SCORER = RougeScorer(["rouge1", "rougeL"], use_stemmer=True)  # mm/calculate_metrics.py
 
 
 @dataclass(frozen=True)
@@ -119,8 +119,9 @@ def prob(gt_loss: float, perturbed_losses: Sequence[float], plain: bool) -> floa
 
 
 def rouge_l_recall(target: str, response: str) -> float:
-    """calculate_metrics.eval_rouge_recall: ROUGE-L recall, stemmed, `score(gt, gen)`."""
-    return SCORER.score(target, response)["rougeL"].recall
+    """calculate_metrics.eval_rouge_recall: ROUGE-L recall, stemmed, `score(gt, gen)` (offside's shared scorer:
+    the same stemmed tokenizer; ROUGE-L does not depend on the other types a scorer computes)."""
+    return rouge_scorer().score(target, response)["rougeL"].recall
 
 
 # ---- corpus-level values (a truth-ratio row is [avg_paraphrased_loss, [average_perturb_loss...]]) ----
@@ -143,17 +144,10 @@ def truth_ratio_retain(rows: Sequence[Sequence]) -> float:
     return sum(max(0.0, 1 - 1 / tr) for tr in values) / len(values)
 
 
-def model_utility(values: Sequence[float]) -> float:
-    """scipy's harmonic mean of the non-forget Prob., ROUGE and Truth Ratio values."""
-    from scipy.stats import hmean
-
-    return float(hmean(list(values)))
-
-
 def forget_quality(model_rows: Sequence[Sequence], reference_rows: Sequence[Sequence]) -> dict[str, float]:
-    """evaluate_forget_quality: KS p-value and JS distance of the two models' forget-set truth ratios."""
+    """evaluate_forget_quality: KS p-value (offside's `forget_quality`, scipy's ks_2samp as theirs) and JS
+    distance of the two models' forget-set truth ratios."""
     from scipy.spatial.distance import jensenshannon
-    from scipy.stats import ks_2samp
 
     mine, theirs = truth_ratios(model_rows), truth_ratios(reference_rows)
-    return {"forget_quality": float(ks_2samp(mine, theirs).pvalue), "js": float(jensenshannon(mine, theirs))}
+    return {"forget_quality": ks_forget_quality(mine, theirs), "js": float(jensenshannon(mine, theirs))}

@@ -145,5 +145,4 @@ def write_fiubench_report(entries: list[Entry], out_dir: str | Path, title: str 
 
 register_profile(RunProfile(NAME, "FIUBench run", plan_fiubench, KIND_METRICS, write_fiubench_report,
                             check=check_fiubench,
-                            eval_metadata=lambda exp: {"forget_ratio": exp.benchmark_option("forget_ratio")},
                             configs_dir=Path(__file__).parent / "configs"))

@@ -34,9 +34,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from functools import lru_cache
 
 import numpy as np
+
+from offside_eval.metrics import rouge_scorer
 
 MAX_NEW_TOKENS = 50  # config/eval.yaml generation.max_new_tokens
 MINK_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5)
@@ -56,16 +57,9 @@ def cut_reply(reply: str) -> str:
     return reply[:reply.find(".") + 1]
 
 
-@lru_cache(maxsize=1)
-def _scorer():
-    from rouge_score import rouge_scorer
-
-    return rouge_scorer.RougeScorer(["rouge1", "rougeL"], use_stemmer=True)
-
-
 def rouge_recall(reply: str, answer: str) -> dict[str, float]:
     """eval_rouge_recall on one reply (already `cut_reply`-ed) and its capitalized answer."""
-    scores = _scorer().score(answer, reply[:reply.find(".")])
+    scores = rouge_scorer().score(answer, reply[:reply.find(".")])  # offside's stemmed scorer, as theirs
     return {"rouge1_recall": scores["rouge1"].recall, "rougeL_recall": scores["rougeL"].recall}
 
 

@@ -212,8 +212,10 @@ def image_bytes(root: str | Path, person: Person) -> bytes:
         return zf.read(member)
 
 
+@functools.lru_cache(maxsize=256)
 def load_image(root: str | Path, person: Person) -> Image.Image:
-    """The person's face as RGB (the authors: `Image.open(image_path)`, then the processor)."""
+    """The person's face as RGB (the authors: `Image.open(image_path)`, then the processor), decoded once
+    for all of the person's questions and tasks."""
     data = image_bytes(root, person)
     try:
         return Image.open(io.BytesIO(data)).convert("RGB")

@@ -76,6 +76,5 @@ def check_mllmu(exp, data: dict) -> None:
 
 register_profile(RunProfile("mllmu", "MLLMU-Bench run", plan_mllmu, MLLMU_KIND_METRICS, write_mllmu_report,
                             check=check_mllmu,
-                            eval_metadata=lambda exp: {"forget_ratio": exp.benchmark_option("forget_ratio")},
                             configs_dir=Path(__file__).parent / "configs", settings=("complete", "unimodal"),
                             setting_options=text_when_unimodal))
